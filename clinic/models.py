@@ -1,0 +1,260 @@
+"""The clinic, its staff and the clinical catalog (DESIGN §1–2).
+
+Global catalog rows (``clinic`` null) are seeded by data migrations and read-only for clinics;
+a clinic may add its own stretches and contraindications.
+"""
+
+from __future__ import annotations
+
+from zoneinfo import available_timezones
+
+from django.conf import settings
+from django.contrib.postgres.fields import ArrayField
+from django.core.exceptions import ValidationError
+from django.db import models
+from django.db.models import Q
+
+REVIEW_NOTE = "Seed content: a licensed physical therapist must review this row before clinical use."
+
+
+def validate_timezone(value: str) -> None:
+    if value not in available_timezones():
+        raise ValidationError(
+            f"{value!r} is not an IANA time zone (e.g. America/New_York).", code="invalid_zone"
+        )
+
+
+class Profession(models.TextChoices):
+    PHYSICIAN = "physician", "Physician"
+    PHYSICAL_THERAPIST = "physical_therapist", "Physical therapist"
+    ATHLETIC_TRAINER = "athletic_trainer", "Athletic trainer"
+
+
+class Phase(models.TextChoices):
+    ACUTE = "acute", "Acute"
+    SUBACUTE = "subacute", "Subacute"
+    CHRONIC = "chronic", "Chronic"
+
+
+class Qualifier(models.TextChoices):
+    POSTERIOR_APPROACH = "posterior_approach", "Posterior approach"
+    ANTERIOR_APPROACH = "anterior_approach", "Anterior approach"
+    LATERAL_APPROACH = "lateral_approach", "Lateral approach"
+
+
+class Clinic(models.Model):
+    name = models.CharField(max_length=200, unique=True)
+    timezone = models.CharField(max_length=64, default="UTC", validators=[validate_timezone])
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    def __str__(self) -> str:
+        return self.name
+
+
+class StaffMembership(models.Model):
+    class Role(models.TextChoices):
+        THERAPIST = "therapist", "Therapist"
+        FRONT_DESK = "front_desk", "Front desk"
+        CLINIC_ADMIN = "clinic_admin", "Clinic admin"
+
+    user = models.OneToOneField(settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="membership")
+    clinic = models.ForeignKey(Clinic, on_delete=models.PROTECT, related_name="memberships")
+    role = models.CharField(max_length=20, choices=Role.choices)
+    profession = models.CharField(max_length=30, choices=Profession.choices, blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        constraints = [
+            models.CheckConstraint(
+                condition=Q(role__in=["therapist", "front_desk", "clinic_admin"]), name="staff_role_valid"
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.user} — {self.get_role_display()} at {self.clinic}"
+
+
+class CatalogRow(models.Model):
+    source = models.CharField(max_length=300, blank=True)
+    review_note = models.CharField(max_length=300, blank=True, default=REVIEW_NOTE)
+    created_at = models.DateTimeField(auto_now_add=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        abstract = True
+
+
+class MovementTag(CatalogRow):
+    """Controlled vocabulary of movements; contraindications and clearance restrictions name these."""
+
+    slug = models.SlugField(max_length=50, unique=True)
+    name = models.CharField(max_length=100)
+    description = models.TextField(blank=True)
+
+    class Meta:
+        ordering = ["slug"]
+
+    def __str__(self) -> str:
+        return self.name
+
+
+class MobilityLevel(CatalogRow):
+    level = models.PositiveSmallIntegerField(unique=True)
+    name = models.CharField(max_length=50)
+    description = models.TextField()
+
+    class Meta:
+        ordering = ["level"]
+        constraints = [
+            models.CheckConstraint(condition=Q(level__gte=1, level__lte=5), name="mobility_level_1_to_5"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.level} — {self.name}"
+
+
+class Diagnosis(CatalogRow):
+    code = models.CharField(max_length=10, unique=True, help_text="Billable ICD-10-CM code, e.g. M51.26.")
+    name = models.CharField(max_length=200)
+    body_region = models.CharField(max_length=30, blank=True)
+    clearance_by = ArrayField(
+        models.CharField(max_length=30, choices=Profession.choices),
+        help_text="Professions that may clear a patient with this diagnosis.",
+    )
+
+    class Meta:
+        ordering = ["code"]
+        verbose_name_plural = "diagnoses"
+        constraints = [
+            models.CheckConstraint(
+                condition=Q(clearance_by__len__gte=1), name="diagnosis_clearance_by_nonempty"
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.code} {self.name}"
+
+
+class StretchQuerySet(models.QuerySet):
+    def visible_to(self, clinic: Clinic | None) -> StretchQuerySet:
+        """Global rows plus the clinic's own."""
+        return self.filter(Q(clinic__isnull=True) | Q(clinic=clinic))
+
+
+class Stretch(CatalogRow):
+    class Kind(models.TextChoices):
+        STATIC = "static", "Static (hold)"
+        DYNAMIC = "dynamic", "Dynamic (repetitions)"
+
+    class Position(models.TextChoices):
+        SUPINE = "supine", "Lying on the back"
+        PRONE = "prone", "Lying face down"
+        SIDE_LYING = "side_lying", "Lying on the side"
+        QUADRUPED = "quadruped", "On hands and knees"
+        KNEELING = "kneeling", "Kneeling"
+        SEATED = "seated", "Seated"
+        STANDING = "standing", "Standing"
+
+    class Region(models.TextChoices):
+        LUMBAR = "lumbar", "Lower back"
+        THORACIC = "thoracic", "Mid back"
+        CERVICAL = "cervical", "Neck"
+        HIP = "hip", "Hip and leg"
+
+    clinic = models.ForeignKey(
+        Clinic, on_delete=models.PROTECT, null=True, blank=True, related_name="stretches"
+    )
+    slug = models.SlugField(max_length=60)
+    name = models.CharField(max_length=120)
+    steps = ArrayField(models.TextField(), help_text="Patient-facing instructions, one step per entry.")
+    body_region = models.CharField(max_length=20, choices=Region.choices)
+    position = models.CharField(max_length=20, choices=Position.choices)
+    kind = models.CharField(max_length=10, choices=Kind.choices)
+    tags = models.ManyToManyField(MovementTag, related_name="stretches", blank=True)
+    min_mobility = models.ForeignKey(MobilityLevel, on_delete=models.PROTECT, related_name="+")
+    default_hold_seconds = models.PositiveSmallIntegerField(null=True, blank=True)
+    default_reps = models.PositiveSmallIntegerField()
+    default_sets = models.PositiveSmallIntegerField(default=1)
+
+    objects = StretchQuerySet.as_manager()
+
+    class Meta:
+        ordering = ["name"]
+        verbose_name_plural = "stretches"
+        constraints = [
+            models.UniqueConstraint(
+                fields=["clinic", "slug"], nulls_distinct=False, name="stretch_slug_per_clinic"
+            ),
+            models.CheckConstraint(condition=Q(steps__len__gte=1), name="stretch_has_steps"),
+            models.CheckConstraint(
+                condition=Q(kind="dynamic") | Q(default_hold_seconds__isnull=False),
+                name="stretch_static_has_hold",
+                violation_error_message="A static stretch needs a default hold.",
+            ),
+            models.CheckConstraint(
+                condition=Q(default_hold_seconds__isnull=True) | Q(default_hold_seconds__gte=1),
+                name="stretch_hold_positive",
+            ),
+            models.CheckConstraint(condition=Q(default_reps__gte=1), name="stretch_reps_positive"),
+            models.CheckConstraint(condition=Q(default_sets__gte=1), name="stretch_sets_positive"),
+        ]
+
+    def __str__(self) -> str:
+        return self.name
+
+    @property
+    def is_global(self) -> bool:
+        return self.clinic_id is None
+
+
+class ContraindicationQuerySet(models.QuerySet):
+    def visible_to(self, clinic: Clinic | None) -> ContraindicationQuerySet:
+        return self.filter(Q(clinic__isnull=True) | Q(clinic=clinic))
+
+
+class Contraindication(CatalogRow):
+    """Diagnosis × (movement tag or stretch) × optional phase/qualifier/onset window → severity."""
+
+    class Severity(models.TextChoices):
+        ABSOLUTE = "absolute", "Absolute (block)"
+        RELATIVE = "relative", "Relative (caution)"
+
+    clinic = models.ForeignKey(
+        Clinic, on_delete=models.PROTECT, null=True, blank=True, related_name="contraindications"
+    )
+    diagnosis = models.ForeignKey(Diagnosis, on_delete=models.PROTECT, related_name="contraindications")
+    tag = models.ForeignKey(MovementTag, on_delete=models.PROTECT, null=True, blank=True, related_name="+")
+    stretch = models.ForeignKey(Stretch, on_delete=models.PROTECT, null=True, blank=True, related_name="+")
+    phase = models.CharField(max_length=20, choices=Phase.choices, blank=True)
+    qualifier = models.CharField(max_length=30, choices=Qualifier.choices, blank=True)
+    from_day = models.PositiveIntegerField(null=True, blank=True, help_text="Days since onset, inclusive.")
+    until_day = models.PositiveIntegerField(null=True, blank=True, help_text="Days since onset, inclusive.")
+    severity = models.CharField(max_length=10, choices=Severity.choices)
+    rationale = models.TextField()
+
+    objects = ContraindicationQuerySet.as_manager()
+
+    class Meta:
+        ordering = ["diagnosis__code", "id"]
+        constraints = [
+            models.CheckConstraint(
+                condition=(Q(tag__isnull=False) & Q(stretch__isnull=True))
+                | (Q(tag__isnull=True) & Q(stretch__isnull=False)),
+                name="contraindication_tag_xor_stretch",
+                violation_error_message="Name either a movement tag or a stretch, not both.",
+            ),
+            models.CheckConstraint(
+                condition=Q(from_day__isnull=True)
+                | Q(until_day__isnull=True)
+                | Q(until_day__gte=models.F("from_day")),
+                name="contraindication_window_ordered",
+            ),
+            models.CheckConstraint(
+                condition=Q(severity__in=["absolute", "relative"]), name="contraindication_severity"
+            ),
+            models.CheckConstraint(condition=~Q(rationale=""), name="contraindication_has_rationale"),
+        ]
+
+    def __str__(self) -> str:
+        target = self.tag or self.stretch
+        return f"{self.diagnosis.code} × {target}: {self.get_severity_display()}"

@@ -1,0 +1,313 @@
+"""Patients and the dated clinical facts the safety gate reads (DESIGN §2)."""
+
+from __future__ import annotations
+
+import datetime as dt
+from zoneinfo import ZoneInfo
+
+import pgtrigger
+from django.conf import settings
+from django.db import models
+from django.db.models import Q
+
+from clinic.models import (
+    Clinic,
+    Diagnosis,
+    MobilityLevel,
+    MovementTag,
+    Phase,
+    Profession,
+    Qualifier,
+    validate_timezone,
+)
+
+PROTECT_DELETE = pgtrigger.Protect(name="protect_delete", operation=pgtrigger.Delete)
+
+
+class Channel(models.TextChoices):
+    EMAIL = "email", "Email"
+    SMS = "sms", "SMS"
+    NONE = "none", "No reminders"
+
+
+class PatientQuerySet(models.QuerySet):
+    def active(self) -> PatientQuerySet:
+        return self.filter(archived_at__isnull=True)
+
+    def of_clinic(self, clinic: Clinic) -> PatientQuerySet:
+        return self.filter(clinic=clinic)
+
+
+class Patient(models.Model):
+    clinic = models.ForeignKey(Clinic, on_delete=models.PROTECT, related_name="patients")
+    mrn = models.CharField("MRN", max_length=32, help_text="Medical record number, unique within the clinic.")
+    first_name = models.CharField(max_length=100)
+    last_name = models.CharField(max_length=100)
+    date_of_birth = models.DateField()
+    timezone = models.CharField(max_length=64, validators=[validate_timezone])
+    email = models.EmailField(blank=True)
+    phone = models.CharField(max_length=32, blank=True)
+    email_consent = models.BooleanField(default=False)
+    email_consent_at = models.DateTimeField(
+        null=True, blank=True, help_text="When consent was given or withdrawn."
+    )
+    sms_consent = models.BooleanField(default=False)
+    sms_consent_at = models.DateTimeField(
+        null=True, blank=True, help_text="When consent was given or withdrawn."
+    )
+    preferred_channel = models.CharField(max_length=10, choices=Channel.choices, default=Channel.NONE)
+    quiet_hours_start = models.TimeField(null=True, blank=True)
+    quiet_hours_end = models.TimeField(null=True, blank=True)
+    primary_therapist = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        on_delete=models.PROTECT,
+        null=True,
+        blank=True,
+        related_name="primary_patients",
+    )
+    archived_at = models.DateTimeField(null=True, blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    objects = PatientQuerySet.as_manager()
+
+    class Meta:
+        ordering = ["last_name", "first_name", "id"]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["clinic", "mrn"],
+                name="patient_mrn_unique_per_clinic",
+                violation_error_message="A patient with this MRN already exists in this clinic.",
+            ),
+            models.CheckConstraint(
+                condition=Q(quiet_hours_start__isnull=True, quiet_hours_end__isnull=True)
+                | Q(quiet_hours_start__isnull=False, quiet_hours_end__isnull=False),
+                name="patient_quiet_hours_both_or_neither",
+                violation_error_message="Give both the start and the end of quiet hours, or neither.",
+            ),
+            models.CheckConstraint(
+                condition=Q(email_consent=False) | Q(email_consent_at__isnull=False),
+                name="patient_email_consent_timestamped",
+            ),
+            models.CheckConstraint(
+                condition=Q(sms_consent=False) | Q(sms_consent_at__isnull=False),
+                name="patient_sms_consent_timestamped",
+            ),
+        ]
+        indexes = [models.Index(fields=["clinic", "last_name"])]
+        triggers = [PROTECT_DELETE]
+
+    def __str__(self) -> str:
+        return f"{self.full_name} ({self.mrn})"
+
+    @property
+    def full_name(self) -> str:
+        return f"{self.first_name} {self.last_name}"
+
+    @property
+    def zone(self) -> ZoneInfo:
+        return ZoneInfo(self.timezone)
+
+    @property
+    def is_archived(self) -> bool:
+        return self.archived_at is not None
+
+    def local_today(self, now: dt.datetime | None = None) -> dt.date:
+        from django.utils import timezone
+
+        return (now or timezone.now()).astimezone(self.zone).date()
+
+    def start_of_local_day(self, day: dt.date) -> dt.datetime:
+        """The aware instant at which ``day`` begins in the patient's zone."""
+        return dt.datetime.combine(day, dt.time.min, tzinfo=self.zone)
+
+    @property
+    def current_mobility(self) -> MobilityLevel | None:
+        """The level of the latest assessment (by assessed time, then id), or None if never assessed."""
+        latest = self.mobility_assessments.select_related("level").order_by("-assessed_at", "-id").first()
+        return latest.level if latest else None
+
+    def consented_to(self, channel: str) -> bool:
+        if channel == Channel.EMAIL:
+            return self.email_consent and bool(self.email)
+        if channel == Channel.SMS:
+            return self.sms_consent and bool(self.phone)
+        return False
+
+
+class PortalAccess(models.Model):
+    """Grants a portal user access to a patient: themselves, or as guardian/caregiver."""
+
+    class Relationship(models.TextChoices):
+        SELF = "self", "Self"
+        GUARDIAN = "guardian", "Guardian"
+        CAREGIVER = "caregiver", "Caregiver"
+
+    user = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="portal_accesses"
+    )
+    patient = models.ForeignKey(Patient, on_delete=models.PROTECT, related_name="portal_access")
+    relationship = models.CharField(max_length=12, choices=Relationship.choices, default=Relationship.SELF)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["user", "patient"], name="portal_access_unique"),
+            models.UniqueConstraint(
+                fields=["patient"],
+                condition=Q(relationship="self"),
+                name="portal_access_one_self_per_patient",
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.user} → {self.patient} ({self.get_relationship_display()})"
+
+
+class Episode(models.Model):
+    patient = models.ForeignKey(Patient, on_delete=models.PROTECT, related_name="episodes")
+    title = models.CharField(max_length=200)
+    opened_on = models.DateField()
+    discharged_on = models.DateField(null=True, blank=True)
+    primary_therapist = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.PROTECT, null=True, blank=True, related_name="episodes"
+    )
+    created_at = models.DateTimeField(auto_now_add=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        ordering = ["-opened_on", "-id"]
+        constraints = [
+            models.CheckConstraint(
+                condition=Q(discharged_on__isnull=True) | Q(discharged_on__gte=models.F("opened_on")),
+                name="episode_discharge_after_open",
+                violation_error_message="Discharge cannot be before the episode opened.",
+            ),
+        ]
+        triggers = [PROTECT_DELETE]
+
+    def __str__(self) -> str:
+        return f"{self.title} ({self.opened_on:%Y-%m-%d})"
+
+    @property
+    def is_open(self) -> bool:
+        return self.discharged_on is None
+
+
+class PatientDiagnosis(models.Model):
+    patient = models.ForeignKey(Patient, on_delete=models.PROTECT, related_name="diagnoses")
+    episode = models.ForeignKey(
+        Episode, on_delete=models.PROTECT, null=True, blank=True, related_name="diagnoses"
+    )
+    diagnosis = models.ForeignKey(Diagnosis, on_delete=models.PROTECT, related_name="+")
+    phase = models.CharField(max_length=20, choices=Phase.choices, blank=True)
+    qualifier = models.CharField(max_length=30, choices=Qualifier.choices, blank=True)
+    onset_date = models.DateField(null=True, blank=True)
+    resolved_date = models.DateField(null=True, blank=True)
+    recorded_by = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="+")
+    created_at = models.DateTimeField(auto_now_add=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        ordering = ["-onset_date", "-id"]
+        verbose_name_plural = "patient diagnoses"
+        constraints = [
+            models.CheckConstraint(
+                condition=Q(resolved_date__isnull=True)
+                | Q(onset_date__isnull=True)
+                | Q(resolved_date__gte=models.F("onset_date")),
+                name="diagnosis_resolved_after_onset",
+                violation_error_message="A diagnosis cannot resolve before its onset.",
+            ),
+        ]
+        triggers = [PROTECT_DELETE]
+
+    def __str__(self) -> str:
+        return f"{self.diagnosis} — {self.patient.full_name}"
+
+    def is_active_on(self, day: dt.date) -> bool:
+        started = self.onset_date is None or self.onset_date <= day
+        return started and (self.resolved_date is None or day < self.resolved_date)
+
+
+class MobilityAssessment(models.Model):
+    patient = models.ForeignKey(Patient, on_delete=models.PROTECT, related_name="mobility_assessments")
+    level = models.ForeignKey(MobilityLevel, on_delete=models.PROTECT, related_name="+")
+    assessed_by = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="+")
+    assessed_at = models.DateTimeField()
+    notes = models.TextField(blank=True)
+
+    class Meta:
+        ordering = ["-assessed_at", "-id"]
+        get_latest_by = ["assessed_at", "id"]
+        triggers = [PROTECT_DELETE]
+
+    def __str__(self) -> str:
+        return f"Mobility {self.level.level} on {self.assessed_at:%Y-%m-%d}"
+
+
+class ClearanceQuerySet(models.QuerySet):
+    def effective_on(self, patient: Patient, day: dt.date) -> Clearance | None:
+        """The clearance in force on ``day``: validity covers it, not revoked on or before it, recorded last.
+
+        Mirrors ``prescriptions.safety.effective_clearance``; revocation dates are the patient's local dates.
+        """
+        next_local_midnight = patient.start_of_local_day(day + dt.timedelta(days=1))
+        return (
+            self.filter(patient=patient, valid_from__lte=day, valid_until__gte=day)
+            .filter(Q(revoked_at__isnull=True) | Q(revoked_at__gte=next_local_midnight))
+            .prefetch_related("restricted_tags")
+            .order_by("-recorded_at", "-id")
+            .first()
+        )
+
+
+class Clearance(models.Model):
+    class Status(models.TextChoices):
+        CLEARED = "cleared", "Cleared"
+        RESTRICTED = "restricted", "Cleared with restrictions"
+
+    patient = models.ForeignKey(Patient, on_delete=models.PROTECT, related_name="clearances")
+    professional_name = models.CharField(max_length=200)
+    profession = models.CharField(max_length=30, choices=Profession.choices)
+    status = models.CharField(max_length=12, choices=Status.choices)
+    restricted_tags = models.ManyToManyField(MovementTag, blank=True, related_name="+")
+    valid_from = models.DateField()
+    valid_until = models.DateField()
+    document_reference = models.CharField(max_length=200, blank=True, help_text="Letter or scan reference.")
+    notes = models.TextField(blank=True)
+    recorded_by = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="+")
+    recorded_at = models.DateTimeField()
+    revoked_at = models.DateTimeField(null=True, blank=True)
+    revoked_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.PROTECT, null=True, blank=True, related_name="+"
+    )
+    revoke_reason = models.TextField(blank=True)
+
+    objects = ClearanceQuerySet.as_manager()
+
+    class Meta:
+        ordering = ["-recorded_at", "-id"]
+        constraints = [
+            models.CheckConstraint(
+                condition=Q(valid_until__gte=models.F("valid_from")),
+                name="clearance_valid_until_after_from",
+                violation_error_message="A clearance cannot end before it starts.",
+            ),
+            models.CheckConstraint(
+                condition=Q(revoked_at__isnull=True) | (Q(revoked_by__isnull=False) & ~Q(revoke_reason="")),
+                name="clearance_revocation_complete",
+                violation_error_message="A revocation needs who revoked it and why.",
+            ),
+            models.CheckConstraint(
+                condition=Q(status__in=["cleared", "restricted"]), name="clearance_status_valid"
+            ),
+        ]
+        triggers = [PROTECT_DELETE]
+
+    def __str__(self) -> str:
+        return f"{self.get_status_display()} by {self.professional_name} ({self.valid_from} – {self.valid_until})"
+
+    @property
+    def is_revoked(self) -> bool:
+        return self.revoked_at is not None

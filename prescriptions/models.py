@@ -1,0 +1,409 @@
+"""Prescriptions, the gate's records, sessions, logs, reminders and safety flags (DESIGN §2–3)."""
+
+from __future__ import annotations
+
+import datetime as dt
+
+import pgtrigger
+from django.conf import settings
+from django.contrib.postgres.fields import ArrayField
+from django.db import models
+from django.db.models import Q
+
+from clinic.models import Stretch
+from patients.models import Channel, Episode, Patient
+
+PROTECT_DELETE = pgtrigger.Protect(name="protect_delete", operation=pgtrigger.Delete)
+
+
+class PrescriptionQuerySet(models.QuerySet):
+    def active(self) -> PrescriptionQuerySet:
+        return self.filter(status=Prescription.Status.ACTIVE)
+
+    def live(self) -> PrescriptionQuerySet:
+        """Plans that still schedule or may again: active or paused."""
+        return self.filter(status__in=[Prescription.Status.ACTIVE, Prescription.Status.PAUSED])
+
+
+class Prescription(models.Model):
+    class Status(models.TextChoices):
+        DRAFT = "draft", "Draft"
+        ACTIVE = "active", "Active"
+        PAUSED = "paused", "Paused"
+        COMPLETED = "completed", "Completed"
+        CANCELLED = "cancelled", "Cancelled"
+
+    episode = models.ForeignKey(Episode, on_delete=models.PROTECT, related_name="prescriptions")
+    patient = models.ForeignKey(Patient, on_delete=models.PROTECT, related_name="prescriptions")
+    therapist = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="prescriptions"
+    )
+    status = models.CharField(max_length=10, choices=Status.choices, default=Status.DRAFT)
+    start_date = models.DateField()
+    end_date = models.DateField(null=True, blank=True)
+    days_of_week = ArrayField(
+        models.PositiveSmallIntegerField(), help_text="ISO weekdays: 1 = Monday … 7 = Sunday."
+    )
+    times = ArrayField(models.TimeField(), help_text="Local times of day in the patient's zone.")
+    notes = models.TextField(blank=True)
+    supersedes = models.OneToOneField(
+        "self", on_delete=models.PROTECT, null=True, blank=True, related_name="superseded_by"
+    )
+    materialized_through = models.DateField(null=True, blank=True)
+    activated_at = models.DateTimeField(null=True, blank=True)
+    ended_at = models.DateTimeField(null=True, blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    objects = PrescriptionQuerySet.as_manager()
+
+    class Meta:
+        ordering = ["-created_at", "-id"]
+        constraints = [
+            models.CheckConstraint(
+                condition=Q(end_date__isnull=True) | Q(end_date__gte=models.F("start_date")),
+                name="prescription_end_after_start",
+                violation_error_message="The end date cannot be before the start date.",
+            ),
+            models.CheckConstraint(
+                condition=Q(days_of_week__len__gte=1) & Q(days_of_week__contained_by=[1, 2, 3, 4, 5, 6, 7]),
+                name="prescription_days_of_week_valid",
+                violation_error_message="Choose at least one weekday (1 = Monday … 7 = Sunday).",
+            ),
+            models.CheckConstraint(
+                condition=Q(times__len__gte=1),
+                name="prescription_has_times",
+                violation_error_message="Give at least one time of day.",
+            ),
+            models.CheckConstraint(
+                condition=Q(status__in=["draft", "active", "paused", "completed", "cancelled"]),
+                name="prescription_status_valid",
+            ),
+        ]
+        indexes = [models.Index(fields=["patient", "status"])]
+        triggers = [PROTECT_DELETE]
+
+    def __str__(self) -> str:
+        return f"Plan #{self.pk} for {self.patient.full_name} ({self.get_status_display()})"
+
+    @property
+    def is_draft(self) -> bool:
+        return self.status == self.Status.DRAFT
+
+    def runs_on(self, day: dt.date) -> bool:
+        within = self.start_date <= day and (self.end_date is None or day <= self.end_date)
+        return within and day.isoweekday() in self.days_of_week
+
+
+class PrescriptionItem(models.Model):
+    class Side(models.TextChoices):
+        BOTH = "both", "Both sides"
+        LEFT = "left", "Left"
+        RIGHT = "right", "Right"
+        NONE = "none", "Not sided"
+
+    prescription = models.ForeignKey(Prescription, on_delete=models.CASCADE, related_name="items")
+    stretch = models.ForeignKey(Stretch, on_delete=models.PROTECT, related_name="+")
+    hold_seconds = models.PositiveSmallIntegerField(null=True, blank=True)
+    reps = models.PositiveSmallIntegerField()
+    sets = models.PositiveSmallIntegerField(default=1)
+    side = models.CharField(max_length=5, choices=Side.choices, default=Side.NONE)
+    order = models.PositiveSmallIntegerField()
+    notes = models.TextField(blank=True)
+
+    class Meta:
+        ordering = ["order", "id"]
+        constraints = [
+            models.UniqueConstraint(fields=["prescription", "order"], name="item_order_unique"),
+            models.CheckConstraint(
+                condition=Q(hold_seconds__isnull=True) | Q(hold_seconds__gte=1, hold_seconds__lte=300),
+                name="item_hold_positive",
+                violation_error_message="A hold must be between 1 and 300 seconds.",
+            ),
+            models.CheckConstraint(
+                condition=Q(reps__gte=1, reps__lte=100),
+                name="item_reps_positive",
+                violation_error_message="Repetitions must be between 1 and 100.",
+            ),
+            models.CheckConstraint(
+                condition=Q(sets__gte=1, sets__lte=20),
+                name="item_sets_positive",
+                violation_error_message="Sets must be between 1 and 20.",
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.stretch.name}: {self.dosage}"
+
+    @property
+    def dosage(self) -> str:
+        hold = f"hold {self.hold_seconds} s × " if self.hold_seconds else ""
+        sets = f", {self.sets} sets" if self.sets > 1 else ""
+        return f"{hold}{self.reps} reps{sets}"
+
+
+class GateEvaluation(models.Model):
+    class Purpose(models.TextChoices):
+        ACTIVATION = "activation", "Activation"
+        RECHECK = "recheck", "Re-check after a change"
+        SWEEP = "sweep", "Nightly sweep"
+
+    prescription = models.ForeignKey(Prescription, on_delete=models.PROTECT, related_name="evaluations")
+    purpose = models.CharField(max_length=12, choices=Purpose.choices)
+    evaluated_at = models.DateTimeField()
+    evaluated_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.PROTECT, null=True, blank=True, related_name="+"
+    )
+    on_date = models.DateField()
+    through_date = models.DateField()
+    passed = models.BooleanField()
+    facts = models.JSONField()
+    findings = models.JSONField(help_text="Every finding, each marked covered or not by an override.")
+    catalog_version = models.CharField(max_length=64)
+
+    class Meta:
+        ordering = ["-evaluated_at", "-id"]
+        triggers = [PROTECT_DELETE]
+
+    def __str__(self) -> str:
+        outcome = "passed" if self.passed else "refused"
+        when = f"{self.evaluated_at:%Y-%m-%d %H:%M}"
+        return f"{self.get_purpose_display()} of plan #{self.prescription_id} {outcome} at {when}"
+
+
+class GateOverride(models.Model):
+    """A therapist's override of a blocking finding, or acknowledgement of a warning, for one exact cause."""
+
+    class Kind(models.TextChoices):
+        OVERRIDE = "override", "Override"
+        ACKNOWLEDGEMENT = "acknowledgement", "Acknowledgement"
+
+    prescription = models.ForeignKey(Prescription, on_delete=models.PROTECT, related_name="overrides")
+    item = models.ForeignKey(PrescriptionItem, on_delete=models.PROTECT, related_name="overrides")
+    kind = models.CharField(max_length=16, choices=Kind.choices)
+    code = models.CharField(max_length=40)
+    cause = models.CharField(max_length=120)
+    reason = models.TextField()
+    by = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="+")
+    at = models.DateTimeField()
+
+    class Meta:
+        ordering = ["prescription_id", "item_id", "code"]
+        constraints = [
+            models.UniqueConstraint(fields=["item", "code", "cause"], name="override_unique_per_cause"),
+            models.CheckConstraint(condition=~Q(reason=""), name="override_has_reason"),
+        ]
+        triggers = [PROTECT_DELETE]
+
+    def __str__(self) -> str:
+        return f"{self.get_kind_display()} of {self.code} ({self.cause}) on item #{self.item_id}"
+
+    @property
+    def key(self) -> tuple[int, str, str]:
+        return (self.item_id, self.code, self.cause)
+
+
+class Session(models.Model):
+    class Status(models.TextChoices):
+        SCHEDULED = "scheduled", "Scheduled"
+        COMPLETED = "completed", "Completed"
+        SKIPPED = "skipped", "Skipped"
+        MISSED = "missed", "Missed"
+        BLOCKED = "blocked", "Blocked"
+        CANCELLED = "cancelled", "Cancelled"
+
+    prescription = models.ForeignKey(Prescription, on_delete=models.PROTECT, related_name="sessions")
+    local_date = models.DateField()
+    local_time = models.TimeField()
+    scheduled_at = models.DateTimeField(
+        help_text="UTC instant of the local date and time in the patient's zone."
+    )
+    status = models.CharField(max_length=10, choices=Status.choices, default=Status.SCHEDULED)
+    created_at = models.DateTimeField(auto_now_add=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        ordering = ["scheduled_at", "id"]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["prescription", "local_date", "local_time"], name="session_unique_per_slot"
+            ),
+            models.CheckConstraint(
+                condition=Q(
+                    status__in=["scheduled", "completed", "skipped", "missed", "blocked", "cancelled"]
+                ),
+                name="session_status_valid",
+            ),
+        ]
+        indexes = [
+            models.Index(fields=["status", "scheduled_at"]),
+            models.Index(fields=["prescription", "local_date"]),
+        ]
+        triggers = [PROTECT_DELETE]
+
+    def __str__(self) -> str:
+        return f"Session {self.local_date} {self.local_time:%H:%M} ({self.get_status_display()})"
+
+
+class SessionLog(models.Model):
+    session = models.OneToOneField(Session, on_delete=models.PROTECT, related_name="log")
+    logged_at = models.DateTimeField()
+    logged_by = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="+")
+    pain_before = models.PositiveSmallIntegerField(help_text="NPRS 0–10.")
+    pain_after = models.PositiveSmallIntegerField(help_text="NPRS 0–10.")
+    difficulty = models.PositiveSmallIntegerField(
+        null=True, blank=True, help_text="1 (easy) – 5 (very hard)."
+    )
+    item_completion = models.JSONField(default=dict, blank=True, help_text="{item id: completed?}")
+    saddle_numbness = models.BooleanField(default=False)
+    bladder_bowel_change = models.BooleanField(default=False)
+    progressive_leg_weakness = models.BooleanField(default=False)
+    note = models.TextField(blank=True)
+
+    class Meta:
+        ordering = ["-logged_at", "-id"]
+        constraints = [
+            models.CheckConstraint(
+                condition=Q(pain_before__gte=0, pain_before__lte=10),
+                name="log_pain_before_0_10",
+                violation_error_message="Pain is rated 0–10.",
+            ),
+            models.CheckConstraint(
+                condition=Q(pain_after__gte=0, pain_after__lte=10),
+                name="log_pain_after_0_10",
+                violation_error_message="Pain is rated 0–10.",
+            ),
+            models.CheckConstraint(
+                condition=Q(difficulty__isnull=True) | Q(difficulty__gte=1, difficulty__lte=5),
+                name="log_difficulty_1_5",
+                violation_error_message="Difficulty is rated 1–5.",
+            ),
+        ]
+        triggers = [PROTECT_DELETE]
+
+    def __str__(self) -> str:
+        return f"Log of {self.session}: pain {self.pain_before}→{self.pain_after}"
+
+    @property
+    def has_red_flag(self) -> bool:
+        return self.saddle_numbness or self.bladder_bowel_change or self.progressive_leg_weakness
+
+
+class Reminder(models.Model):
+    class Purpose(models.TextChoices):
+        SESSION = "session", "Before the session"
+        MISSED_FOLLOW_UP = "missed_follow_up", "Missed-session follow-up"
+
+    class Status(models.TextChoices):
+        PENDING = "pending", "Pending"
+        SENDING = "sending", "Sending"
+        SENT = "sent", "Sent"
+        FAILED = "failed", "Failed"
+        CANCELLED = "cancelled", "Cancelled"
+
+    session = models.ForeignKey(Session, on_delete=models.PROTECT, related_name="reminders")
+    purpose = models.CharField(max_length=20, choices=Purpose.choices)
+    channel = models.CharField(max_length=10, choices=Channel.choices)
+    send_at = models.DateTimeField()
+    status = models.CharField(max_length=10, choices=Status.choices, default=Status.PENDING)
+    attempts = models.PositiveSmallIntegerField(default=0)
+    next_attempt_at = models.DateTimeField(null=True, blank=True)
+    claimed_at = models.DateTimeField(null=True, blank=True)
+    idempotency_key = models.CharField(max_length=64, unique=True)
+    last_error = models.TextField(blank=True)
+    sent_at = models.DateTimeField(null=True, blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        ordering = ["send_at", "id"]
+        constraints = [
+            models.UniqueConstraint(fields=["session", "purpose"], name="reminder_one_per_session_purpose"),
+            models.CheckConstraint(
+                condition=Q(status__in=["pending", "sending", "sent", "failed", "cancelled"]),
+                name="reminder_status_valid",
+            ),
+            models.CheckConstraint(
+                condition=~Q(status="sent") | Q(sent_at__isnull=False), name="reminder_sent_has_time"
+            ),
+        ]
+        indexes = [models.Index(fields=["status", "send_at"])]
+        triggers = [PROTECT_DELETE]
+
+    def __str__(self) -> str:
+        return f"{self.get_purpose_display()} reminder for {self.session} ({self.get_status_display()})"
+
+
+class SafetyFlag(models.Model):
+    class Kind(models.TextChoices):
+        CLEARANCE_CONFLICT = "clearance_conflict", "Clearance conflict"
+        CONTRAINDICATION = "contraindication", "Contraindication"
+        MOBILITY = "mobility", "Mobility"
+        CLEARANCE_EXPIRING = "clearance_expiring", "Clearance expiring"
+        PAIN_ESCALATION = "pain_escalation", "Pain escalation"
+        RED_FLAG_SYMPTOM = "red_flag_symptom", "Red-flag symptom"
+
+    class Severity(models.TextChoices):
+        INFO = "info", "Info"
+        WARNING = "warning", "Warning"
+        URGENT = "urgent", "Urgent"
+
+    class Status(models.TextChoices):
+        OPEN = "open", "Open"
+        ACKNOWLEDGED = "acknowledged", "Acknowledged"
+        RESOLVED = "resolved", "Resolved"
+
+    patient = models.ForeignKey(Patient, on_delete=models.PROTECT, related_name="safety_flags")
+    prescription = models.ForeignKey(
+        Prescription, on_delete=models.PROTECT, null=True, blank=True, related_name="safety_flags"
+    )
+    kind = models.CharField(max_length=24, choices=Kind.choices)
+    cause_key = models.CharField(max_length=120, help_text="What raised it, e.g. prescription:12 or log:77.")
+    severity = models.CharField(max_length=10, choices=Severity.choices)
+    status = models.CharField(max_length=14, choices=Status.choices, default=Status.OPEN)
+    summary = models.CharField(max_length=300)
+    details = models.JSONField(default=dict, blank=True)
+    sessions = models.ManyToManyField(Session, blank=True, related_name="flags")
+    detected_at = models.DateTimeField()
+    acknowledged_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.PROTECT, null=True, blank=True, related_name="+"
+    )
+    acknowledged_at = models.DateTimeField(null=True, blank=True)
+    resolved_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.PROTECT, null=True, blank=True, related_name="+"
+    )
+    resolved_at = models.DateTimeField(null=True, blank=True)
+    resolution = models.TextField(blank=True)
+
+    class Meta:
+        ordering = ["-detected_at", "-id"]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["patient", "kind", "cause_key"],
+                condition=~Q(status="resolved"),
+                name="flag_one_unresolved_per_cause",
+            ),
+            models.UniqueConstraint(
+                fields=["cause_key"],
+                condition=Q(kind="clearance_expiring"),
+                name="flag_clearance_expiring_once",
+            ),
+            models.CheckConstraint(
+                condition=~Q(status="resolved") | (Q(resolved_at__isnull=False) & ~Q(resolution="")),
+                name="flag_resolution_recorded",
+                violation_error_message="A resolved flag records when and why.",
+            ),
+            models.CheckConstraint(
+                condition=Q(status__in=["open", "acknowledged", "resolved"]), name="flag_status_valid"
+            ),
+        ]
+        indexes = [models.Index(fields=["status", "kind"])]
+        triggers = [PROTECT_DELETE]
+
+    def __str__(self) -> str:
+        state = f"{self.get_severity_display()}, {self.get_status_display()}"
+        return f"{self.get_kind_display()} ({state}) — {self.patient}"
+
+    @property
+    def is_unresolved(self) -> bool:
+        return self.status != self.Status.RESOLVED
