@@ -19,9 +19,7 @@ REVIEW_NOTE = "Seed content: a licensed physical therapist must review this row 
 
 def validate_timezone(value: str) -> None:
     if value not in available_timezones():
-        raise ValidationError(
-            f"{value!r} is not an IANA time zone (e.g. America/New_York).", code="invalid_zone"
-        )
+        raise ValidationError(f"{value!r} is not an IANA time zone (e.g. America/New_York).", code="invalid_zone")
 
 
 class Profession(models.TextChoices):
@@ -126,9 +124,7 @@ class Diagnosis(CatalogRow):
         ordering = ["code"]
         verbose_name_plural = "diagnoses"
         constraints = [
-            models.CheckConstraint(
-                condition=Q(clearance_by__len__gte=1), name="diagnosis_clearance_by_nonempty"
-            ),
+            models.CheckConstraint(condition=Q(clearance_by__len__gte=1), name="diagnosis_clearance_by_nonempty"),
         ]
 
     def __str__(self) -> str:
@@ -161,9 +157,7 @@ class Stretch(CatalogRow):
         CERVICAL = "cervical", "Neck"
         HIP = "hip", "Hip and leg"
 
-    clinic = models.ForeignKey(
-        Clinic, on_delete=models.PROTECT, null=True, blank=True, related_name="stretches"
-    )
+    clinic = models.ForeignKey(Clinic, on_delete=models.PROTECT, null=True, blank=True, related_name="stretches")
     slug = models.SlugField(max_length=60)
     name = models.CharField(max_length=120)
     steps = ArrayField(models.TextField(), help_text="Patient-facing instructions, one step per entry.")
@@ -182,9 +176,7 @@ class Stretch(CatalogRow):
         ordering = ["name"]
         verbose_name_plural = "stretches"
         constraints = [
-            models.UniqueConstraint(
-                fields=["clinic", "slug"], nulls_distinct=False, name="stretch_slug_per_clinic"
-            ),
+            models.UniqueConstraint(fields=["clinic", "slug"], nulls_distinct=False, name="stretch_slug_per_clinic"),
             models.CheckConstraint(condition=Q(steps__len__gte=1), name="stretch_has_steps"),
             models.CheckConstraint(
                 condition=Q(kind="dynamic") | Q(default_hold_seconds__isnull=False),
@@ -244,9 +236,7 @@ class Contraindication(CatalogRow):
                 violation_error_message="Name either a movement tag or a stretch, not both.",
             ),
             models.CheckConstraint(
-                condition=Q(from_day__isnull=True)
-                | Q(until_day__isnull=True)
-                | Q(until_day__gte=models.F("from_day")),
+                condition=Q(from_day__isnull=True) | Q(until_day__isnull=True) | Q(until_day__gte=models.F("from_day")),
                 name="contraindication_window_ordered",
             ),
             models.CheckConstraint(

@@ -48,13 +48,9 @@ class Patient(models.Model):
     email = models.EmailField(blank=True)
     phone = models.CharField(max_length=32, blank=True)
     email_consent = models.BooleanField(default=False)
-    email_consent_at = models.DateTimeField(
-        null=True, blank=True, help_text="When consent was given or withdrawn."
-    )
+    email_consent_at = models.DateTimeField(null=True, blank=True, help_text="When consent was given or withdrawn.")
     sms_consent = models.BooleanField(default=False)
-    sms_consent_at = models.DateTimeField(
-        null=True, blank=True, help_text="When consent was given or withdrawn."
-    )
+    sms_consent_at = models.DateTimeField(null=True, blank=True, help_text="When consent was given or withdrawn.")
     preferred_channel = models.CharField(max_length=10, choices=Channel.choices, default=Channel.NONE)
     quiet_hours_start = models.TimeField(null=True, blank=True)
     quiet_hours_end = models.TimeField(null=True, blank=True)
@@ -143,9 +139,7 @@ class PortalAccess(models.Model):
         GUARDIAN = "guardian", "Guardian"
         CAREGIVER = "caregiver", "Caregiver"
 
-    user = models.ForeignKey(
-        settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="portal_accesses"
-    )
+    user = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="portal_accesses")
     patient = models.ForeignKey(Patient, on_delete=models.PROTECT, related_name="portal_access")
     relationship = models.CharField(max_length=12, choices=Relationship.choices, default=Relationship.SELF)
     created_at = models.DateTimeField(auto_now_add=True)
@@ -196,9 +190,7 @@ class Episode(models.Model):
 
 class PatientDiagnosis(models.Model):
     patient = models.ForeignKey(Patient, on_delete=models.PROTECT, related_name="diagnoses")
-    episode = models.ForeignKey(
-        Episode, on_delete=models.PROTECT, null=True, blank=True, related_name="diagnoses"
-    )
+    episode = models.ForeignKey(Episode, on_delete=models.PROTECT, null=True, blank=True, related_name="diagnoses")
     diagnosis = models.ForeignKey(Diagnosis, on_delete=models.PROTECT, related_name="+")
     phase = models.CharField(max_length=20, choices=Phase.choices, blank=True)
     qualifier = models.CharField(max_length=30, choices=Qualifier.choices, blank=True)
@@ -299,9 +291,7 @@ class Clearance(models.Model):
                 name="clearance_revocation_complete",
                 violation_error_message="A revocation needs who revoked it and why.",
             ),
-            models.CheckConstraint(
-                condition=Q(status__in=["cleared", "restricted"]), name="clearance_status_valid"
-            ),
+            models.CheckConstraint(condition=Q(status__in=["cleared", "restricted"]), name="clearance_status_valid"),
         ]
         triggers = [PROTECT_DELETE]
 

@@ -35,20 +35,14 @@ class Prescription(models.Model):
 
     episode = models.ForeignKey(Episode, on_delete=models.PROTECT, related_name="prescriptions")
     patient = models.ForeignKey(Patient, on_delete=models.PROTECT, related_name="prescriptions")
-    therapist = models.ForeignKey(
-        settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="prescriptions"
-    )
+    therapist = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="prescriptions")
     status = models.CharField(max_length=10, choices=Status.choices, default=Status.DRAFT)
     start_date = models.DateField()
     end_date = models.DateField(null=True, blank=True)
-    days_of_week = ArrayField(
-        models.PositiveSmallIntegerField(), help_text="ISO weekdays: 1 = Monday … 7 = Sunday."
-    )
+    days_of_week = ArrayField(models.PositiveSmallIntegerField(), help_text="ISO weekdays: 1 = Monday … 7 = Sunday.")
     times = ArrayField(models.TimeField(), help_text="Local times of day in the patient's zone.")
     notes = models.TextField(blank=True)
-    supersedes = models.OneToOneField(
-        "self", on_delete=models.PROTECT, null=True, blank=True, related_name="superseded_by"
-    )
+    supersedes = models.ForeignKey("self", on_delete=models.PROTECT, null=True, blank=True, related_name="amendments")
     materialized_through = models.DateField(null=True, blank=True)
     activated_at = models.DateTimeField(null=True, blank=True)
     ended_at = models.DateTimeField(null=True, blank=True)
@@ -60,6 +54,12 @@ class Prescription(models.Model):
     class Meta:
         ordering = ["-created_at", "-id"]
         constraints = [
+            models.UniqueConstraint(
+                fields=["supersedes"],
+                condition=~Q(status="cancelled"),
+                name="prescription_one_live_amendment",
+                violation_error_message="This plan already has an amendment in progress.",
+            ),
             models.CheckConstraint(
                 condition=Q(end_date__isnull=True) | Q(end_date__gte=models.F("start_date")),
                 name="prescription_end_after_start",
@@ -145,6 +145,7 @@ class PrescriptionItem(models.Model):
 class GateEvaluation(models.Model):
     class Purpose(models.TextChoices):
         ACTIVATION = "activation", "Activation"
+        RESUME = "resume", "Resume"
         RECHECK = "recheck", "Re-check after a change"
         SWEEP = "sweep", "Nightly sweep"
 
@@ -215,9 +216,7 @@ class Session(models.Model):
     prescription = models.ForeignKey(Prescription, on_delete=models.PROTECT, related_name="sessions")
     local_date = models.DateField()
     local_time = models.TimeField()
-    scheduled_at = models.DateTimeField(
-        help_text="UTC instant of the local date and time in the patient's zone."
-    )
+    scheduled_at = models.DateTimeField(help_text="UTC instant of the local date and time in the patient's zone.")
     status = models.CharField(max_length=10, choices=Status.choices, default=Status.SCHEDULED)
     created_at = models.DateTimeField(auto_now_add=True)
     updated_at = models.DateTimeField(auto_now=True)
@@ -229,9 +228,7 @@ class Session(models.Model):
                 fields=["prescription", "local_date", "local_time"], name="session_unique_per_slot"
             ),
             models.CheckConstraint(
-                condition=Q(
-                    status__in=["scheduled", "completed", "skipped", "missed", "blocked", "cancelled"]
-                ),
+                condition=Q(status__in=["scheduled", "completed", "skipped", "missed", "blocked", "cancelled"]),
                 name="session_status_valid",
             ),
         ]
@@ -251,9 +248,7 @@ class SessionLog(models.Model):
     logged_by = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="+")
     pain_before = models.PositiveSmallIntegerField(help_text="NPRS 0–10.")
     pain_after = models.PositiveSmallIntegerField(help_text="NPRS 0–10.")
-    difficulty = models.PositiveSmallIntegerField(
-        null=True, blank=True, help_text="1 (easy) – 5 (very hard)."
-    )
+    difficulty = models.PositiveSmallIntegerField(null=True, blank=True, help_text="1 (easy) – 5 (very hard).")
     item_completion = models.JSONField(default=dict, blank=True, help_text="{item id: completed?}")
     saddle_numbness = models.BooleanField(default=False)
     bladder_bowel_change = models.BooleanField(default=False)

@@ -21,16 +21,12 @@ class Migration(migrations.Migration):
             fields=[
                 (
                     "id",
-                    models.BigAutoField(
-                        auto_created=True, primary_key=True, serialize=False, verbose_name="ID"
-                    ),
+                    models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name="ID"),
                 ),
                 ("name", models.CharField(max_length=200, unique=True)),
                 (
                     "timezone",
-                    models.CharField(
-                        default="UTC", max_length=64, validators=[clinic.models.validate_timezone]
-                    ),
+                    models.CharField(default="UTC", max_length=64, validators=[clinic.models.validate_timezone]),
                 ),
                 ("created_at", models.DateTimeField(auto_now_add=True)),
             ],
@@ -40,9 +36,7 @@ class Migration(migrations.Migration):
             fields=[
                 (
                     "id",
-                    models.BigAutoField(
-                        auto_created=True, primary_key=True, serialize=False, verbose_name="ID"
-                    ),
+                    models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name="ID"),
                 ),
                 ("source", models.CharField(blank=True, max_length=300)),
                 (
@@ -68,9 +62,7 @@ class Migration(migrations.Migration):
             fields=[
                 (
                     "id",
-                    models.BigAutoField(
-                        auto_created=True, primary_key=True, serialize=False, verbose_name="ID"
-                    ),
+                    models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name="ID"),
                 ),
                 ("source", models.CharField(blank=True, max_length=300)),
                 (
@@ -85,9 +77,7 @@ class Migration(migrations.Migration):
                 ("updated_at", models.DateTimeField(auto_now=True)),
                 (
                     "code",
-                    models.CharField(
-                        help_text="Billable ICD-10-CM code, e.g. M51.26.", max_length=10, unique=True
-                    ),
+                    models.CharField(help_text="Billable ICD-10-CM code, e.g. M51.26.", max_length=10, unique=True),
                 ),
                 ("name", models.CharField(max_length=200)),
                 ("body_region", models.CharField(blank=True, max_length=30)),
@@ -123,9 +113,7 @@ class Migration(migrations.Migration):
             fields=[
                 (
                     "id",
-                    models.BigAutoField(
-                        auto_created=True, primary_key=True, serialize=False, verbose_name="ID"
-                    ),
+                    models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name="ID"),
                 ),
                 ("source", models.CharField(blank=True, max_length=300)),
                 (
@@ -156,9 +144,7 @@ class Migration(migrations.Migration):
             fields=[
                 (
                     "id",
-                    models.BigAutoField(
-                        auto_created=True, primary_key=True, serialize=False, verbose_name="ID"
-                    ),
+                    models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name="ID"),
                 ),
                 ("source", models.CharField(blank=True, max_length=300)),
                 (
@@ -251,9 +237,7 @@ class Migration(migrations.Migration):
             fields=[
                 (
                     "id",
-                    models.BigAutoField(
-                        auto_created=True, primary_key=True, serialize=False, verbose_name="ID"
-                    ),
+                    models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name="ID"),
                 ),
                 ("source", models.CharField(blank=True, max_length=300)),
                 (
@@ -288,15 +272,11 @@ class Migration(migrations.Migration):
                 ),
                 (
                     "from_day",
-                    models.PositiveIntegerField(
-                        blank=True, help_text="Days since onset, inclusive.", null=True
-                    ),
+                    models.PositiveIntegerField(blank=True, help_text="Days since onset, inclusive.", null=True),
                 ),
                 (
                     "until_day",
-                    models.PositiveIntegerField(
-                        blank=True, help_text="Days since onset, inclusive.", null=True
-                    ),
+                    models.PositiveIntegerField(blank=True, help_text="Days since onset, inclusive.", null=True),
                 ),
                 (
                     "severity",
@@ -354,9 +334,7 @@ class Migration(migrations.Migration):
             fields=[
                 (
                     "id",
-                    models.BigAutoField(
-                        auto_created=True, primary_key=True, serialize=False, verbose_name="ID"
-                    ),
+                    models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name="ID"),
                 ),
                 (
                     "role",
@@ -416,16 +394,12 @@ class Migration(migrations.Migration):
         ),
         migrations.AddConstraint(
             model_name="stretch",
-            constraint=models.CheckConstraint(
-                condition=models.Q(("steps__len__gte", 1)), name="stretch_has_steps"
-            ),
+            constraint=models.CheckConstraint(condition=models.Q(("steps__len__gte", 1)), name="stretch_has_steps"),
         ),
         migrations.AddConstraint(
             model_name="stretch",
             constraint=models.CheckConstraint(
-                condition=models.Q(
-                    ("kind", "dynamic"), ("default_hold_seconds__isnull", False), _connector="OR"
-                ),
+                condition=models.Q(("kind", "dynamic"), ("default_hold_seconds__isnull", False), _connector="OR"),
                 name="stretch_static_has_hold",
                 violation_error_message="A static stretch needs a default hold.",
             ),

@@ -23,9 +23,7 @@ class Migration(migrations.Migration):
             fields=[
                 (
                     "id",
-                    models.BigAutoField(
-                        auto_created=True, primary_key=True, serialize=False, verbose_name="ID"
-                    ),
+                    models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name="ID"),
                 ),
                 (
                     "mrn",
@@ -44,16 +42,12 @@ class Migration(migrations.Migration):
                 ("email_consent", models.BooleanField(default=False)),
                 (
                     "email_consent_at",
-                    models.DateTimeField(
-                        blank=True, help_text="When consent was given or withdrawn.", null=True
-                    ),
+                    models.DateTimeField(blank=True, help_text="When consent was given or withdrawn.", null=True),
                 ),
                 ("sms_consent", models.BooleanField(default=False)),
                 (
                     "sms_consent_at",
-                    models.DateTimeField(
-                        blank=True, help_text="When consent was given or withdrawn.", null=True
-                    ),
+                    models.DateTimeField(blank=True, help_text="When consent was given or withdrawn.", null=True),
                 ),
                 (
                     "preferred_channel",
@@ -96,9 +90,7 @@ class Migration(migrations.Migration):
             fields=[
                 (
                     "id",
-                    models.BigAutoField(
-                        auto_created=True, primary_key=True, serialize=False, verbose_name="ID"
-                    ),
+                    models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name="ID"),
                 ),
                 ("assessed_at", models.DateTimeField()),
                 ("notes", models.TextField(blank=True)),
@@ -137,9 +129,7 @@ class Migration(migrations.Migration):
             fields=[
                 (
                     "id",
-                    models.BigAutoField(
-                        auto_created=True, primary_key=True, serialize=False, verbose_name="ID"
-                    ),
+                    models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name="ID"),
                 ),
                 ("title", models.CharField(max_length=200)),
                 ("opened_on", models.DateField()),
@@ -174,9 +164,7 @@ class Migration(migrations.Migration):
             fields=[
                 (
                     "id",
-                    models.BigAutoField(
-                        auto_created=True, primary_key=True, serialize=False, verbose_name="ID"
-                    ),
+                    models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name="ID"),
                 ),
                 ("professional_name", models.CharField(max_length=200)),
                 (
@@ -247,9 +235,7 @@ class Migration(migrations.Migration):
             fields=[
                 (
                     "id",
-                    models.BigAutoField(
-                        auto_created=True, primary_key=True, serialize=False, verbose_name="ID"
-                    ),
+                    models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name="ID"),
                 ),
                 (
                     "phase",
@@ -318,9 +304,7 @@ class Migration(migrations.Migration):
             fields=[
                 (
                     "id",
-                    models.BigAutoField(
-                        auto_created=True, primary_key=True, serialize=False, verbose_name="ID"
-                    ),
+                    models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name="ID"),
                 ),
                 (
                     "relationship",
@@ -376,18 +360,14 @@ class Migration(migrations.Migration):
         migrations.AddConstraint(
             model_name="patient",
             constraint=models.CheckConstraint(
-                condition=models.Q(
-                    ("email_consent", False), ("email_consent_at__isnull", False), _connector="OR"
-                ),
+                condition=models.Q(("email_consent", False), ("email_consent_at__isnull", False), _connector="OR"),
                 name="patient_email_consent_timestamped",
             ),
         ),
         migrations.AddConstraint(
             model_name="patient",
             constraint=models.CheckConstraint(
-                condition=models.Q(
-                    ("sms_consent", False), ("sms_consent_at__isnull", False), _connector="OR"
-                ),
+                condition=models.Q(("sms_consent", False), ("sms_consent_at__isnull", False), _connector="OR"),
                 name="patient_sms_consent_timestamped",
             ),
         ),

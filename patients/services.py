@@ -1,0 +1,324 @@
+"""Every write to the patient side happens here: keyword-only, atomic, validated, signals after commit."""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Iterable
+from typing import Any
+
+from django.core.exceptions import ValidationError
+from django.db import IntegrityError, transaction
+from django.dispatch import Signal
+from django.utils import timezone
+
+from clinic.access import ANY_STAFF, CLINICAL, Role, require_role
+from clinic.errors import StateConflict
+from clinic.models import Clinic, Diagnosis, MobilityLevel, MovementTag
+from patients import signals
+from patients.models import (
+    Clearance,
+    Episode,
+    MobilityAssessment,
+    Patient,
+    PatientDiagnosis,
+    PortalAccess,
+)
+
+CLEARANCE_KEEPERS = (Role.FRONT_DESK, Role.THERAPIST)
+
+PATIENT_FIELDS = {
+    "mrn", "first_name", "last_name", "date_of_birth", "timezone", "email", "phone",
+    "email_consent", "sms_consent", "preferred_channel", "quiet_hours_start", "quiet_hours_end",
+    "primary_therapist",
+}  # fmt: skip
+PREFERENCE_FIELDS = {
+    "email", "phone", "email_consent", "sms_consent", "preferred_channel", "quiet_hours_start", "quiet_hours_end",
+}  # fmt: skip
+
+
+def _announce(signal: Signal, **ids: int) -> None:
+    transaction.on_commit(lambda: signal.send(sender=Patient, **ids), robust=True)
+
+
+def _save(instance, *, update_fields: Iterable[str] | None = None) -> None:
+    """Validate then save; unique violations that raced past validation become field errors."""
+    instance.full_clean()
+    try:
+        with transaction.atomic():
+            instance.save(update_fields=list(update_fields) if update_fields is not None else None)
+    except IntegrityError as exc:
+        raise ValidationError(f"This change conflicts with an existing record: {exc.__cause__ or exc}") from exc
+
+
+def _stamp_consent(patient: Patient, before: dict[str, Any]) -> None:
+    now = timezone.now()
+    for channel in ("email", "sms"):
+        if getattr(patient, f"{channel}_consent") != before.get(f"{channel}_consent"):
+            setattr(patient, f"{channel}_consent_at", now)
+
+
+def _check_therapist(clinic: Clinic, user) -> None:
+    if user is None:
+        return
+    membership = getattr(user, "membership", None)
+    if membership is None or membership.clinic_id != clinic.pk or membership.role != Role.THERAPIST:
+        raise ValidationError({"primary_therapist": "Choose a therapist of this clinic."})
+
+
+def _check_preferences(patient: Patient) -> None:
+    if patient.preferred_channel in ("email", "sms") and not patient.consented_to(patient.preferred_channel):
+        raise ValidationError(
+            {
+                "preferred_channel": f"The patient has not consented to {patient.preferred_channel} reminders, "
+                "or no address is on file for it."
+            }  # fmt: skip
+        )
+
+
+# --- Patients ---------------------------------------------------------------------------------------
+
+
+@transaction.atomic
+def patient_create(*, clinic: Clinic, by, **fields: Any) -> Patient:
+    """Register a patient. Consent flags given as True are timestamped now."""
+    require_role(by, clinic, ANY_STAFF)
+    unknown = set(fields) - PATIENT_FIELDS
+    if unknown:
+        raise ValidationError(dict.fromkeys(sorted(unknown), "Unknown field."))
+    patient = Patient(clinic=clinic, **fields)
+    _stamp_consent(patient, {"email_consent": False, "sms_consent": False})
+    _check_therapist(clinic, patient.primary_therapist)
+    _check_preferences(patient)
+    _save(patient)
+    return patient
+
+
+@transaction.atomic
+def patient_update(*, patient: Patient, by, **fields: Any) -> Patient:
+    """Change a patient's details, contact, consent or preferences; announces zone/preference changes."""
+    require_role(by, patient.clinic_id, ANY_STAFF)
+    unknown = set(fields) - PATIENT_FIELDS
+    if unknown:
+        raise ValidationError(dict.fromkeys(sorted(unknown), "Unknown field."))
+    patient = Patient.objects.select_for_update().get(pk=patient.pk)
+    if patient.is_archived:
+        raise StateConflict("This patient is archived; restore them before changing their record.")
+    before = {name: getattr(patient, name) for name in PATIENT_FIELDS}
+    for name, value in fields.items():
+        setattr(patient, name, value)
+    _stamp_consent(patient, before)
+    if "primary_therapist" in fields:
+        _check_therapist(patient.clinic, patient.primary_therapist)
+    _check_preferences(patient)
+    _save(patient)
+    changed = {name for name in PATIENT_FIELDS if getattr(patient, name) != before[name]}
+    if "timezone" in changed:
+        _announce(signals.patient_zone_changed, patient_id=patient.pk)
+    if changed & PREFERENCE_FIELDS:
+        _announce(signals.patient_preferences_changed, patient_id=patient.pk)
+    return patient
+
+
+@transaction.atomic
+def patient_archive(*, patient: Patient, by) -> Patient:
+    """Archive instead of delete. A patient with a live (active or paused) plan cannot be archived."""
+    require_role(by, patient.clinic_id, ANY_STAFF)
+    patient = Patient.objects.select_for_update().get(pk=patient.pk)
+    if patient.is_archived:
+        raise StateConflict("This patient is already archived.")
+    if patient.prescriptions.filter(status__in=("active", "paused")).exists():
+        raise StateConflict("This patient has an active or paused plan; complete or cancel it before archiving.")
+    patient.archived_at = timezone.now()
+    patient.save(update_fields=["archived_at", "updated_at"])
+    _announce(signals.patient_archived, patient_id=patient.pk)
+    return patient
+
+
+@transaction.atomic
+def patient_restore(*, patient: Patient, by) -> Patient:
+    require_role(by, patient.clinic_id, ANY_STAFF)
+    patient = Patient.objects.select_for_update().get(pk=patient.pk)
+    if not patient.is_archived:
+        raise StateConflict("This patient is not archived.")
+    patient.archived_at = None
+    patient.save(update_fields=["archived_at", "updated_at"])
+    return patient
+
+
+@transaction.atomic
+def portal_access_grant(*, patient: Patient, user, relationship: str, by) -> PortalAccess:
+    """Let a portal user see a patient: themselves, or as guardian/caregiver."""
+    require_role(by, patient.clinic_id, ANY_STAFF)
+    if getattr(user, "membership", None) is not None:
+        raise ValidationError({"user": "Staff accounts cannot be portal users."})
+    access = PortalAccess(patient=patient, user=user, relationship=relationship)
+    _save(access)
+    return access
+
+
+# --- Episodes -----------------------------------------------------------------------------------------
+
+
+def _live(patient: Patient) -> Patient:
+    if patient.is_archived:
+        raise StateConflict("This patient is archived.")
+    return patient
+
+
+@transaction.atomic
+def episode_open(
+    *, patient: Patient, by, title: str, opened_on: dt.date | None = None, primary_therapist=None
+) -> Episode:
+    require_role(by, patient.clinic_id, CLINICAL)
+    _live(patient)
+    _check_therapist(patient.clinic, primary_therapist)
+    episode = Episode(
+        patient=patient,
+        title=title,
+        opened_on=opened_on or patient.local_today(),
+        primary_therapist=primary_therapist or by,
+    )
+    _save(episode)
+    return episode
+
+
+@transaction.atomic
+def episode_discharge(*, episode: Episode, by, discharged_on: dt.date | None = None) -> Episode:
+    require_role(by, episode.patient.clinic_id, CLINICAL)
+    episode = Episode.objects.select_for_update().get(pk=episode.pk)
+    if not episode.is_open:
+        raise StateConflict("This episode is already discharged.")
+    if episode.prescriptions.filter(status__in=("active", "paused")).exists():
+        raise StateConflict("This episode has an active or paused plan; complete or cancel it first.")
+    episode.discharged_on = discharged_on or episode.patient.local_today()
+    _save(episode, update_fields=["discharged_on", "updated_at"])
+    return episode
+
+
+# --- Diagnoses and mobility ---------------------------------------------------------------------------
+
+
+@transaction.atomic
+def patient_diagnosis_add(
+    *,
+    patient: Patient,
+    by,
+    diagnosis: Diagnosis,
+    phase: str = "",
+    qualifier: str = "",
+    onset_date: dt.date | None = None,
+    resolved_date: dt.date | None = None,
+    episode: Episode | None = None,
+) -> PatientDiagnosis:
+    require_role(by, patient.clinic_id, CLINICAL)
+    _live(patient)
+    if episode is not None and episode.patient_id != patient.pk:
+        raise ValidationError({"episode": "That episode belongs to another patient."})
+    row = PatientDiagnosis(
+        patient=patient,
+        episode=episode,
+        diagnosis=diagnosis,
+        phase=phase,
+        qualifier=qualifier,
+        onset_date=onset_date,
+        resolved_date=resolved_date,
+        recorded_by=by,
+    )
+    _save(row)
+    _announce(signals.diagnosis_changed, patient_id=patient.pk, patient_diagnosis_id=row.pk)
+    return row
+
+
+DIAGNOSIS_CHANGEABLE = {"phase", "qualifier", "onset_date", "resolved_date"}
+
+
+@transaction.atomic
+def patient_diagnosis_update(*, patient_diagnosis: PatientDiagnosis, by, **fields: Any) -> PatientDiagnosis:
+    """Change phase, qualifier, onset or resolution (the diagnosis code itself is never rewritten)."""
+    require_role(by, patient_diagnosis.patient.clinic_id, CLINICAL)
+    unknown = set(fields) - DIAGNOSIS_CHANGEABLE
+    if unknown:
+        raise ValidationError(dict.fromkeys(sorted(unknown), "This field cannot be changed."))
+    row = PatientDiagnosis.objects.select_for_update().get(pk=patient_diagnosis.pk)
+    for name, value in fields.items():
+        setattr(row, name, value)
+    _save(row)
+    _announce(signals.diagnosis_changed, patient_id=row.patient_id, patient_diagnosis_id=row.pk)
+    return row
+
+
+@transaction.atomic
+def mobility_assess(
+    *, patient: Patient, by, level: MobilityLevel, assessed_at: dt.datetime | None = None, notes: str = ""
+) -> MobilityAssessment:
+    """Record an assessment; the latest one is the patient's current mobility."""
+    require_role(by, patient.clinic_id, CLINICAL)
+    _live(patient)
+    assessment = MobilityAssessment(
+        patient=patient, level=level, assessed_by=by, assessed_at=assessed_at or timezone.now(), notes=notes
+    )
+    if assessment.assessed_at > timezone.now() + dt.timedelta(minutes=5):
+        raise ValidationError({"assessed_at": "An assessment cannot be in the future."})
+    _save(assessment)
+    _announce(signals.mobility_changed, patient_id=patient.pk, assessment_id=assessment.pk)
+    return assessment
+
+
+# --- Clearances ---------------------------------------------------------------------------------------
+
+
+@transaction.atomic
+def clearance_record(
+    *,
+    patient: Patient,
+    by,
+    professional_name: str,
+    profession: str,
+    status: str,
+    valid_from: dt.date,
+    valid_until: dt.date,
+    restricted_tags: Iterable[MovementTag] = (),
+    document_reference: str = "",
+    notes: str = "",
+) -> Clearance:
+    """Record a clearance letter. A later clearance supersedes earlier ones from its validity on."""
+    require_role(by, patient.clinic_id, CLEARANCE_KEEPERS)
+    _live(patient)
+    tags = list(restricted_tags)
+    if status == Clearance.Status.RESTRICTED and not tags:
+        raise ValidationError({"restricted_tags": "A restricted clearance names the movements it restricts."})
+    if status == Clearance.Status.CLEARED and tags:
+        raise ValidationError({"restricted_tags": "A full clearance has no restrictions; use status restricted."})
+    clearance = Clearance(
+        patient=patient,
+        professional_name=professional_name,
+        profession=profession,
+        status=status,
+        valid_from=valid_from,
+        valid_until=valid_until,
+        document_reference=document_reference,
+        notes=notes,
+        recorded_by=by,
+        recorded_at=timezone.now(),
+    )
+    _save(clearance)
+    clearance.restricted_tags.set(tags)
+    _announce(signals.clearance_changed, patient_id=patient.pk, clearance_id=clearance.pk)
+    return clearance
+
+
+@transaction.atomic
+def clearance_revoke(*, clearance: Clearance, by, reason: str) -> Clearance:
+    """Revoke a clearance from now on; it no longer counts for today or any later day."""
+    require_role(by, clearance.patient.clinic_id, CLEARANCE_KEEPERS)
+    clearance = Clearance.objects.select_for_update().get(pk=clearance.pk)
+    if clearance.is_revoked:
+        raise StateConflict("This clearance is already revoked.")
+    if not reason or not reason.strip():
+        raise ValidationError({"reason": "Say why the clearance is revoked."})
+    clearance.revoked_at = timezone.now()
+    clearance.revoked_by = by
+    clearance.revoke_reason = reason.strip()
+    _save(clearance, update_fields=["revoked_at", "revoked_by", "revoke_reason"])
+    _announce(signals.clearance_changed, patient_id=clearance.patient_id, clearance_id=clearance.pk)
+    return clearance

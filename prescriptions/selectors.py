@@ -1,0 +1,106 @@
+"""Reads shared by services, views and tasks."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+
+from django.db.models import Prefetch, Q, QuerySet
+
+from clinic.models import Contraindication, Stretch
+from patients.models import Patient
+from prescriptions import safety
+from prescriptions.models import Prescription, PrescriptionItem
+
+
+def stretch_fact(stretch: Stretch) -> safety.StretchFact:
+    """Needs ``tags`` prefetched and ``min_mobility`` selected to stay query-free."""
+    return safety.StretchFact(
+        slug=stretch.slug,
+        name=stretch.name,
+        tags=frozenset(tag.slug for tag in stretch.tags.all()),
+        min_mobility=stretch.min_mobility.level,
+    )
+
+
+def gate_facts(*, patient: Patient, stretches: Iterable[Stretch]) -> safety.Facts:
+    """Everything dated that the safety gate needs for ``patient``, as plain values (5 queries)."""
+    zone = patient.zone
+    clearances = tuple(
+        safety.ClearanceFact(
+            id=c.pk,
+            professional_name=c.professional_name,
+            profession=c.profession,
+            status=c.status,
+            restricted_tags=frozenset(tag.slug for tag in c.restricted_tags.all()),
+            valid_from=c.valid_from,
+            valid_until=c.valid_until,
+            recorded_at=c.recorded_at,
+            revoked_on=c.revoked_at.astimezone(zone).date() if c.revoked_at else None,
+        )
+        for c in patient.clearances.prefetch_related("restricted_tags").order_by("recorded_at", "id")
+    )
+    diagnoses = tuple(
+        safety.DiagnosisFact(
+            id=d.pk,
+            code=d.diagnosis.code,
+            name=d.diagnosis.name,
+            phase=d.phase,
+            qualifier=d.qualifier,
+            onset=d.onset_date,
+            resolved=d.resolved_date,
+            clearance_by=frozenset(d.diagnosis.clearance_by),
+        )
+        for d in patient.diagnoses.select_related("diagnosis").order_by("id")
+    )
+    latest = patient.mobility_assessments.select_related("level").order_by("-assessed_at", "-id").first()
+    stretch_ids = {s.pk for s in stretches}
+    tag_slugs = {tag.slug for s in stretches for tag in s.tags.all()}
+    rows = (
+        Contraindication.objects.visible_to(patient.clinic_id)
+        .filter(diagnosis__code__in={d.code for d in diagnoses})
+        .filter(Q(stretch_id__in=stretch_ids) | Q(tag__slug__in=tag_slugs))
+        .select_related("diagnosis", "tag", "stretch")
+        .order_by("id")
+    )
+    contraindications = tuple(
+        safety.ContraindicationFact(
+            id=row.pk,
+            diagnosis_code=row.diagnosis.code,
+            tag=row.tag.slug if row.tag_id else None,
+            stretch_slug=row.stretch.slug if row.stretch_id else None,
+            phase=row.phase,
+            qualifier=row.qualifier,
+            from_day=row.from_day,
+            until_day=row.until_day,
+            severity=row.severity,
+            rationale=row.rationale,
+        )
+        for row in rows
+    )
+    return safety.Facts(
+        clearances=clearances,
+        diagnoses=diagnoses,
+        mobility_level=latest.level.level if latest else None,
+        contraindications=contraindications,
+    )
+
+
+def stretches_for_gate(ids: Iterable[int]) -> dict[int, Stretch]:
+    rows = Stretch.objects.filter(pk__in=set(ids)).select_related("min_mobility").prefetch_related("tags")
+    return {s.pk: s for s in rows}
+
+
+def prescription_items_for_gate(prescription: Prescription) -> list[PrescriptionItem]:
+    return list(
+        prescription.items.select_related("stretch__min_mobility").prefetch_related("stretch__tags").order_by("order")
+    )
+
+
+def item_facts(items: Sequence[PrescriptionItem]) -> list[safety.ItemFact]:
+    return [safety.ItemFact(key=item.pk, stretch=stretch_fact(item.stretch)) for item in items]
+
+
+def prescriptions_with_items() -> QuerySet[Prescription]:
+    return Prescription.objects.select_related("patient", "episode", "therapist").prefetch_related(
+        Prefetch("items", PrescriptionItem.objects.select_related("stretch").order_by("order"))
+    )

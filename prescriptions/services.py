@@ -1,0 +1,428 @@
+"""Every write to prescriptions happens here: keyword-only, atomic, state machines of DESIGN §3."""
+
+from __future__ import annotations
+
+import datetime as dt
+import hashlib
+import json
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+
+from django.conf import settings
+from django.core.exceptions import ValidationError
+from django.db import IntegrityError, transaction
+from django.utils import timezone
+
+from clinic.access import CLINICAL, require_role
+from clinic.catalog_seed import CATALOG_VERSION
+from clinic.errors import SafetyBlocked, StateConflict
+from clinic.models import Stretch
+from patients.models import Episode
+from prescriptions import safety, selectors
+from prescriptions.models import GateEvaluation, GateOverride, Prescription, PrescriptionItem
+
+Status = Prescription.Status
+
+
+@dataclass(frozen=True)
+class ItemIn:
+    """One stretch of a plan as the therapist prescribes it."""
+
+    stretch: Stretch
+    reps: int
+    sets: int = 1
+    hold_seconds: int | None = None
+    side: str = PrescriptionItem.Side.NONE
+    notes: str = ""
+
+
+@dataclass(frozen=True)
+class WaiverIn:
+    """An override of a blocking finding or an acknowledgement of a warning: exactly (item, code, cause)."""
+
+    item: int
+    code: str
+    cause: str
+    reason: str = ""
+
+    @property
+    def key(self) -> tuple[int, str, str]:
+        return (self.item, self.code, self.cause)
+
+
+@dataclass
+class GateRun:
+    """The outcome of running the gate over a plan's evaluation window (unsaved)."""
+
+    evaluation: GateEvaluation
+    start_findings: list[safety.Finding]
+    covered: set[tuple[int, str, str]]
+    new_waivers: list[tuple[WaiverIn, safety.Finding]] = field(default_factory=list)
+
+    @property
+    def blocking(self) -> list[safety.Finding]:
+        return safety.unresolved(self.start_findings, self.covered)
+
+
+# --- Drafts -------------------------------------------------------------------------------------------
+
+
+def _require_draft(prescription: Prescription) -> None:
+    if prescription.status != Status.DRAFT:
+        raise StateConflict(f"Only a draft can be changed; this plan is {prescription.status}.")
+
+
+def _lock(prescription: Prescription) -> Prescription:
+    return Prescription.objects.select_for_update().select_related("patient").get(pk=prescription.pk)
+
+
+def _validate_items(prescription: Prescription, items: Sequence[ItemIn]) -> None:
+    if not items:
+        raise ValidationError({"items": "A plan needs at least one stretch."})
+    errors: dict[str, list[str]] = {}
+    for index, item in enumerate(items):
+        stretch = item.stretch
+        if stretch.clinic_id not in (None, prescription.patient.clinic_id):
+            errors.setdefault("items", []).append(f"Item {index + 1}: that stretch is not in this clinic's catalog.")
+        elif stretch.kind == Stretch.Kind.STATIC and not item.hold_seconds:
+            errors.setdefault("items", []).append(f"Item {index + 1}: {stretch.name} is a static stretch; give a hold.")
+    if errors:
+        raise ValidationError(errors)
+
+
+def _write_items(prescription: Prescription, items: Sequence[ItemIn]) -> None:
+    prescription.items.all().delete()
+    for order, item in enumerate(items, start=1):
+        row = PrescriptionItem(
+            prescription=prescription,
+            stretch=item.stretch,
+            hold_seconds=item.hold_seconds,
+            reps=item.reps,
+            sets=item.sets,
+            side=item.side,
+            order=order,
+            notes=item.notes,
+        )
+        try:
+            row.full_clean(exclude=["prescription"])
+        except ValidationError as exc:
+            raise ValidationError({"items": [f"Item {order}: {m}" for m in exc.messages]}) from exc
+        row.save()
+
+
+def _clean_schedule(prescription: Prescription) -> None:
+    prescription.days_of_week = sorted(set(prescription.days_of_week or []))
+    prescription.times = sorted(set(prescription.times or []))
+    prescription.full_clean()
+
+
+@transaction.atomic
+def prescription_create(
+    *,
+    episode: Episode,
+    by,
+    start_date: dt.date,
+    days_of_week: Sequence[int],
+    times: Sequence[dt.time],
+    items: Sequence[ItemIn],
+    end_date: dt.date | None = None,
+    notes: str = "",
+    supersedes: Prescription | None = None,
+) -> Prescription:
+    """Create a draft plan with its items. Only a therapist of the patient's clinic prescribes."""
+    patient = episode.patient
+    require_role(by, patient.clinic_id, CLINICAL)
+    if patient.is_archived:
+        raise StateConflict("This patient is archived.")
+    if not episode.is_open:
+        raise StateConflict("This episode is discharged; open a new episode to prescribe.")
+    prescription = Prescription(
+        episode=episode,
+        patient=patient,
+        therapist=by,
+        start_date=start_date,
+        end_date=end_date,
+        days_of_week=list(days_of_week),
+        times=list(times),
+        notes=notes,
+        supersedes=supersedes,
+    )
+    _clean_schedule(prescription)
+    _validate_items(prescription, items)
+    try:
+        with transaction.atomic():
+            prescription.save()
+    except IntegrityError as exc:
+        raise StateConflict("This plan already has an amendment in progress.") from exc
+    _write_items(prescription, items)
+    return prescription
+
+
+DRAFT_FIELDS = {"start_date", "end_date", "days_of_week", "times", "notes"}
+
+
+@transaction.atomic
+def prescription_update_draft(
+    *, prescription: Prescription, by, items: Sequence[ItemIn] | None = None, **fields
+) -> Prescription:
+    """Change a draft's schedule, notes and (when given) replace its items. Non-drafts are immutable."""
+    require_role(by, prescription.patient.clinic_id, CLINICAL)
+    unknown = set(fields) - DRAFT_FIELDS
+    if unknown:
+        raise ValidationError(dict.fromkeys(sorted(unknown), "This field cannot be changed."))
+    prescription = _lock(prescription)
+    _require_draft(prescription)
+    for name, value in fields.items():
+        setattr(prescription, name, value)
+    _clean_schedule(prescription)
+    prescription.save()
+    if items is not None:
+        _validate_items(prescription, items)
+        _write_items(prescription, items)
+    return prescription
+
+
+# --- The gate -----------------------------------------------------------------------------------------
+
+
+def evaluation_window(prescription: Prescription, today: dt.date) -> tuple[dt.date, dt.date]:
+    """From the later of start date and today, through the materialization horizon (or the end date)."""
+    first = max(prescription.start_date, today)
+    last = first + dt.timedelta(days=settings.REMINDER_HORIZON_DAYS)
+    if prescription.end_date is not None:
+        if prescription.end_date < first:
+            raise ValidationError({"end_date": "This plan has already ended; change its dates first."})
+        last = min(last, prescription.end_date)
+    return first, last
+
+
+def _catalog_version(facts: safety.Facts, items: Sequence[safety.ItemFact]) -> str:
+    catalog = {
+        "contraindications": safety.facts_as_dict(facts)["contraindications"],
+        "stretches": sorted(
+            [i.stretch.slug, i.stretch.name, sorted(i.stretch.tags), i.stretch.min_mobility] for i in items
+        ),
+    }
+    digest = hashlib.sha256(json.dumps(catalog, sort_keys=True, default=str).encode()).hexdigest()[:12]
+    return f"{CATALOG_VERSION}:{digest}"
+
+
+def gate_run(
+    *,
+    prescription: Prescription,
+    by,
+    purpose: str,
+    today: dt.date | None = None,
+    waivers: Sequence[WaiverIn] = (),
+) -> GateRun:
+    """Evaluate the plan once per span of unchanged facts across its window; nothing is saved.
+
+    Stored overrides of this plan count; ``waivers`` (new overrides/acknowledgements) must each match a
+    finding in the window and be overridable, else ValidationError.
+    """
+    patient = prescription.patient
+    today = today or patient.local_today()
+    first, last = evaluation_window(prescription, today)
+    items = selectors.prescription_items_for_gate(prescription)
+    item_facts = selectors.item_facts(items)
+    facts = selectors.gate_facts(patient=patient, stretches=[i.stretch for i in items])
+    covered = {o.key for o in prescription.overrides.all()}
+
+    spans = []
+    by_key: dict[tuple[int, str, str], safety.Finding] = {}
+    for span_start, span_end in safety.spans(facts, first, last):
+        findings = safety.evaluate(facts, item_facts, span_start)
+        spans.append((span_start, span_end, findings))
+        for finding in findings:
+            by_key.setdefault(finding.key, finding)
+
+    errors: list[str] = []
+    matched: list[tuple[WaiverIn, safety.Finding]] = []
+    for waiver in waivers:
+        finding = by_key.get(waiver.key)
+        if finding is None:
+            errors.append(f"No finding {waiver.code} ({waiver.cause}) on item {waiver.item} to override.")
+        elif not finding.overridable:
+            errors.append(f"{finding.message} This cannot be overridden.")
+        elif finding.severity == safety.Severity.BLOCK and not waiver.reason.strip():
+            errors.append(f"Give a reason to override: {finding.message}")
+        else:
+            matched.append((waiver, finding))
+    if errors:
+        raise ValidationError({"overrides": errors})
+    covered |= {w.key for w, _ in matched}
+
+    start_findings = spans[0][2]
+    evaluation = GateEvaluation(
+        prescription=prescription,
+        purpose=purpose,
+        evaluated_at=timezone.now(),
+        evaluated_by=by if getattr(by, "pk", None) else None,
+        on_date=first,
+        through_date=last,
+        passed=not safety.blocks(start_findings, covered),
+        facts=safety.facts_as_dict(facts),
+        findings=[
+            {
+                "from": s.isoformat(),
+                "until": e.isoformat(),
+                "findings": [{**f.as_dict(), "covered": f.overridable and f.key in covered} for f in fs],
+            }
+            for s, e, fs in spans
+        ],
+        catalog_version=_catalog_version(facts, item_facts),
+    )
+    return GateRun(evaluation=evaluation, start_findings=start_findings, covered=covered, new_waivers=matched)
+
+
+def _refuse(run: GateRun) -> None:
+    """Keep the refused evaluation (its own transaction, outside the refused one), then refuse."""
+    with transaction.atomic():
+        run.evaluation.save()
+    raise SafetyBlocked([f.as_dict() for f in run.blocking])
+
+
+def _store_waivers(prescription: Prescription, run: GateRun, by) -> None:
+    now = timezone.now()
+    for waiver, finding in run.new_waivers:
+        is_warning = finding.severity == safety.Severity.WARN
+        GateOverride.objects.get_or_create(
+            item_id=waiver.item,
+            code=waiver.code,
+            cause=waiver.cause,
+            defaults={
+                "prescription": prescription,
+                "kind": GateOverride.Kind.ACKNOWLEDGEMENT if is_warning else GateOverride.Kind.OVERRIDE,
+                "reason": waiver.reason.strip() or "Warning acknowledged by the prescribing therapist.",
+                "by": by,
+                "at": now,
+            },
+        )
+
+
+# --- Transitions --------------------------------------------------------------------------------------
+
+
+def prescription_activate(
+    *,
+    prescription: Prescription,
+    by,
+    overrides: Sequence[WaiverIn] = (),
+    acknowledgements: Sequence[WaiverIn] = (),
+    today: dt.date | None = None,
+) -> Prescription:
+    """Activate a draft if the gate passes its first day (after overrides); the evaluation is kept either way.
+
+    Activating an amendment completes the plan it supersedes, in the same transaction.
+    """
+    require_role(by, prescription.patient.clinic_id, CLINICAL)
+    with transaction.atomic():
+        prescription = _lock(prescription)
+        _require_status(prescription, {Status.DRAFT}, "activated")
+        if prescription.patient.is_archived:
+            raise StateConflict("This patient is archived.")
+        if not prescription.episode.is_open:
+            raise StateConflict("This episode is discharged; open a new episode to prescribe.")
+        run = gate_run(
+            prescription=prescription,
+            by=by,
+            purpose=GateEvaluation.Purpose.ACTIVATION,
+            today=today,
+            waivers=[*overrides, *acknowledgements],
+        )
+        if run.evaluation.passed:
+            run.evaluation.save()
+            _store_waivers(prescription, run, by)
+            if prescription.supersedes_id:
+                _end(Prescription.objects.select_for_update().get(pk=prescription.supersedes_id), Status.COMPLETED)
+            prescription.status = Status.ACTIVE
+            prescription.activated_at = timezone.now()
+            prescription.save(update_fields=["status", "activated_at", "updated_at"])
+            return prescription
+    _refuse(run)
+    raise AssertionError("unreachable")  # pragma: no cover
+
+
+def prescription_resume(*, prescription: Prescription, by, today: dt.date | None = None) -> Prescription:
+    """Resume a paused plan; the gate runs again (with the plan's stored overrides) since it goes live."""
+    require_role(by, prescription.patient.clinic_id, CLINICAL)
+    with transaction.atomic():
+        prescription = _lock(prescription)
+        _require_status(prescription, {Status.PAUSED}, "resumed")
+        run = gate_run(prescription=prescription, by=by, purpose=GateEvaluation.Purpose.RESUME, today=today)
+        if run.evaluation.passed:
+            run.evaluation.save()
+            prescription.status = Status.ACTIVE
+            prescription.save(update_fields=["status", "updated_at"])
+            return prescription
+    _refuse(run)
+    raise AssertionError("unreachable")  # pragma: no cover
+
+
+def _require_status(prescription: Prescription, allowed: set[str], verb: str) -> None:
+    if prescription.status not in allowed:
+        allowed_text = " or ".join(sorted(allowed))
+        raise StateConflict(f"Only a {allowed_text} plan can be {verb}; this one is {prescription.status}.")
+
+
+def _end(prescription: Prescription, status: str) -> Prescription:
+    prescription.status = status
+    prescription.ended_at = timezone.now()
+    prescription.save(update_fields=["status", "ended_at", "updated_at"])
+    return prescription
+
+
+@transaction.atomic
+def prescription_pause(*, prescription: Prescription, by) -> Prescription:
+    require_role(by, prescription.patient.clinic_id, CLINICAL)
+    prescription = _lock(prescription)
+    _require_status(prescription, {Status.ACTIVE}, "paused")
+    prescription.status = Status.PAUSED
+    prescription.save(update_fields=["status", "updated_at"])
+    return prescription
+
+
+@transaction.atomic
+def prescription_complete(*, prescription: Prescription, by) -> Prescription:
+    require_role(by, prescription.patient.clinic_id, CLINICAL)
+    prescription = _lock(prescription)
+    _require_status(prescription, {Status.ACTIVE, Status.PAUSED}, "completed")
+    return _end(prescription, Status.COMPLETED)
+
+
+@transaction.atomic
+def prescription_cancel(*, prescription: Prescription, by) -> Prescription:
+    require_role(by, prescription.patient.clinic_id, CLINICAL)
+    prescription = _lock(prescription)
+    _require_status(prescription, {Status.DRAFT, Status.ACTIVE, Status.PAUSED}, "cancelled")
+    return _end(prescription, Status.CANCELLED)
+
+
+@transaction.atomic
+def prescription_amend(*, prescription: Prescription, by) -> Prescription:
+    """Start a draft that copies an active or paused plan and supersedes it once activated."""
+    require_role(by, prescription.patient.clinic_id, CLINICAL)
+    prescription = _lock(prescription)
+    _require_status(prescription, {Status.ACTIVE, Status.PAUSED}, "amended")
+    items = [
+        ItemIn(
+            stretch=i.stretch,
+            reps=i.reps,
+            sets=i.sets,
+            hold_seconds=i.hold_seconds,
+            side=i.side,
+            notes=i.notes,
+        )
+        for i in prescription.items.select_related("stretch").order_by("order")
+    ]
+    return prescription_create(
+        episode=prescription.episode,
+        by=by,
+        start_date=max(prescription.start_date, prescription.patient.local_today()),
+        end_date=prescription.end_date,
+        days_of_week=prescription.days_of_week,
+        times=prescription.times,
+        items=items,
+        notes=prescription.notes,
+        supersedes=prescription,
+    )

@@ -1,0 +1,86 @@
+from __future__ import annotations
+
+import datetime as dt
+
+import pytest
+
+from clinic.models import MobilityLevel, StaffMembership, Stretch
+from tests import factories
+
+Role = StaffMembership.Role
+
+
+@pytest.fixture
+def clinic(db):
+    return factories.ClinicFactory()
+
+
+@pytest.fixture
+def other_clinic(db):
+    return factories.ClinicFactory()
+
+
+def _staff(clinic, role):
+    return factories.MembershipFactory(clinic=clinic, role=role).user
+
+
+@pytest.fixture
+def therapist(clinic):
+    return _staff(clinic, Role.THERAPIST)
+
+
+@pytest.fixture
+def front_desk(clinic):
+    return _staff(clinic, Role.FRONT_DESK)
+
+
+@pytest.fixture
+def clinic_admin(clinic):
+    return _staff(clinic, Role.CLINIC_ADMIN)
+
+
+@pytest.fixture
+def other_therapist(other_clinic):
+    return _staff(other_clinic, Role.THERAPIST)
+
+
+@pytest.fixture
+def patient(clinic):
+    return factories.PatientFactory(clinic=clinic)
+
+
+@pytest.fixture
+def stretch(db):
+    """Look up a global catalog stretch by slug."""
+
+    def lookup(slug: str) -> Stretch:
+        return Stretch.objects.select_related("min_mobility").get(clinic=None, slug=slug)
+
+    return lookup
+
+
+@pytest.fixture
+def mobility(db):
+    def lookup(level: int) -> MobilityLevel:
+        return MobilityLevel.objects.get(level=level)
+
+    return lookup
+
+
+@pytest.fixture
+def cleared_patient(patient, therapist, mobility):
+    """A patient a physician has cleared, assessed at mobility 3, with an open episode."""
+    factories.ClearanceFactory(patient=patient, recorded_by=therapist)
+    factories.MobilityAssessmentFactory(patient=patient, level=mobility(3), assessed_by=therapist)
+    factories.EpisodeFactory(patient=patient, primary_therapist=therapist)
+    return patient
+
+
+@pytest.fixture
+def today(patient):
+    return patient.local_today()
+
+
+@pytest.fixture
+def tomorrow(today):
+    return today + dt.timedelta(days=1)

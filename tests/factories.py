@@ -1,0 +1,129 @@
+"""factory-boy factories: rows for test set-up. The code under test writes only through services."""
+
+from __future__ import annotations
+
+import datetime as dt
+
+import factory
+from django.contrib.auth import get_user_model
+from django.utils import timezone
+
+from clinic.models import Clinic, Diagnosis, MobilityLevel, Profession, StaffMembership, Stretch
+from patients.models import Clearance, Episode, MobilityAssessment, Patient, PatientDiagnosis, PortalAccess
+from prescriptions.models import Prescription, PrescriptionItem
+
+
+class UserFactory(factory.django.DjangoModelFactory):
+    class Meta:
+        model = get_user_model()
+        django_get_or_create = ("username",)
+
+    username = factory.Sequence(lambda n: f"user{n}")
+    email = factory.LazyAttribute(lambda u: f"{u.username}@example.test")
+    password = factory.django.Password("correct horse battery staple")
+
+
+class ClinicFactory(factory.django.DjangoModelFactory):
+    class Meta:
+        model = Clinic
+
+    name = factory.Sequence(lambda n: f"Riverside Physio {n}")
+    timezone = "America/New_York"
+
+
+class MembershipFactory(factory.django.DjangoModelFactory):
+    class Meta:
+        model = StaffMembership
+
+    user = factory.SubFactory(UserFactory, is_staff=True)
+    clinic = factory.SubFactory(ClinicFactory)
+    role = StaffMembership.Role.THERAPIST
+
+
+class PatientFactory(factory.django.DjangoModelFactory):
+    class Meta:
+        model = Patient
+
+    clinic = factory.SubFactory(ClinicFactory)
+    mrn = factory.Sequence(lambda n: f"MRN{n:05d}")
+    first_name = factory.Faker("first_name")
+    last_name = factory.Faker("last_name")
+    date_of_birth = dt.date(1980, 5, 17)
+    timezone = "America/New_York"
+    email = factory.LazyAttribute(lambda p: f"{p.first_name.lower()}@example.test")
+
+
+class PortalAccessFactory(factory.django.DjangoModelFactory):
+    class Meta:
+        model = PortalAccess
+
+    user = factory.SubFactory(UserFactory)
+    patient = factory.SubFactory(PatientFactory)
+    relationship = PortalAccess.Relationship.SELF
+
+
+class EpisodeFactory(factory.django.DjangoModelFactory):
+    class Meta:
+        model = Episode
+
+    patient = factory.SubFactory(PatientFactory)
+    title = "Low back pain"
+    opened_on = factory.LazyFunction(lambda: timezone.localdate() - dt.timedelta(days=30))
+
+
+class ClearanceFactory(factory.django.DjangoModelFactory):
+    class Meta:
+        model = Clearance
+
+    patient = factory.SubFactory(PatientFactory)
+    professional_name = "Dr. Ada Reyes"
+    profession = Profession.PHYSICIAN
+    status = Clearance.Status.CLEARED
+    valid_from = factory.LazyFunction(lambda: timezone.localdate() - dt.timedelta(days=30))
+    valid_until = factory.LazyFunction(lambda: timezone.localdate() + dt.timedelta(days=180))
+    recorded_by = factory.SubFactory(UserFactory)
+    recorded_at = factory.LazyFunction(timezone.now)
+
+
+class MobilityAssessmentFactory(factory.django.DjangoModelFactory):
+    class Meta:
+        model = MobilityAssessment
+
+    patient = factory.SubFactory(PatientFactory)
+    level = factory.LazyFunction(lambda: MobilityLevel.objects.get(level=3))
+    assessed_by = factory.SubFactory(UserFactory)
+    assessed_at = factory.LazyFunction(timezone.now)
+
+
+class PatientDiagnosisFactory(factory.django.DjangoModelFactory):
+    class Meta:
+        model = PatientDiagnosis
+
+    patient = factory.SubFactory(PatientFactory)
+    diagnosis = factory.LazyFunction(lambda: Diagnosis.objects.get(code="M54.50"))
+    phase = "chronic"
+    onset_date = factory.LazyFunction(lambda: timezone.localdate() - dt.timedelta(days=60))
+    recorded_by = factory.SubFactory(UserFactory)
+
+
+class PrescriptionFactory(factory.django.DjangoModelFactory):
+    class Meta:
+        model = Prescription
+
+    episode = factory.SubFactory(EpisodeFactory)
+    patient = factory.SelfAttribute("episode.patient")
+    therapist = factory.SubFactory(UserFactory)
+    start_date = factory.LazyFunction(timezone.localdate)
+    days_of_week = [1, 2, 3, 4, 5, 6, 7]
+    times = [dt.time(8, 0)]
+
+
+class PrescriptionItemFactory(factory.django.DjangoModelFactory):
+    class Meta:
+        model = PrescriptionItem
+
+    prescription = factory.SubFactory(PrescriptionFactory)
+    stretch = factory.LazyFunction(lambda: Stretch.objects.get(slug="pelvic-tilt", clinic=None))
+    hold_seconds = 5
+    reps = 10
+    order = factory.Sequence(lambda n: n + 1)
