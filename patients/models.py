@@ -7,6 +7,7 @@ from zoneinfo import ZoneInfo
 
 import pgtrigger
 from django.conf import settings
+from django.core.exceptions import ValidationError
 from django.db import models
 from django.db.models import Q
 
@@ -96,6 +97,11 @@ class Patient(models.Model):
     def __str__(self) -> str:
         return f"{self.full_name} ({self.mrn})"
 
+    def clean(self) -> None:
+        if (self.quiet_hours_start is None) != (self.quiet_hours_end is None):
+            missing = "quiet_hours_end" if self.quiet_hours_end is None else "quiet_hours_start"
+            raise ValidationError({missing: "Give both the start and the end of quiet hours, or neither."})
+
     @property
     def full_name(self) -> str:
         return f"{self.first_name} {self.last_name}"
@@ -183,6 +189,10 @@ class Episode(models.Model):
     def __str__(self) -> str:
         return f"{self.title} ({self.opened_on:%Y-%m-%d})"
 
+    def clean(self) -> None:
+        if self.discharged_on and self.opened_on and self.discharged_on < self.opened_on:
+            raise ValidationError({"discharged_on": "Discharge cannot be before the episode opened."})
+
     @property
     def is_open(self) -> bool:
         return self.discharged_on is None
@@ -216,6 +226,10 @@ class PatientDiagnosis(models.Model):
 
     def __str__(self) -> str:
         return f"{self.diagnosis} — {self.patient.full_name}"
+
+    def clean(self) -> None:
+        if self.resolved_date and self.onset_date and self.resolved_date < self.onset_date:
+            raise ValidationError({"resolved_date": "A diagnosis cannot resolve before its onset."})
 
     def is_active_on(self, day: dt.date) -> bool:
         started = self.onset_date is None or self.onset_date <= day
@@ -297,6 +311,10 @@ class Clearance(models.Model):
 
     def __str__(self) -> str:
         return f"{self.get_status_display()} by {self.professional_name} ({self.valid_from} – {self.valid_until})"
+
+    def clean(self) -> None:
+        if self.valid_from and self.valid_until and self.valid_until < self.valid_from:
+            raise ValidationError({"valid_until": "A clearance cannot end before it starts."})
 
     @property
     def is_revoked(self) -> bool:

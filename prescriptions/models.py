@@ -7,6 +7,7 @@ import datetime as dt
 import pgtrigger
 from django.conf import settings
 from django.contrib.postgres.fields import ArrayField
+from django.core.exceptions import ValidationError
 from django.db import models
 from django.db.models import Q
 
@@ -85,6 +86,18 @@ class Prescription(models.Model):
 
     def __str__(self) -> str:
         return f"Plan #{self.pk} for {self.patient.full_name} ({self.get_status_display()})"
+
+    def clean(self) -> None:
+        # Field-named errors for what the constraints also hold (full_clean then skips those constraints).
+        errors = {}
+        if not self.days_of_week or any(day not in range(1, 8) for day in self.days_of_week):
+            errors["days_of_week"] = "Choose at least one weekday (1 = Monday … 7 = Sunday)."
+        if not self.times:
+            errors["times"] = "Give at least one time of day."
+        if self.end_date and self.start_date and self.end_date < self.start_date:
+            errors["end_date"] = "The end date cannot be before the start date."
+        if errors:
+            raise ValidationError(errors)
 
     @property
     def is_draft(self) -> bool:

@@ -404,6 +404,9 @@ def prescription_amend(*, prescription: Prescription, by) -> Prescription:
     require_role(by, prescription.patient.clinic_id, CLINICAL)
     prescription = _lock(prescription)
     _require_status(prescription, {Status.ACTIVE, Status.PAUSED}, "amended")
+    pending = prescription.amendments.exclude(status=Status.CANCELLED).first()
+    if pending is not None:
+        raise StateConflict(f"This plan already has an amendment in progress (plan #{pending.pk}, {pending.status}).")
     items = [
         ItemIn(
             stretch=i.stretch,
