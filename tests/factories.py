@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import datetime as dt
+import uuid
+from zoneinfo import ZoneInfo
 
 import factory
 from django.contrib.auth import get_user_model
@@ -10,7 +12,7 @@ from django.utils import timezone
 
 from clinic.models import Clinic, Diagnosis, MobilityLevel, Profession, StaffMembership, Stretch
 from patients.models import Clearance, Episode, MobilityAssessment, Patient, PatientDiagnosis, PortalAccess
-from prescriptions.models import Prescription, PrescriptionItem
+from prescriptions.models import Prescription, PrescriptionItem, Reminder, SafetyFlag, Session, SessionLog
 
 
 class UserFactory(factory.django.DjangoModelFactory):
@@ -127,3 +129,79 @@ class PrescriptionItemFactory(factory.django.DjangoModelFactory):
     hold_seconds = 5
     reps = 10
     order = factory.Sequence(lambda n: n + 1)
+
+
+class StretchFactory(factory.django.DjangoModelFactory):
+    """A clinic's own static stretch (pass ``clinic=None`` for a global row)."""
+
+    class Meta:
+        model = Stretch
+
+    clinic = factory.SubFactory(ClinicFactory)
+    slug = factory.Sequence(lambda n: f"clinic-stretch-{n}")
+    name = factory.Sequence(lambda n: f"Clinic stretch {n}")
+    steps = factory.LazyFunction(lambda: ["Lie on your back.", "Hold the position gently."])
+    body_region = Stretch.Region.LUMBAR
+    position = Stretch.Position.SUPINE
+    kind = Stretch.Kind.STATIC
+    min_mobility = factory.LazyFunction(lambda: MobilityLevel.objects.get(level=1))
+    default_hold_seconds = 20
+    default_reps = 3
+
+
+class SessionFactory(factory.django.DjangoModelFactory):
+    """A session on the plan's start date at 08:00 local; ``scheduled_at`` follows the patient's zone."""
+
+    class Meta:
+        model = Session
+
+    prescription = factory.SubFactory(PrescriptionFactory)
+    local_date = factory.SelfAttribute("prescription.start_date")
+    local_time = dt.time(8, 0)
+    scheduled_at = factory.LazyAttribute(
+        lambda s: dt.datetime.combine(s.local_date, s.local_time, tzinfo=ZoneInfo(s.prescription.patient.timezone))
+    )
+
+
+class SessionLogFactory(factory.django.DjangoModelFactory):
+    class Meta:
+        model = SessionLog
+
+    session = factory.SubFactory(SessionFactory, status=Session.Status.COMPLETED)
+    logged_at = factory.LazyFunction(timezone.now)
+    logged_by = factory.SubFactory(UserFactory)
+    pain_before = 3
+    pain_after = 2
+    difficulty = 2
+
+
+class ReminderFactory(factory.django.DjangoModelFactory):
+    class Meta:
+        model = Reminder
+
+    session = factory.SubFactory(SessionFactory)
+    purpose = Reminder.Purpose.SESSION
+    channel = "email"
+    send_at = factory.LazyAttribute(lambda r: r.session.scheduled_at - dt.timedelta(minutes=15))
+    idempotency_key = factory.LazyFunction(lambda: uuid.uuid4().hex)
+
+
+class SafetyFlagFactory(factory.django.DjangoModelFactory):
+    """An open flag; ``SafetyFlagFactory(resolved=True)`` gives a resolved one with its reason."""
+
+    class Meta:
+        model = SafetyFlag
+
+    class Params:
+        resolved = factory.Trait(
+            status=SafetyFlag.Status.RESOLVED,
+            resolved_at=factory.LazyFunction(timezone.now),
+            resolution="The cause is gone.",
+        )
+
+    patient = factory.SubFactory(PatientFactory)
+    kind = SafetyFlag.Kind.CONTRAINDICATION
+    cause_key = factory.Sequence(lambda n: f"prescription:{n}")
+    severity = SafetyFlag.Severity.WARNING
+    summary = "A stretch in the plan is contraindicated."
+    detected_at = factory.LazyFunction(timezone.now)

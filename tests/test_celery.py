@@ -45,8 +45,10 @@ def test_app_is_configured_as_designed():
     assert conf.task_acks_late is True
     assert conf.worker_prefetch_multiplier == 1
     assert conf.task_ignore_result is True
-    assert conf.task_time_limit and conf.task_soft_time_limit
-    assert conf.timezone == "UTC" and conf.enable_utc
+    assert conf.task_time_limit
+    assert conf.task_soft_time_limit
+    assert conf.timezone == "UTC"
+    assert conf.enable_utc
     assert conf.broker_url == settings.REDIS_URL
     assert settings.REDIS_URL.endswith("/15"), "tests use their own Redis database number"
 
