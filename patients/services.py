@@ -6,6 +6,7 @@ import datetime as dt
 from collections.abc import Iterable
 from typing import Any
 
+from django.contrib.auth import get_user_model
 from django.core.exceptions import ValidationError
 from django.db import IntegrityError, transaction
 from django.dispatch import Signal
@@ -154,6 +155,20 @@ def portal_access_grant(*, patient: Patient, user, relationship: str, by) -> Por
     access = PortalAccess(patient=patient, user=user, relationship=relationship)
     _save(access)
     return access
+
+
+@transaction.atomic
+def portal_user_create(*, patient: Patient, by, username: str, password: str, email: str = "", relationship: str):
+    """Create a portal login (not staff) and grant it access to ``patient``."""
+    User = get_user_model()
+    if User.objects.filter(username=username).exists():
+        raise ValidationError({"username": "That username is taken."})
+    user = User(username=username, email=email, is_staff=False)
+    user.set_password(password)
+    user.full_clean()
+    user.save()
+    portal_access_grant(patient=patient, user=user, relationship=relationship, by=by)
+    return user
 
 
 # --- Episodes -----------------------------------------------------------------------------------------

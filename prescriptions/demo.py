@@ -1,0 +1,233 @@
+"""The demo clinic `make run` loads: five patients in five zones, each showing part of the safety gate.
+
+Idempotent: a second run finds the clinic and its patients (by MRN) and adds nothing. Every write goes
+through the services, so the demo is exactly what a clinic's staff would have produced.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from dataclasses import dataclass, field
+
+from django.contrib.auth import get_user_model
+from django.db import transaction
+
+from clinic import services as clinic_services
+from clinic.errors import SafetyBlocked
+from clinic.models import Clinic, Diagnosis, MobilityLevel, MovementTag, StaffMembership, Stretch
+from patients import services as patient_services
+from patients.models import Patient
+from prescriptions import services
+from prescriptions.models import Prescription
+
+CLINIC_NAME = "Limber Demo Clinic"
+PASSWORD = "limber-demo-2026"
+Role = StaffMembership.Role
+
+STAFF = [
+    ("therapist", Role.THERAPIST, "Theo", "Marsh", "physical_therapist"),
+    ("frontdesk", Role.FRONT_DESK, "Fran", "Okafor", ""),
+    ("clinicadmin", Role.CLINIC_ADMIN, "Cleo", "Nguyen", ""),
+]
+
+
+@dataclass
+class DemoPatient:
+    mrn: str
+    first_name: str
+    last_name: str
+    born: dt.date
+    zone: str
+    story: str
+    diagnoses: list[tuple[str, str, str, int]]  # code, phase, qualifier, onset days ago
+    mobility: int
+    clearance: dict
+    stretches: list[str]
+    times: list[dt.time]
+    portal: tuple[str, str] | None = None  # username, relationship
+    channel: str = "email"
+    quiet: tuple[dt.time, dt.time] | None = (dt.time(21, 0), dt.time(7, 30))
+    extras: dict = field(default_factory=dict)
+
+
+PATIENTS = [
+    DemoPatient(
+        "DEMO-001", "Maria", "Lopez", dt.date(1968, 3, 9), "America/New_York",
+        "cleared by her physician after a left hip replacement; one contraindication overridden with a reason",
+        [("M54.50", "chronic", "", 200), ("Z96.642", "", "posterior_approach", 40)], 3,
+        {"profession": "physician", "name": "Dr. Ada Reyes", "status": "cleared", "from": -30, "until": 150},
+        ["pelvic-tilt", "knees-to-chest", "bridge"], [dt.time(7, 30), dt.time(18, 0)], ("maria", "self"),
+    ),
+    DemoPatient(
+        "DEMO-002", "James", "Chen", dt.date(1985, 11, 2), "America/Los_Angeles",
+        "acute lumbar disc herniation, cleared with lumbar flexion restricted: extension-based plan",
+        [("M51.26", "acute", "", 12)], 3,
+        {"profession": "physician", "name": "Dr. Samuel Ito", "status": "restricted", "tags": ["lumbar_flexion"],
+         "from": -10, "until": 5},
+        ["prone-press-up", "pelvic-tilt"], [dt.time(8, 0)], ("james", "self"), channel="sms",
+    ),
+    DemoPatient(
+        "DEMO-003", "Aisha", "Patel", dt.date(1951, 6, 21), "Europe/London",
+        "osteoporosis; her clearance expired last week, so the plan waits as a refused draft",
+        [("M81.0", "chronic", "", 900)], 2,
+        {"profession": "physician", "name": "Dr. Helen Price", "status": "cleared", "from": -190, "until": -7},
+        ["seated-hamstring-stretch", "chin-tuck"], [dt.time(10, 0)],
+    ),
+    DemoPatient(
+        "DEMO-004", "Tom", "Walker", dt.date(1979, 1, 30), "Australia/Sydney",
+        "vertebral compression fracture cleared by an athletic trainer, who may not clear it: refused draft",
+        [("M48.56XA", "subacute", "", 50)], 3,
+        {"profession": "athletic_trainer", "name": "Jo Brennan, ATC", "status": "cleared", "from": -5, "until": 90},
+        ["pelvic-tilt"], [dt.time(19, 0)], channel="none", quiet=None,
+    ),
+    DemoPatient(
+        "DEMO-005", "Lucy", "Kim", dt.date(2011, 8, 14), "Asia/Tokyo",
+        "a teenager with neck pain and an acute knee sprain; her guardian uses the portal; a caution acknowledged",
+        [("M54.2", "subacute", "", 20), ("S83.90XA", "acute", "", 6)], 4,
+        {"profession": "physical_therapist", "name": "Theo Marsh, PT", "status": "cleared", "from": -3, "until": 60},
+        ["chin-tuck", "upper-trapezius-stretch", "cat-cow"], [dt.time(16, 30)], ("lucy.guardian", "guardian"),
+    ),
+]  # fmt: skip
+
+
+def _staff(clinic: Clinic) -> dict[str, object]:
+    User = get_user_model()
+    users = {}
+    for username, role, first, last, profession in STAFF:
+        user = User.objects.filter(username=username).first()
+        if user is None:
+            user = clinic_services.staff_member_create(
+                clinic=clinic,
+                username=username,
+                password=PASSWORD,
+                role=role,
+                email=f"{username}@demo.limber.invalid",
+                first_name=first,
+                last_name=last,
+                profession=profession,
+            )
+        users[role] = user
+    if not User.objects.filter(username="admin").exists():
+        User.objects.create_superuser("admin", "admin@demo.limber.invalid", PASSWORD)
+    return users
+
+
+def _activate(plan: Prescription, therapist) -> str:
+    """Activate; where the gate only needs a therapist's judgement, give it with a reason, as a therapist would."""
+    try:
+        services.prescription_activate(prescription=plan, by=therapist)
+        return "active"
+    except SafetyBlocked as refused:
+        if not all(f["overridable"] for f in refused.findings):
+            return "refused: " + "; ".join(sorted({f["code"] for f in refused.findings}))
+        blocks = [f for f in refused.findings if f["severity"] == "block"]
+        warns = [f for f in refused.findings if f["severity"] == "warn"]
+        services.prescription_activate(
+            prescription=plan,
+            by=therapist,
+            overrides=[
+                services.WaiverIn(f["item"], f["code"], f["cause"], "Pain-free range only; surgeon agreed by phone")
+                for f in blocks
+            ],
+            acknowledgements=[services.WaiverIn(f["item"], f["code"], f["cause"]) for f in warns],
+        )
+        return "active (with " + ", ".join(sorted({f["code"] for f in refused.findings})) + " waived)"
+
+
+def _patient(clinic: Clinic, spec: DemoPatient, staff: dict) -> tuple[Patient, str]:
+    therapist, desk = staff[Role.THERAPIST], staff[Role.FRONT_DESK]
+    existing = Patient.objects.filter(clinic=clinic, mrn=spec.mrn).first()
+    if existing is not None:
+        return existing, "already loaded"
+    username = spec.portal[0] if spec.portal else spec.first_name.lower()
+    patient = patient_services.patient_create(
+        clinic=clinic,
+        by=desk,
+        mrn=spec.mrn,
+        first_name=spec.first_name,
+        last_name=spec.last_name,
+        date_of_birth=spec.born,
+        timezone=spec.zone,
+        email=f"{username}@demo.limber.invalid",
+        phone="+15555550100",
+        email_consent=spec.channel == "email",
+        sms_consent=spec.channel == "sms",
+        preferred_channel=spec.channel,
+        quiet_hours_start=spec.quiet[0] if spec.quiet else None,
+        quiet_hours_end=spec.quiet[1] if spec.quiet else None,
+        primary_therapist=therapist,
+    )
+    today = patient.local_today()
+    if spec.portal:
+        patient_services.portal_user_create(
+            patient=patient,
+            by=desk,
+            username=spec.portal[0],
+            password=PASSWORD,
+            email=f"{spec.portal[0]}@demo.limber.invalid",
+            relationship=spec.portal[1],
+        )
+    episode = patient_services.episode_open(
+        patient=patient, by=therapist, title=spec.story[:200], opened_on=today - dt.timedelta(days=14)
+    )
+    for code, phase, qualifier, days_ago in spec.diagnoses:
+        patient_services.patient_diagnosis_add(
+            patient=patient,
+            by=therapist,
+            episode=episode,
+            diagnosis=Diagnosis.objects.get(code=code),
+            phase=phase,
+            qualifier=qualifier,
+            onset_date=today - dt.timedelta(days=days_ago),
+        )
+    patient_services.mobility_assess(
+        patient=patient, by=therapist, level=MobilityLevel.objects.get(level=spec.mobility)
+    )
+    c = spec.clearance
+    patient_services.clearance_record(
+        patient=patient,
+        by=desk,
+        professional_name=c["name"],
+        profession=c["profession"],
+        status=c["status"],
+        restricted_tags=MovementTag.objects.filter(slug__in=c.get("tags", [])),
+        valid_from=today + dt.timedelta(days=c["from"]),
+        valid_until=today + dt.timedelta(days=c["until"]),
+        document_reference=f"Letter {spec.mrn}-1",
+    )
+    items = []
+    for slug in spec.stretches:
+        stretch = Stretch.objects.get(clinic=None, slug=slug)
+        items.append(
+            services.ItemIn(
+                stretch=stretch,
+                reps=stretch.default_reps,
+                sets=stretch.default_sets,
+                hold_seconds=stretch.default_hold_seconds,
+            )
+        )
+    plan = services.prescription_create(
+        episode=episode,
+        by=therapist,
+        start_date=today,
+        end_date=today + dt.timedelta(days=42),
+        days_of_week=[1, 2, 3, 4, 5, 6, 7] if len(spec.times) == 1 else [1, 3, 5],
+        times=spec.times,
+        items=items,
+        notes="Stop if pain rises above 5/10 or spreads down the leg.",
+    )
+    return patient, _activate(plan, therapist)
+
+
+def load_demo(*, stdout=None) -> list[str]:
+    """Create (once) the demo clinic; return lines describing what is there."""
+    lines = []
+    with transaction.atomic():
+        clinic = Clinic.objects.filter(name=CLINIC_NAME).first() or clinic_services.clinic_create(
+            name=CLINIC_NAME, timezone="America/Chicago"
+        )
+        staff = _staff(clinic)
+    for spec in PATIENTS:
+        patient, outcome = _patient(clinic, spec, staff)
+        lines.append(f"{patient.full_name:<13} {spec.zone:<20} {outcome:<45} {spec.story}")
+    return lines
