@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from django.contrib.auth import get_user_model
 from django.contrib.auth.models import Group
+from django.contrib.auth.password_validation import validate_password
 from django.core.exceptions import ValidationError
 from django.db import transaction
 
@@ -37,6 +38,10 @@ def staff_member_create(
     if role == StaffMembership.Role.THERAPIST and not profession:
         profession = Profession.PHYSICAL_THERAPIST
     user = User(username=username, email=email, first_name=first_name, last_name=last_name, is_staff=True)
+    try:
+        validate_password(password, user)
+    except ValidationError as exc:
+        raise ValidationError({"password": exc.messages}) from exc
     user.set_password(password)
     user.full_clean()
     user.save()

@@ -277,7 +277,7 @@ class Clearance(models.Model):
     professional_name = models.CharField(max_length=200)
     profession = models.CharField(max_length=30, choices=Profession.choices)
     status = models.CharField(max_length=12, choices=Status.choices)
-    restricted_tags = models.ManyToManyField(MovementTag, blank=True, related_name="+")
+    restricted_tags = models.ManyToManyField(MovementTag, blank=True, related_name="+", through="ClearanceRestriction")
     valid_from = models.DateField()
     valid_until = models.DateField()
     document_reference = models.CharField(max_length=200, blank=True, help_text="Letter or scan reference.")
@@ -319,3 +319,17 @@ class Clearance(models.Model):
     @property
     def is_revoked(self) -> bool:
         return self.revoked_at is not None
+
+
+class ClearanceRestriction(models.Model):
+    """A movement the clearing professional ruled out; part of the clearance record, never deleted."""
+
+    clearance = models.ForeignKey(Clearance, on_delete=models.PROTECT, related_name="restrictions")
+    tag = models.ForeignKey(MovementTag, on_delete=models.PROTECT, related_name="+")
+
+    class Meta:
+        constraints = [models.UniqueConstraint(fields=["clearance", "tag"], name="clearance_restriction_unique")]
+        triggers = [PROTECT_DELETE]
+
+    def __str__(self) -> str:
+        return f"{self.tag} restricted by clearance #{self.clearance_id}"

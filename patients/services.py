@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import datetime as dt
+import logging
 from collections.abc import Iterable
 from typing import Any
 
 from django.contrib.auth import get_user_model
+from django.contrib.auth.password_validation import validate_password
 from django.core.exceptions import ValidationError
 from django.db import IntegrityError, transaction
 from django.dispatch import Signal
@@ -25,6 +27,8 @@ from patients.models import (
     PortalAccess,
 )
 
+logger = logging.getLogger(__name__)
+
 CLEARANCE_KEEPERS = (Role.FRONT_DESK, Role.THERAPIST)
 
 PATIENT_FIELDS = {
@@ -38,7 +42,13 @@ PREFERENCE_FIELDS = {
 
 
 def _announce(signal: Signal, **ids: int) -> None:
-    transaction.on_commit(lambda: signal.send(sender=Patient, **ids), robust=True)
+    def send() -> None:
+        # send_robust: one failing receiver must not keep the others from hearing about the change.
+        for receiver, error in signal.send_robust(sender=Patient, **ids):
+            if isinstance(error, Exception):
+                logger.error("Receiver %r failed for %r", receiver, ids, exc_info=error)
+
+    transaction.on_commit(send, robust=True)
 
 
 def _save(instance, *, update_fields: Iterable[str] | None = None) -> None:
@@ -160,10 +170,15 @@ def portal_access_grant(*, patient: Patient, user, relationship: str, by) -> Por
 @transaction.atomic
 def portal_user_create(*, patient: Patient, by, username: str, password: str, email: str = "", relationship: str):
     """Create a portal login (not staff) and grant it access to ``patient``."""
+    require_role(by, patient.clinic_id, ANY_STAFF)
     User = get_user_model()
     if User.objects.filter(username=username).exists():
         raise ValidationError({"username": "That username is taken."})
     user = User(username=username, email=email, is_staff=False)
+    try:
+        validate_password(password, user)
+    except ValidationError as exc:
+        raise ValidationError({"password": exc.messages}) from exc
     user.set_password(password)
     user.full_clean()
     user.save()
@@ -175,6 +190,8 @@ def portal_user_create(*, patient: Patient, by, username: str, password: str, em
 
 
 def _live(patient: Patient) -> Patient:
+    """Lock the patient row and refuse if archived (a stale copy in the caller's hands can't slip past)."""
+    patient = Patient.objects.select_for_update().get(pk=patient.pk)
     if patient.is_archived:
         raise StateConflict("This patient is archived.")
     return patient
@@ -185,7 +202,7 @@ def episode_open(
     *, patient: Patient, by, title: str, opened_on: dt.date | None = None, primary_therapist=None
 ) -> Episode:
     require_role(by, patient.clinic_id, CLINICAL)
-    _live(patient)
+    patient = _live(patient)
     _check_therapist(patient.clinic, primary_therapist)
     episode = Episode(
         patient=patient,
@@ -226,7 +243,7 @@ def patient_diagnosis_add(
     episode: Episode | None = None,
 ) -> PatientDiagnosis:
     require_role(by, patient.clinic_id, CLINICAL)
-    _live(patient)
+    patient = _live(patient)
     if episode is not None and episode.patient_id != patient.pk:
         raise ValidationError({"episode": "That episode belongs to another patient."})
     row = PatientDiagnosis(
@@ -268,7 +285,7 @@ def mobility_assess(
 ) -> MobilityAssessment:
     """Record an assessment; the latest one is the patient's current mobility."""
     require_role(by, patient.clinic_id, CLINICAL)
-    _live(patient)
+    patient = _live(patient)
     assessment = MobilityAssessment(
         patient=patient, level=level, assessed_by=by, assessed_at=assessed_at or timezone.now(), notes=notes
     )
@@ -298,7 +315,7 @@ def clearance_record(
 ) -> Clearance:
     """Record a clearance letter. A later clearance supersedes earlier ones from its validity on."""
     require_role(by, patient.clinic_id, CLEARANCE_KEEPERS)
-    _live(patient)
+    patient = _live(patient)
     tags = list(restricted_tags)
     if status == Clearance.Status.RESTRICTED and not tags:
         raise ValidationError({"restricted_tags": "A restricted clearance names the movements it restricts."})
