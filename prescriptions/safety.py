@@ -1,0 +1,558 @@
+"""The safety gate: decide whether a patient may do a set of stretches on a given date.
+
+This module is pure: it imports no Django and no models, only the standard library. Callers
+(the API dry run, activation, the on-change checks and the sweep) load everything dated about
+the patient into a `Facts` value, describe the stretches as `ItemFact`s and call `evaluate()`.
+
+Contract
+--------
+`evaluate(facts, items, on_date)` returns a list of `Finding`s; an empty list means the gate
+passes. Findings come item by item, in the order the items were given, and within one item in
+this order: the clearance-level finding, insufficient authority (by diagnosis code), mobility,
+restricted movements (by tag), contraindications (by row id). The rules (DESIGN §4):
+
+1. The *effective clearance* on D is, among the clearances whose validity covers D
+   (``valid_from <= D <= valid_until``) and that were not revoked on or before D, the one
+   recorded last (greatest ``(recorded_at, id)``). Its restrictions apply alone: a later
+   clearance supersedes an earlier one, it never merges with it.
+2. Without an effective clearance every item gets one blocking, non-overridable finding and
+   nothing else is checked: ``clearance_revoked`` if a clearance covering D was revoked on or
+   before D, else ``clearance_expired`` if a clearance ended before D, else ``no_clearance``.
+3. ``clearance_insufficient_authority`` (block, never overridable) for each diagnosis active on D
+   whose ``clearance_by`` does not include the clearing profession.
+4. ``mobility_unknown`` (block, never overridable) without an assessment;
+   ``mobility_below_minimum`` (block, overridable) when the level is below the stretch's minimum.
+5. ``restricted_movement`` (block, never overridable) for each tag the clearance restricts and
+   the stretch has.
+6. A contraindication row applies when its diagnosis is active on D, its phase and qualifier are
+   empty or equal to the diagnosis's, D falls in its window of days since onset (inclusive; an
+   unknown onset counts as inside, to be safe), and it names one of the stretch's tags or the
+   stretch itself. ``absolute`` → ``contraindicated`` (block, overridable with a reason);
+   ``relative`` → ``caution`` (warn, must be acknowledged).
+
+Each finding carries a stable ``cause`` string naming what produced it, and ``Finding.key`` =
+``(item, code, cause)`` is exactly what an override or acknowledgement covers: a new cause is
+never covered by an old override, and a non-overridable finding is never covered at all
+(`unresolved()`, `blocks()`).
+
+Facts change only on a few dates, so `change_dates()` / `spans()` split a date range into spans
+within which `evaluate()` yields the same findings (codes, severities, items and causes; the
+``no_clearance`` message quotes the date evaluated, so only its wording varies). A caller
+evaluates once per span instead of once per session. `facts_as_dict()` and `Finding.as_dict()`
+give JSON-safe snapshots for storing in a GateEvaluation.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Collection, Iterable, Sequence
+from dataclasses import dataclass
+from datetime import date, datetime, timedelta
+from enum import Enum, StrEnum
+from typing import Any
+
+
+class Severity(StrEnum):
+    BLOCK = "block"
+    WARN = "warn"
+
+
+class Code(StrEnum):
+    NO_CLEARANCE = "no_clearance"
+    CLEARANCE_EXPIRED = "clearance_expired"
+    CLEARANCE_REVOKED = "clearance_revoked"
+    CLEARANCE_INSUFFICIENT_AUTHORITY = "clearance_insufficient_authority"
+    MOBILITY_UNKNOWN = "mobility_unknown"
+    MOBILITY_BELOW_MINIMUM = "mobility_below_minimum"
+    RESTRICTED_MOVEMENT = "restricted_movement"
+    CONTRAINDICATED = "contraindicated"
+    CAUTION = "caution"
+
+
+ABSOLUTE = "absolute"
+RELATIVE = "relative"
+
+# The order professions are named in messages; unknown ones follow alphabetically.
+_PROFESSION_ORDER = ("physician", "physical_therapist", "athletic_trainer")
+
+
+def _frozen_strings(value: Iterable[str], field: str) -> frozenset[str]:
+    # A bare string would silently become a set of its characters.
+    if isinstance(value, str):
+        raise TypeError(f"{field} must be a collection of strings, not a string: {value!r}")
+    return frozenset(value)
+
+
+@dataclass(frozen=True)
+class ClearanceFact:
+    """A clearance to exercise, as recorded by a professional; ``valid_until`` is inclusive.
+
+    ``restricted_tags`` are enforced whatever ``status`` says (a "cleared" row with tags left on
+    it still restricts them: the safe reading).
+    """
+
+    id: int
+    professional_name: str
+    profession: str
+    status: str
+    restricted_tags: frozenset[str]
+    valid_from: date
+    valid_until: date
+    recorded_at: datetime
+    revoked_on: date | None
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "restricted_tags", _frozen_strings(self.restricted_tags, "restricted_tags"))
+
+    def covers(self, on_date: date) -> bool:
+        """Whether ``on_date`` lies in the validity period (revocation aside)."""
+        return self.valid_from <= on_date <= self.valid_until
+
+    def revoked_by(self, on_date: date) -> bool:
+        """Whether the clearance was revoked on or before ``on_date``."""
+        return self.revoked_on is not None and self.revoked_on <= on_date
+
+
+@dataclass(frozen=True)
+class DiagnosisFact:
+    """A patient's diagnosis; active on D iff it started on or before D and was not resolved by D."""
+
+    id: int
+    code: str
+    name: str
+    phase: str
+    qualifier: str
+    onset: date | None
+    resolved: date | None
+    clearance_by: frozenset[str]
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "clearance_by", _frozen_strings(self.clearance_by, "clearance_by"))
+
+    def active_on(self, on_date: date) -> bool:
+        return (self.onset is None or self.onset <= on_date) and (
+            self.resolved is None or on_date < self.resolved
+        )
+
+
+@dataclass(frozen=True)
+class ContraindicationFact:
+    """A catalog row: this diagnosis (in this phase/qualifier/window) rules out a tag or a stretch."""
+
+    id: int
+    diagnosis_code: str
+    tag: str | None
+    stretch_slug: str | None
+    phase: str
+    qualifier: str
+    from_day: int | None
+    until_day: int | None
+    severity: str
+    rationale: str
+
+    def __post_init__(self) -> None:
+        if (self.tag is None) == (self.stretch_slug is None):
+            raise ValueError(f"contraindication {self.id}: exactly one of tag / stretch_slug must be set")
+        if self.severity not in (ABSOLUTE, RELATIVE):
+            raise ValueError(f"contraindication {self.id}: unknown severity {self.severity!r}")
+
+    @property
+    def has_window(self) -> bool:
+        return self.from_day is not None or self.until_day is not None
+
+
+@dataclass(frozen=True)
+class StretchFact:
+    slug: str
+    name: str
+    tags: frozenset[str]
+    min_mobility: int
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "tags", _frozen_strings(self.tags, "tags"))
+
+
+@dataclass(frozen=True)
+class ItemFact:
+    """A prescription item: ``key`` is its id, or a position index for unsaved items (dry run)."""
+
+    key: int
+    stretch: StretchFact
+
+
+@dataclass(frozen=True)
+class Facts:
+    """Everything dated about one patient that the gate needs; the module picks what applies on D."""
+
+    clearances: tuple[ClearanceFact, ...]
+    diagnoses: tuple[DiagnosisFact, ...]
+    mobility_level: int | None
+    contraindications: tuple[ContraindicationFact, ...]
+
+    def __post_init__(self) -> None:
+        for name in ("clearances", "diagnoses", "contraindications"):
+            object.__setattr__(self, name, tuple(getattr(self, name)))
+
+
+@dataclass(frozen=True)
+class Finding:
+    """One reason the gate objects to one item on one date."""
+
+    code: Code
+    severity: Severity
+    overridable: bool
+    item: int
+    stretch: str
+    cause: str
+    message: str
+
+    @property
+    def key(self) -> tuple[int, str, str]:
+        """``(item, code, cause)``: exactly what an override or acknowledgement covers."""
+        return (self.item, self.code.value, self.cause)
+
+    def as_dict(self) -> dict[str, Any]:
+        """A JSON-safe dict of every field, enums as their string values."""
+        return {
+            "code": self.code.value,
+            "severity": self.severity.value,
+            "overridable": self.overridable,
+            "item": self.item,
+            "stretch": self.stretch,
+            "cause": self.cause,
+            "message": self.message,
+        }
+
+
+# ---------------------------------------------------------------------------------------------
+# Clearance
+
+
+def _recorded_order(clearance: ClearanceFact) -> tuple[datetime, int]:
+    return (clearance.recorded_at, clearance.id)
+
+
+def _latest(clearances: Iterable[ClearanceFact]) -> ClearanceFact | None:
+    return max(clearances, key=_recorded_order, default=None)
+
+
+def effective_clearance(clearances: Iterable[ClearanceFact], on_date: date) -> ClearanceFact | None:
+    """The clearance in force on ``on_date``, or None.
+
+    Among the clearances whose validity covers the date and that were not revoked on or before
+    it, the one recorded last (greatest ``recorded_at``, ties broken by the greater id).
+    """
+    return _latest(c for c in clearances if c.covers(on_date) and not c.revoked_by(on_date))
+
+
+def _missing_clearance(
+    clearances: Sequence[ClearanceFact], on_date: date
+) -> tuple[Code, ClearanceFact | None]:
+    """Why no clearance is in force: revoked beats expired beats none; the latest recorded is named."""
+    revoked = _latest(c for c in clearances if c.covers(on_date) and c.revoked_by(on_date))
+    if revoked is not None:
+        return Code.CLEARANCE_REVOKED, revoked
+    expired = _latest(c for c in clearances if c.valid_until < on_date)
+    if expired is not None:
+        return Code.CLEARANCE_EXPIRED, expired
+    return Code.NO_CLEARANCE, None
+
+
+# ---------------------------------------------------------------------------------------------
+# Wording
+
+
+def _words(slug: str) -> str:
+    return slug.replace("_", " ")
+
+
+def _with_article(noun: str) -> str:
+    return f"{'an' if noun[:1].lower() in 'aeiou' else 'a'} {noun}"
+
+
+def _clearance_label(clearance: ClearanceFact) -> str:
+    return f"clearance by {clearance.professional_name} ({_words(clearance.profession)})"
+
+
+def _professions_phrase(professions: frozenset[str]) -> str:
+    if not professions:
+        return "which no profession may clear"
+    ordered = sorted(
+        professions,
+        key=lambda p: (_PROFESSION_ORDER.index(p) if p in _PROFESSION_ORDER else len(_PROFESSION_ORDER), p),
+    )
+    return f"which only {' or '.join(_with_article(_words(p)) for p in ordered)} may clear"
+
+
+def _window_phrase(row: ContraindicationFact) -> str:
+    if row.from_day is not None and row.until_day is not None:
+        return f"days {row.from_day} to {row.until_day} after onset"
+    if row.from_day is not None:
+        return f"from day {row.from_day} after onset"
+    return f"until day {row.until_day} after onset"
+
+
+def _contraindication_message(
+    stretch: StretchFact, row: ContraindicationFact, diagnosis: DiagnosisFact
+) -> str:
+    subject = _words(row.tag) if row.tag is not None else "this stretch"
+    verb = "is contraindicated" if row.severity == ABSOLUTE else "calls for caution"
+    conditions = []
+    if row.phase:
+        conditions.append(f"{_words(row.phase)} phase")
+    if row.qualifier:
+        conditions.append(_words(row.qualifier))
+    if row.has_window:
+        window = _window_phrase(row)
+        if diagnosis.onset is None:
+            window += ", onset unknown so applied to be safe"
+        conditions.append(window)
+    condition = f" ({', '.join(conditions)})" if conditions else ""
+    reason = f": {row.rationale}" if row.rationale else "."
+    return f"{stretch.name}: {subject} {verb} with {diagnosis.code} {diagnosis.name}{condition}{reason}"
+
+
+# ---------------------------------------------------------------------------------------------
+# Evaluation
+
+
+def _row_applies_to(row: ContraindicationFact, diagnosis: DiagnosisFact, on_date: date) -> bool:
+    if row.diagnosis_code != diagnosis.code:
+        return False
+    if row.phase and row.phase != diagnosis.phase:
+        return False
+    if row.qualifier and row.qualifier != diagnosis.qualifier:
+        return False
+    if not row.has_window or diagnosis.onset is None:
+        return True
+    day = (on_date - diagnosis.onset).days
+    return (row.from_day is None or row.from_day <= day) and (row.until_day is None or day <= row.until_day)
+
+
+def _applicable_rows(
+    facts: Facts, active: Sequence[DiagnosisFact], on_date: date
+) -> list[tuple[ContraindicationFact, DiagnosisFact]]:
+    """Rows in force on the date, each with the (lowest-id) active diagnosis that triggers it."""
+    by_id = sorted(active, key=lambda d: d.id)
+    applicable = []
+    for row in sorted(facts.contraindications, key=lambda r: r.id):
+        diagnosis = next((d for d in by_id if _row_applies_to(row, d, on_date)), None)
+        if diagnosis is not None:
+            applicable.append((row, diagnosis))
+    return applicable
+
+
+def _clearance_level_finding(
+    item: ItemFact, code: Code, clearance: ClearanceFact | None, on_date: date
+) -> Finding:
+    name = item.stretch.name
+    if code is Code.CLEARANCE_REVOKED and clearance is not None:
+        message = (
+            f"{name}: the {_clearance_label(clearance)} was revoked on {clearance.revoked_on}; "
+            "record a new one before prescribing."
+        )
+    elif code is Code.CLEARANCE_EXPIRED and clearance is not None:
+        message = (
+            f"{name}: the {_clearance_label(clearance)} expired after "
+            f"{clearance.valid_until.isoformat()}; record a new one before prescribing."
+        )
+    else:
+        message = f"{name}: no clearance on file for {on_date.isoformat()}; record one before prescribing."
+    return Finding(
+        code=code,
+        severity=Severity.BLOCK,
+        overridable=False,
+        item=item.key,
+        stretch=item.stretch.slug,
+        cause=f"clearance:{clearance.id}" if clearance is not None else "clearance:none",
+        message=message,
+    )
+
+
+def _finding(
+    item: ItemFact, code: Code, severity: Severity, overridable: bool, cause: str, reason: str
+) -> Finding:
+    return Finding(
+        code, severity, overridable, item.key, item.stretch.slug, cause, f"{item.stretch.name}: {reason}"
+    )
+
+
+def evaluate(facts: Facts, items: Sequence[ItemFact], on_date: date) -> list[Finding]:
+    """Every finding the gate raises against ``items`` on ``on_date``; empty means all clear.
+
+    Findings are grouped by item in the given order; within an item: clearance, authority,
+    mobility, restricted movements, contraindications (see the module docstring for the rules).
+    """
+    clearance = effective_clearance(facts.clearances, on_date)
+    if clearance is None:
+        code, named = _missing_clearance(facts.clearances, on_date)
+        return [_clearance_level_finding(item, code, named, on_date) for item in items]
+
+    active = [d for d in facts.diagnoses if d.active_on(on_date)]
+    uncovered: dict[str, DiagnosisFact] = {}
+    for diagnosis in sorted(active, key=lambda d: (d.code, d.id)):
+        if clearance.profession not in diagnosis.clearance_by:
+            uncovered.setdefault(diagnosis.code, diagnosis)
+    rows = _applicable_rows(facts, active, on_date)
+    level = facts.mobility_level
+
+    findings: list[Finding] = []
+    for item in items:
+        stretch = item.stretch
+        for diagnosis in uncovered.values():
+            findings.append(
+                _finding(
+                    item,
+                    Code.CLEARANCE_INSUFFICIENT_AUTHORITY,
+                    Severity.BLOCK,
+                    False,
+                    f"clearance:{clearance.id}:diagnosis:{diagnosis.code}",
+                    f"{_clearance_label(clearance)} does not cover {diagnosis.code} {diagnosis.name}, "
+                    f"{_professions_phrase(diagnosis.clearance_by)}.",
+                )
+            )
+
+        if level is None:
+            findings.append(
+                _finding(
+                    item,
+                    Code.MOBILITY_UNKNOWN,
+                    Severity.BLOCK,
+                    False,
+                    "mobility:unknown",
+                    "no mobility assessment on file; assess mobility before prescribing.",
+                )
+            )
+        elif level < stretch.min_mobility:
+            findings.append(
+                _finding(
+                    item,
+                    Code.MOBILITY_BELOW_MINIMUM,
+                    Severity.BLOCK,
+                    True,
+                    f"mobility:{level}<min:{stretch.min_mobility}",
+                    f"mobility level {level} is below this stretch's minimum of {stretch.min_mobility}.",
+                )
+            )
+
+        for tag in sorted(clearance.restricted_tags & stretch.tags):
+            findings.append(
+                _finding(
+                    item,
+                    Code.RESTRICTED_MOVEMENT,
+                    Severity.BLOCK,
+                    False,
+                    f"clearance:{clearance.id}:tag:{tag}",
+                    f"{_words(tag)} is restricted by the clearance from {clearance.professional_name} "
+                    f"({_words(clearance.profession)}).",
+                )
+            )
+
+        for row, diagnosis in rows:
+            if not (row.tag in stretch.tags or row.stretch_slug == stretch.slug):
+                continue
+            absolute = row.severity == ABSOLUTE
+            findings.append(
+                Finding(
+                    code=Code.CONTRAINDICATED if absolute else Code.CAUTION,
+                    severity=Severity.BLOCK if absolute else Severity.WARN,
+                    overridable=True,
+                    item=item.key,
+                    stretch=stretch.slug,
+                    cause=f"contraindication:{row.id}",
+                    message=_contraindication_message(stretch, row, diagnosis),
+                )
+            )
+    return findings
+
+
+# ---------------------------------------------------------------------------------------------
+# Overrides and acknowledgements
+
+
+def unresolved(findings: Iterable[Finding], covered: Collection[tuple[int, str, str]]) -> list[Finding]:
+    """The findings no override/acknowledgement covers.
+
+    ``covered`` holds ``(item, code, cause)`` keys of recorded overrides and acknowledgements. A
+    key covers only the finding with exactly that item, code and cause; a non-overridable finding
+    is never covered.
+    """
+    return [f for f in findings if not (f.overridable and f.key in covered)]
+
+
+def blocks(findings: Iterable[Finding], covered: Collection[tuple[int, str, str]]) -> bool:
+    """True while anything is unresolved: a block not overridden or a warning not acknowledged."""
+    return bool(unresolved(findings, covered))
+
+
+# ---------------------------------------------------------------------------------------------
+# Spans of unchanged facts
+
+
+def _shift(day: date, days: int) -> date | None:
+    try:
+        return day + timedelta(days=days)
+    except OverflowError:  # beyond date.min/max: such a change never happens
+        return None
+
+
+def change_dates(facts: Facts, start: date, end: date) -> list[date]:
+    """Sorted distinct dates in ``[start, end]`` on which the findings of `evaluate()` may change.
+
+    Always includes ``start`` (unless the range is empty, then ``[]``); then every clearance's
+    ``valid_from``, ``valid_until`` + 1 day and ``revoked_on``; every diagnosis's ``onset`` and
+    ``resolved``; and for each windowed contraindication row and each diagnosis of its code with
+    a known onset, ``onset + from_day`` and ``onset + until_day + 1``.
+    """
+    if start > end:
+        return []
+    dates: set[date | None] = {start}
+    for clearance in facts.clearances:
+        dates.update((clearance.valid_from, _shift(clearance.valid_until, 1), clearance.revoked_on))
+    for diagnosis in facts.diagnoses:
+        dates.update((diagnosis.onset, diagnosis.resolved))
+    for row in facts.contraindications:
+        for diagnosis in facts.diagnoses:
+            if diagnosis.code != row.diagnosis_code or diagnosis.onset is None:
+                continue
+            if row.from_day is not None:
+                dates.add(_shift(diagnosis.onset, row.from_day))
+            if row.until_day is not None:
+                dates.add(_shift(diagnosis.onset, row.until_day + 1))
+    return sorted(d for d in dates if d is not None and start <= d <= end)
+
+
+def spans(facts: Facts, start: date, end: date) -> list[tuple[date, date]]:
+    """``[(span_start, span_end_inclusive), ...]`` covering ``[start, end]`` without gaps or overlap.
+
+    Within one span `evaluate()` gives the same findings on every date, so evaluating the span's
+    first date stands for all of it.
+    """
+    starts = change_dates(facts, start, end)
+    if not starts:
+        return []
+    ends = [next_start - timedelta(days=1) for next_start in starts[1:]] + [end]
+    return list(zip(starts, ends, strict=True))
+
+
+# ---------------------------------------------------------------------------------------------
+# Snapshots
+
+
+def _jsonable(value: Any) -> Any:
+    if dataclasses.is_dataclass(value) and not isinstance(value, type):
+        return {f.name: _jsonable(getattr(value, f.name)) for f in dataclasses.fields(value)}
+    if isinstance(value, Enum):
+        return value.value
+    if isinstance(value, date):  # datetime too
+        return value.isoformat()
+    if isinstance(value, (set, frozenset)):
+        return sorted(_jsonable(v) for v in value)
+    if isinstance(value, (list, tuple)):
+        return [_jsonable(v) for v in value]
+    return value
+
+
+def facts_as_dict(facts: Facts) -> dict[str, Any]:
+    """A JSON-safe snapshot of ``facts`` (dates and datetimes as ISO 8601, sets as sorted lists)."""
+    return _jsonable(facts)
