@@ -1,9 +1,24 @@
 from django.contrib import admin
-from django.urls import path
+from django.urls import include, path
+from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
+
+from clinic.api.auth import LoginView, LogoutAllView, LogoutView
 
 admin.site.site_header = "Limber — front desk"
 admin.site.site_title = "Limber"
 
+api_v1 = [
+    path("auth/login", LoginView.as_view(), name="auth-login"),
+    path("auth/logout", LogoutView.as_view(), name="auth-logout"),
+    path("auth/logout-all", LogoutAllView.as_view(), name="auth-logout-all"),
+    path("", include("clinic.api.urls")),
+    path("", include("patients.api.urls")),
+    path("", include("prescriptions.api.urls")),
+]
+
 urlpatterns = [
     path("admin/", admin.site.urls),
+    path("api/v1/", include(api_v1)),
+    path("api/schema/", SpectacularAPIView.as_view(), name="schema"),
+    path("api/docs/", SpectacularSwaggerView.as_view(url_name="schema"), name="docs"),
 ]

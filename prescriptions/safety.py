@@ -130,9 +130,7 @@ class DiagnosisFact:
         object.__setattr__(self, "clearance_by", _frozen_strings(self.clearance_by, "clearance_by"))
 
     def active_on(self, on_date: date) -> bool:
-        return (self.onset is None or self.onset <= on_date) and (
-            self.resolved is None or on_date < self.resolved
-        )
+        return (self.onset is None or self.onset <= on_date) and (self.resolved is None or on_date < self.resolved)
 
 
 @dataclass(frozen=True)
@@ -245,9 +243,7 @@ def effective_clearance(clearances: Iterable[ClearanceFact], on_date: date) -> C
     return _latest(c for c in clearances if c.covers(on_date) and not c.revoked_by(on_date))
 
 
-def _missing_clearance(
-    clearances: Sequence[ClearanceFact], on_date: date
-) -> tuple[Code, ClearanceFact | None]:
+def _missing_clearance(clearances: Sequence[ClearanceFact], on_date: date) -> tuple[Code, ClearanceFact | None]:
     """Why no clearance is in force: revoked beats expired beats none; the latest recorded is named."""
     revoked = _latest(c for c in clearances if c.covers(on_date) and c.revoked_by(on_date))
     if revoked is not None:
@@ -292,9 +288,7 @@ def _window_phrase(row: ContraindicationFact) -> str:
     return f"until day {row.until_day} after onset"
 
 
-def _contraindication_message(
-    stretch: StretchFact, row: ContraindicationFact, diagnosis: DiagnosisFact
-) -> str:
+def _contraindication_message(stretch: StretchFact, row: ContraindicationFact, diagnosis: DiagnosisFact) -> str:
     subject = _words(row.tag) if row.tag is not None else "this stretch"
     verb = "is contraindicated" if row.severity == ABSOLUTE else "calls for caution"
     conditions = []
@@ -342,9 +336,7 @@ def _applicable_rows(
     return applicable
 
 
-def _clearance_level_finding(
-    item: ItemFact, code: Code, clearance: ClearanceFact | None, on_date: date
-) -> Finding:
+def _clearance_level_finding(item: ItemFact, code: Code, clearance: ClearanceFact | None, on_date: date) -> Finding:
     name = item.stretch.name
     if code is Code.CLEARANCE_REVOKED and clearance is not None:
         message = (
@@ -369,12 +361,8 @@ def _clearance_level_finding(
     )
 
 
-def _finding(
-    item: ItemFact, code: Code, severity: Severity, overridable: bool, cause: str, reason: str
-) -> Finding:
-    return Finding(
-        code, severity, overridable, item.key, item.stretch.slug, cause, f"{item.stretch.name}: {reason}"
-    )
+def _finding(item: ItemFact, code: Code, severity: Severity, overridable: bool, cause: str, reason: str) -> Finding:
+    return Finding(code, severity, overridable, item.key, item.stretch.slug, cause, f"{item.stretch.name}: {reason}")
 
 
 def evaluate(facts: Facts, items: Sequence[ItemFact], on_date: date) -> list[Finding]:

@@ -104,9 +104,7 @@ def row(
     until_day=None,
     rationale="load on the injured tissue",
 ):
-    return ContraindicationFact(
-        id, code, tag, stretch, phase, qualifier, from_day, until_day, severity, rationale
-    )
+    return ContraindicationFact(id, code, tag, stretch, phase, qualifier, from_day, until_day, severity, rationale)
 
 
 def facts(clearances=None, diagnoses=(), mobility=5, rows=()):
@@ -327,20 +325,14 @@ def test_when_the_newer_clearance_is_revoked_the_older_one_applies_again():
             id="resolved before D",
         ),
         pytest.param("athletic_trainer", diagnosis("M81.0", resolved=D), False, id="resolved on D"),
-        pytest.param(
-            "athletic_trainer", diagnosis("M81.0", resolved=D + timedelta(days=1)), True, id="resolves after"
-        ),
-        pytest.param(
-            "athletic_trainer", diagnosis("M81.0", onset=D + timedelta(days=1)), False, id="onset after D"
-        ),
+        pytest.param("athletic_trainer", diagnosis("M81.0", resolved=D + timedelta(days=1)), True, id="resolves after"),
+        pytest.param("athletic_trainer", diagnosis("M81.0", onset=D + timedelta(days=1)), False, id="onset after D"),
         pytest.param("athletic_trainer", diagnosis("M81.0", onset=D), True, id="onset on D"),
     ],
 )
 def test_clearing_profession_must_be_allowed_for_every_active_diagnosis(profession, dx, blocked):
     f = facts(clearances=[clearance(4, profession=profession)], diagnoses=[dx])
-    expected = (
-        [(Code.CLEARANCE_INSUFFICIENT_AUTHORITY, f"clearance:4:diagnosis:{dx.code}")] if blocked else []
-    )
+    expected = [(Code.CLEARANCE_INSUFFICIENT_AUTHORITY, f"clearance:4:diagnosis:{dx.code}")] if blocked else []
     assert check(f, PELVIC_TILT) == expected
 
 
@@ -564,9 +556,7 @@ def test_findings_are_grouped_by_item_in_the_given_order():
             "which only a physician may clear.",
         ),
         (
-            facts(
-                clearances=[clearance(name="Dr X", profession="athletic_trainer")], diagnoses=[diagnosis()]
-            ),
+            facts(clearances=[clearance(name="Dr X", profession="athletic_trainer")], diagnoses=[diagnosis()]),
             PELVIC_TILT,
             "Pelvic tilt: clearance by Dr X (athletic trainer) does not cover M51.26 "
             "Lumbar disc displacement, which only a physician or a physical therapist may clear.",
@@ -598,9 +588,7 @@ def test_findings_are_grouped_by_item_in_the_given_order():
         (
             facts(
                 diagnoses=[diagnosis("Z33.1", onset=D - timedelta(days=120))],
-                rows=[
-                    row(1, "Z33.1", "supine", severity="relative", from_day=91, rationale="a late-term risk")
-                ],
+                rows=[row(1, "Z33.1", "supine", severity="relative", from_day=91, rationale="a late-term risk")],
             ),
             PELVIC_TILT,
             "Pelvic tilt: supine calls for caution with Z33.1 Pregnant state, incidental "
@@ -643,9 +631,7 @@ def test_finding_key_is_item_code_cause():
     ("covered", "left"),
     [
         pytest.param(set(), [(1, "contraindicated"), (2, "caution")], id="nothing covered"),
-        pytest.param(
-            {(1, "contraindicated", "contraindication:7")}, [(2, "caution")], id="override exact key"
-        ),
+        pytest.param({(1, "contraindicated", "contraindication:7")}, [(2, "caution")], id="override exact key"),
         pytest.param(
             {(1, "contraindicated", "contraindication:99")},
             [(1, "contraindicated"), (2, "caution")],
@@ -656,9 +642,7 @@ def test_finding_key_is_item_code_cause():
             [(1, "contraindicated"), (2, "caution")],
             id="other item",
         ),
-        pytest.param(
-            {(1, "caution", "contraindication:7")}, [(1, "contraindicated"), (2, "caution")], id="other code"
-        ),
+        pytest.param({(1, "caution", "contraindication:7")}, [(1, "contraindicated"), (2, "caution")], id="other code"),
         pytest.param(
             {(1, Code.CONTRAINDICATED, "contraindication:7"), (2, Code.CAUTION, "contraindication:8")},
             [],
@@ -705,15 +689,11 @@ def test_nothing_found_blocks_nothing():
 def dated_facts():
     return facts(
         clearances=[
-            clearance(
-                1, valid_from=date(2026, 1, 1), valid_until=date(2026, 6, 30), revoked_on=date(2026, 6, 20)
-            ),
+            clearance(1, valid_from=date(2026, 1, 1), valid_until=date(2026, 6, 30), revoked_on=date(2026, 6, 20)),
             clearance(2, valid_from=date(2026, 7, 5), valid_until=date(9999, 12, 31)),
         ],
         diagnoses=[
-            diagnosis(
-                "Z96.641", qualifier="posterior_approach", onset=date(2026, 3, 1), resolved=date(2026, 9, 1)
-            ),
+            diagnosis("Z96.641", qualifier="posterior_approach", onset=date(2026, 3, 1), resolved=date(2026, 9, 1)),
             diagnosis("Z33.1", id=2),  # no onset: no window dates
             diagnosis("Z33.1", id=3, onset=date(2026, 4, 10)),
         ],
@@ -875,8 +855,7 @@ def random_facts(draw):
 def comparable(findings):
     # The no-clearance message quotes the date evaluated; everything else must be identical.
     return [
-        {k: v for k, v in x.as_dict().items() if not (k == "message" and x.code == Code.NO_CLEARANCE)}
-        for x in findings
+        {k: v for k, v in x.as_dict().items() if not (k == "message" and x.code == Code.NO_CLEARANCE)} for x in findings
     ]
 
 

@@ -1,5 +1,6 @@
 """Settings shared by every environment. Values come from the environment (DESIGN §8)."""
 
+import datetime as dt
 from pathlib import Path
 
 from config.env import env_db, env_int, env_list, env_str
@@ -19,6 +20,10 @@ INSTALLED_APPS = [
     "django.contrib.staticfiles",
     "django.contrib.postgres",
     "pgtrigger",
+    "rest_framework",
+    "knox",
+    "django_filters",
+    "drf_spectacular",
     "clinic",
     "patients",
     "prescriptions",
@@ -71,6 +76,39 @@ USE_TZ = True
 
 STATIC_URL = "static/"
 STATIC_ROOT = BASE_DIR / "staticfiles"
+
+# --- REST API (DESIGN §6) -----------------------------------------------------------------------
+REST_FRAMEWORK = {
+    "DEFAULT_AUTHENTICATION_CLASSES": [
+        "knox.auth.TokenAuthentication",
+        "rest_framework.authentication.SessionAuthentication",
+    ],
+    "DEFAULT_PERMISSION_CLASSES": ["rest_framework.permissions.IsAuthenticated"],
+    "DEFAULT_PAGINATION_CLASS": "clinic.api.pagination.Pagination",
+    "PAGE_SIZE": 25,
+    "DEFAULT_FILTER_BACKENDS": ["django_filters.rest_framework.DjangoFilterBackend"],
+    "DEFAULT_RENDERER_CLASSES": ["clinic.api.renderers.ORJSONRenderer"],
+    "DEFAULT_PARSER_CLASSES": ["rest_framework.parsers.JSONParser"],
+    "DEFAULT_SCHEMA_CLASS": "clinic.api.schema.LimberAutoSchema",
+    "EXCEPTION_HANDLER": "clinic.api.problems.exception_handler",
+    "DEFAULT_THROTTLE_RATES": {"login": env_str("LOGIN_THROTTLE_RATE", default="10/min")},
+    "TEST_REQUEST_DEFAULT_FORMAT": "json",
+    "UNAUTHENTICATED_USER": "django.contrib.auth.models.AnonymousUser",
+}
+REST_KNOX = {
+    "TOKEN_TTL": dt.timedelta(hours=env_int("API_TOKEN_TTL_HOURS", default=12, minimum=1)),
+    "AUTO_REFRESH": False,
+    "TOKEN_LIMIT_PER_USER": 20,
+}
+SPECTACULAR_SETTINGS = {
+    "TITLE": "Limber API",
+    "DESCRIPTION": "Stretch prescriptions checked against clearance, diagnoses and mobility.",
+    "VERSION": "1.0.0",
+    "SERVE_INCLUDE_SCHEMA": False,
+    "COMPONENT_SPLIT_REQUEST": True,
+    "SCHEMA_PATH_PREFIX": "/api/v1",
+    "SECURITY": [{"knoxApiToken": []}, {"cookieAuth": []}],
+}
 
 # --- Celery (DESIGN §5) -------------------------------------------------------------------------
 REDIS_URL = env_str("REDIS_URL", default="redis://127.0.0.1:6379/0")

@@ -1,0 +1,45 @@
+"""Who may call what: staff by role (403 otherwise), portal users for the portal (403 otherwise).
+
+Object scoping (another clinic's or another patient's row → 404) is not a permission: it is the queryset
+each view starts from (``StaffScoped.clinic_id``, ``PortalScoped.patients``).
+"""
+
+from __future__ import annotations
+
+from rest_framework.permissions import BasePermission
+
+from clinic.access import membership_of
+from clinic.models import StaffMembership
+
+Role = StaffMembership.Role
+SAFE_METHODS = ("GET", "HEAD", "OPTIONS")
+
+
+class IsStaffMember(BasePermission):
+    """Active staff with a clinic membership. ``view.write_roles`` (default: any role) limits unsafe methods;
+    ``view.read_roles`` (default: any role) limits safe ones."""
+
+    message = "This endpoint is for clinic staff."
+
+    def has_permission(self, request, view) -> bool:
+        membership = membership_of(request.user)
+        if membership is None:
+            return False
+        roles = getattr(view, "read_roles" if request.method in SAFE_METHODS else "write_roles", None)
+        if roles is not None and membership.role not in roles:
+            self.message = "Your role may not do this."
+            return False
+        request.membership = membership
+        return True
+
+
+class IsPortalUser(BasePermission):
+    """A user the clinic granted portal access to at least one patient (self, guardian or caregiver)."""
+
+    message = "This endpoint is for patients and their guardians."
+
+    def has_permission(self, request, view) -> bool:
+        user = request.user
+        if not user or not user.is_authenticated or membership_of(user) is not None:
+            return False
+        return user.portal_accesses.exists()

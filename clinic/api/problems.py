@@ -1,0 +1,121 @@
+"""Errors as RFC 9457 problem details: {"type", "title", "status", "detail", "errors"[, "findings"]}.
+
+The one place domain exceptions become HTTP: ValidationError → 400 with field errors, PermissionDenied →
+403, a row outside the caller's scope → 404, StateConflict and SafetyBlocked → 409.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from django.core.exceptions import PermissionDenied as DjangoPermissionDenied
+from django.core.exceptions import ValidationError as DjangoValidationError
+from django.http import Http404
+from rest_framework import exceptions, serializers, status
+from rest_framework.response import Response
+from rest_framework.serializers import as_serializer_error
+from rest_framework.views import exception_handler as drf_exception_handler
+
+from clinic.errors import SafetyBlocked, StateConflict
+
+PROBLEM_BASE = "https://limber.invalid/problems/"
+CONTENT_TYPE = "application/problem+json"
+
+TITLES = {
+    400: "Invalid request",
+    401: "Not authenticated",
+    403: "Not allowed",
+    404: "Not found",
+    405: "Method not allowed",
+    406: "Not acceptable",
+    409: "Conflict",
+    415: "Unsupported media type",
+    429: "Too many requests",
+}
+
+
+def problem(status_code: int, detail: str, *, kind: str, title: str | None = None, **extra: Any) -> Response:
+    body = {
+        "type": PROBLEM_BASE + kind,
+        "title": title or TITLES.get(status_code, "Error"),
+        "status": status_code,
+        "detail": detail,
+        **extra,
+    }
+    return Response(body, status=status_code, content_type=CONTENT_TYPE)
+
+
+def _flatten(detail: Any) -> Any:
+    if isinstance(detail, dict):
+        return {key: _flatten(value) for key, value in detail.items()}
+    if isinstance(detail, list):
+        return [_flatten(value) for value in detail]
+    return str(detail)
+
+
+def exception_handler(exc: Exception, context: dict) -> Response | None:
+    if isinstance(exc, SafetyBlocked):
+        return problem(
+            status.HTTP_409_CONFLICT,
+            exc.detail,
+            kind="safety-blocked",
+            title="Refused by the safety gate",
+            errors={},
+            findings=exc.findings,
+        )
+    if isinstance(exc, StateConflict):
+        return problem(status.HTTP_409_CONFLICT, exc.detail, kind="state-conflict", title="State conflict", errors={})
+    if isinstance(exc, DjangoValidationError):
+        exc = exceptions.ValidationError(detail=as_serializer_error(exc))
+    elif isinstance(exc, DjangoPermissionDenied):
+        exc = exceptions.PermissionDenied(str(exc) or None)
+    elif isinstance(exc, Http404):
+        exc = exceptions.NotFound()
+
+    response = drf_exception_handler(exc, context)
+    if response is None:
+        return None
+    if isinstance(exc, exceptions.ValidationError):
+        errors = _flatten(exc.detail)
+        if not isinstance(errors, dict):
+            errors = {"non_field_errors": errors if isinstance(errors, list) else [errors]}
+        first = next(iter(errors.values()), ["Invalid input."])
+        summary = first[0] if isinstance(first, list) and first and isinstance(first[0], str) else "Invalid input."
+        result = problem(response.status_code, summary, kind="invalid", errors=errors)
+    else:
+        detail = exc.detail if isinstance(exc, exceptions.APIException) else str(exc)
+        kind = getattr(exc, "default_code", "error").replace("_", "-")
+        result = problem(response.status_code, str(_flatten(detail)), kind=kind, errors={})
+    for header in ("WWW-Authenticate", "Retry-After", "Allow"):
+        if header in response:
+            result[header] = response[header]
+    return result
+
+
+class ProblemSerializer(serializers.Serializer):
+    """RFC 9457 problem details, as every 4xx answers."""
+
+    type = serializers.URLField()
+    title = serializers.CharField()
+    status = serializers.IntegerField()
+    detail = serializers.CharField()
+    errors = serializers.DictField(
+        child=serializers.ListField(child=serializers.CharField()),
+        help_text="Field name → messages (400); empty otherwise.",
+    )
+
+
+class FindingSerializer(serializers.Serializer):
+    code = serializers.CharField()
+    severity = serializers.ChoiceField(choices=["block", "warn"])
+    overridable = serializers.BooleanField()
+    item = serializers.IntegerField()
+    stretch = serializers.CharField()
+    cause = serializers.CharField()
+    message = serializers.CharField()
+
+
+class SafetyProblemSerializer(ProblemSerializer):
+    """A 409 refusal by the safety gate carries the findings that refused it."""
+
+    findings = FindingSerializer(many=True, required=False)
