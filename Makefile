@@ -37,6 +37,7 @@ lint: install
 	$(BIN)/ruff format --check .
 	$(PY) manage.py makemigrations --check --dry-run
 	$(PY) manage.py check
+	$(PY) manage.py spectacular --validate --fail-on-warn --file /dev/null
 
 ci: lint test
 

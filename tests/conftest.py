@@ -84,3 +84,41 @@ def today(patient):
 @pytest.fixture
 def tomorrow(today):
     return today + dt.timedelta(days=1)
+
+
+# --- API ------------------------------------------------------------------------------------------
+
+
+@pytest.fixture
+def api():
+    """An API client; ``api.force_authenticate(user)`` to act as someone."""
+    from rest_framework.test import APIClient
+
+    return APIClient()
+
+
+@pytest.fixture
+def as_user(api):
+    """Return a client authenticated as ``user`` (None = anonymous)."""
+
+    def use(user):
+        api.force_authenticate(user)
+        return api
+
+    return use
+
+
+@pytest.fixture
+def portal_user(patient):
+    """A portal login for ``patient`` (self)."""
+    return factories.PortalAccessFactory(patient=patient).user
+
+
+@pytest.fixture
+def other_patient(clinic):
+    return factories.PatientFactory(clinic=clinic)
+
+
+@pytest.fixture
+def other_portal_user(other_patient):
+    return factories.PortalAccessFactory(patient=other_patient).user

@@ -17,11 +17,12 @@ class StaffScoped:
 
     @property
     def membership(self):
-        return self.request.membership
+        # None only while drf-spectacular builds the schema with a fake request.
+        return getattr(self.request, "membership", None)
 
     @property
-    def clinic_id(self) -> int:
-        return self.request.membership.clinic_id
+    def clinic_id(self) -> int | None:
+        return self.membership.clinic_id if self.membership else None
 
 
 class StaffAPIView(StaffScoped, APIView):
