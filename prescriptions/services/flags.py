@@ -1,0 +1,132 @@
+"""Safety flags: raised once per cause, acknowledged by the front desk, resolved by a therapist (DESIGN §3)."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from typing import Any
+
+from django.core.exceptions import ValidationError
+from django.db import IntegrityError, transaction
+from django.utils import timezone
+
+from clinic.access import ANY_STAFF, CLINICAL, require_role
+from clinic.errors import StateConflict
+from patients.models import Patient
+from prescriptions.models import Prescription, SafetyFlag, Session
+
+Flag = SafetyFlag
+SEVERITY_RANK = {Flag.Severity.INFO: 0, Flag.Severity.WARNING: 1, Flag.Severity.URGENT: 2}
+
+
+def _unresolved(patient_id: int, kind: str, cause_key: str):
+    return (
+        Flag.objects.select_for_update()
+        .filter(patient_id=patient_id, kind=kind, cause_key=cause_key)
+        .exclude(status=Flag.Status.RESOLVED)
+    )
+
+
+@transaction.atomic
+def flag_raise(
+    *,
+    patient: Patient,
+    kind: str,
+    cause_key: str,
+    severity: str,
+    summary: str,
+    details: dict[str, Any] | None = None,
+    prescription: Prescription | None = None,
+    sessions: Iterable[Session] = (),
+) -> tuple[SafetyFlag, bool]:
+    """Open a flag for (patient, kind, cause), or refresh the unresolved one; returns (flag, created).
+
+    A refresh escalates severity (never lowers it), replaces details and adds sessions. For
+    ``clearance_expiring`` there is one flag per cause ever: a resolved one is returned untouched.
+    """
+    if kind == Flag.Kind.CLEARANCE_EXPIRING:
+        existing = Flag.objects.filter(kind=kind, cause_key=cause_key).first()
+        if existing is not None:
+            return existing, False
+    flag = _unresolved(patient.pk, kind, cause_key).first()
+    created = flag is None
+    if created:
+        flag = Flag(
+            patient=patient,
+            prescription=prescription,
+            kind=kind,
+            cause_key=cause_key,
+            severity=severity,
+            summary=summary[:300],
+            details=details or {},
+            detected_at=timezone.now(),
+        )
+        try:
+            with transaction.atomic():
+                flag.save()
+        except IntegrityError:  # a concurrent raise won; refresh that one instead
+            flag = _unresolved(patient.pk, kind, cause_key).first() or Flag.objects.get(kind=kind, cause_key=cause_key)
+            created = False
+    if not created and flag.is_unresolved:
+        if SEVERITY_RANK[severity] > SEVERITY_RANK[flag.severity]:
+            flag.severity = severity
+        flag.summary = summary[:300]
+        flag.details = details or flag.details
+        flag.save(update_fields=["severity", "summary", "details"])
+    if sessions:
+        flag.sessions.add(*sessions)
+    return flag, created
+
+
+@transaction.atomic
+def flag_acknowledge(*, flag: SafetyFlag, by) -> SafetyFlag:
+    """Someone at the clinic has seen it (front desk or therapist)."""
+    require_role(by, flag.patient.clinic_id, ANY_STAFF)
+    flag = Flag.objects.select_for_update().get(pk=flag.pk)
+    if flag.status != Flag.Status.OPEN:
+        raise StateConflict(f"Only an open flag can be acknowledged; this one is {flag.status}.")
+    flag.status = Flag.Status.ACKNOWLEDGED
+    flag.acknowledged_by = by
+    flag.acknowledged_at = timezone.now()
+    flag.save(update_fields=["status", "acknowledged_by", "acknowledged_at"])
+    return flag
+
+
+def _close(flag: SafetyFlag, *, by, resolution: str) -> SafetyFlag:
+    flag.status = Flag.Status.RESOLVED
+    flag.resolved_by = by
+    flag.resolved_at = timezone.now()
+    flag.resolution = resolution
+    flag.save(update_fields=["status", "resolved_by", "resolved_at", "resolution"])
+    _release_sessions(flag)
+    return flag
+
+
+def _release_sessions(flag: SafetyFlag) -> None:
+    """A session stays blocked while any unresolved flag lists it; future ones no longer listed are scheduled."""
+    (
+        flag.sessions.filter(status=Session.Status.BLOCKED, scheduled_at__gt=timezone.now())
+        .exclude(flags__in=SafetyFlag.objects.exclude(status=Flag.Status.RESOLVED).exclude(pk=flag.pk))
+        .filter(prescription__status=Prescription.Status.ACTIVE)
+        .update(status=Session.Status.SCHEDULED, updated_at=timezone.now())
+    )
+
+
+@transaction.atomic
+def flag_resolve(*, flag: SafetyFlag, by, resolution: str) -> SafetyFlag:
+    """Only a therapist resolves, saying how."""
+    require_role(by, flag.patient.clinic_id, CLINICAL)
+    if not resolution or not resolution.strip():
+        raise ValidationError({"resolution": "Say how the flag was resolved."})
+    flag = Flag.objects.select_for_update().get(pk=flag.pk)
+    if flag.status == Flag.Status.RESOLVED:
+        raise StateConflict("This flag is already resolved.")
+    return _close(flag, by=by, resolution=resolution.strip())
+
+
+@transaction.atomic
+def flag_auto_resolve(*, flag: SafetyFlag, reason: str) -> SafetyFlag:
+    """The system found the cause gone; record why."""
+    flag = Flag.objects.select_for_update().get(pk=flag.pk)
+    if flag.status == Flag.Status.RESOLVED:
+        return flag
+    return _close(flag, by=None, resolution=f"Resolved automatically: {reason}")
