@@ -122,3 +122,17 @@ def other_patient(clinic):
 @pytest.fixture
 def other_portal_user(other_patient):
     return factories.PortalAccessFactory(patient=other_patient).user
+
+
+@pytest.fixture
+def count_queries():
+    """``count_queries(fn)`` → how many SQL queries ``fn()`` ran. Compare at two sizes for constant-query tests."""
+    from django.db import connection
+    from django.test.utils import CaptureQueriesContext
+
+    def run(fn) -> int:
+        with CaptureQueriesContext(connection) as captured:
+            fn()
+        return len(captured)
+
+    return run
