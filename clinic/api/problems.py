@@ -119,3 +119,20 @@ class SafetyProblemSerializer(ProblemSerializer):
     """A 409 refusal by the safety gate carries the findings that refused it."""
 
     findings = FindingSerializer(many=True, required=False)
+
+
+def not_found(request, exception=None):
+    """handler404: API paths that match no route answer with problem details, other paths as Django does."""
+    from django.http import JsonResponse
+    from django.views.defaults import page_not_found
+
+    if request.path.startswith("/api/"):
+        body = {
+            "type": PROBLEM_BASE + "not-found",
+            "title": TITLES[404],
+            "status": 404,
+            "detail": "Not found.",
+            "errors": {},
+        }
+        return JsonResponse(body, status=404, content_type=CONTENT_TYPE)
+    return page_not_found(request, exception)

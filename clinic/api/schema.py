@@ -8,10 +8,20 @@ from drf_spectacular.openapi import AutoSchema
 from clinic.api.problems import ProblemSerializer
 
 
+def _is_problem(serializer) -> bool:
+    cls = serializer if isinstance(serializer, type) else type(serializer)
+    return isinstance(cls, type) and issubclass(cls, ProblemSerializer)
+
+
 class LimberAutoSchema(AutoSchema):
+    def _get_response_for_code(self, serializer, status_code, media_types=None, direction="response"):
+        if _is_problem(serializer):
+            media_types = ["application/problem+json"]
+        return super()._get_response_for_code(serializer, status_code, media_types, direction)
+
     def _get_response_bodies(self, direction: str = "response") -> dict:
         responses = super()._get_response_bodies(direction)
-        codes = ["400", "401", "403", "404"] if self.method != "GET" else ["400", "401", "403", "404"]
+        codes = ["400", "401", "403", "404"]
         if self.method in ("POST", "PUT", "PATCH", "DELETE"):
             codes.append("409")
         for code in codes:
