@@ -79,6 +79,8 @@ def exception_handler(exc: Exception, context: dict) -> Response | None:
         errors = _flatten(exc.detail)
         if not isinstance(errors, dict):
             errors = {"non_field_errors": errors if isinstance(errors, list) else [errors]}
+        if "__all__" in errors:  # model-level errors from services read like serializer-level ones
+            errors["non_field_errors"] = [*errors.get("non_field_errors", []), *errors.pop("__all__")]
         first = next(iter(errors.values()), ["Invalid input."])
         summary = first[0] if isinstance(first, list) and first and isinstance(first[0], str) else "Invalid input."
         result = problem(response.status_code, summary, kind="invalid", errors=errors)

@@ -2,16 +2,41 @@
 
 from __future__ import annotations
 
+from django.db.models import F
 from django.shortcuts import get_object_or_404
+from django.utils.functional import cached_property
 from drf_spectacular.utils import extend_schema
 from rest_framework import status
 from rest_framework.response import Response
 
+from clinic.access import ANY_STAFF, CLINICAL
 from clinic.api.views import StaffAPIView, StaffListView
 from patients import services
-from patients.api.filters import PatientFilter
-from patients.api.serializers import PatientIn, PatientOut
-from patients.models import Patient
+from patients.api.filters import (
+    ClearanceFilter,
+    EpisodeFilter,
+    PatientDiagnosisFilter,
+    PatientFilter,
+    PortalAccessFilter,
+)
+from patients.api.serializers import (
+    ClearanceIn,
+    ClearanceOut,
+    ClearanceRevokeIn,
+    EpisodeDischargeIn,
+    EpisodeIn,
+    EpisodeOut,
+    MobilityAssessmentIn,
+    MobilityAssessmentOut,
+    PatientDiagnosisChangeIn,
+    PatientDiagnosisIn,
+    PatientDiagnosisOut,
+    PatientIn,
+    PatientOut,
+    PatientPortalAccessIn,
+    PatientPortalAccessOut,
+)
+from patients.models import Clearance, Episode, MobilityAssessment, Patient, PatientDiagnosis, PortalAccess
 
 
 def clinic_patients(clinic_id: int):
@@ -52,3 +77,217 @@ class PatientArchiveView(StaffAPIView):
     def post(self, request, patient_id: int):
         patient = get_object_or_404(clinic_patients(self.clinic_id), pk=patient_id)
         return Response(PatientOut(services.patient_archive(patient=patient, by=request.user)).data)
+
+
+# --- A patient's clinical record ------------------------------------------------------------------------
+# Every row below hangs off a patient of the caller's clinic: another clinic's patient, or a row of another
+# patient, is a 404. Reads are open to every staff role; writes name their roles (403 otherwise), and the
+# services check the same roles again.
+
+
+class PatientRecordListView(StaffListView):
+    """A list of one patient's rows; ``rows(patient)`` gives the queryset."""
+
+    model: type
+
+    @cached_property
+    def patient(self) -> Patient:
+        return get_object_or_404(clinic_patients(self.clinic_id), pk=self.kwargs["patient_id"])
+
+    def rows(self, patient: Patient):
+        raise NotImplementedError
+
+    def get_queryset(self):
+        if getattr(self, "swagger_fake_view", False):  # schema generation: no caller, no patient
+            return self.model.objects.none()
+        return self.rows(self.patient)
+
+    def validated(self, serializer_class) -> dict:
+        context = {"request": self.request, "patient": self.patient}
+        data = serializer_class(data=self.request.data, context=context)
+        data.is_valid(raise_exception=True)
+        return data.validated_data
+
+
+def patient_of_clinic(view, patient_id: int) -> Patient:
+    return get_object_or_404(clinic_patients(view.clinic_id), pk=patient_id)
+
+
+class EpisodeListView(PatientRecordListView):
+    model = Episode
+    serializer_class = EpisodeOut
+    filterset_class = EpisodeFilter
+    write_roles = CLINICAL
+
+    def rows(self, patient):
+        return patient.episodes.order_by("-opened_on", "-id")
+
+    @extend_schema(summary="A patient's episodes of care, newest first")
+    def get(self, request, *args, **kwargs):
+        return super().get(request, *args, **kwargs)
+
+    @extend_schema(request=EpisodeIn, responses={201: EpisodeOut}, summary="Open an episode (therapists)")
+    def post(self, request, patient_id: int):
+        fields = self.validated(EpisodeIn)
+        episode = services.episode_open(patient=self.patient, by=request.user, **fields)
+        return Response(EpisodeOut(episode).data, status=status.HTTP_201_CREATED)
+
+
+class EpisodeDischargeView(StaffAPIView):
+    write_roles = CLINICAL
+
+    @extend_schema(request=EpisodeDischargeIn, responses={200: EpisodeOut}, summary="Discharge an episode")
+    def post(self, request, patient_id: int, episode_id: int):
+        episode = get_object_or_404(
+            Episode.objects.select_related("patient").filter(patient=patient_of_clinic(self, patient_id)),
+            pk=episode_id,
+        )
+        data = EpisodeDischargeIn(data=request.data)
+        data.is_valid(raise_exception=True)
+        episode = services.episode_discharge(episode=episode, by=request.user, **data.validated_data)
+        return Response(EpisodeOut(episode).data)
+
+
+class PatientDiagnosisListView(PatientRecordListView):
+    model = PatientDiagnosis
+    serializer_class = PatientDiagnosisOut
+    filterset_class = PatientDiagnosisFilter
+    write_roles = CLINICAL
+
+    def rows(self, patient):
+        return patient.diagnoses.select_related("diagnosis").order_by(F("onset_date").desc(nulls_last=True), "-id")
+
+    @extend_schema(summary="A patient's diagnoses, latest onset first")
+    def get(self, request, *args, **kwargs):
+        return super().get(request, *args, **kwargs)
+
+    @extend_schema(request=PatientDiagnosisIn, responses={201: PatientDiagnosisOut}, summary="Add a diagnosis")
+    def post(self, request, patient_id: int):
+        fields = self.validated(PatientDiagnosisIn)
+        row = services.patient_diagnosis_add(patient=self.patient, by=request.user, **fields)
+        return Response(PatientDiagnosisOut(row).data, status=status.HTTP_201_CREATED)
+
+
+class PatientDiagnosisDetailView(StaffAPIView):
+    write_roles = CLINICAL
+
+    @extend_schema(
+        request=PatientDiagnosisChangeIn,
+        responses={200: PatientDiagnosisOut},
+        summary="Change a diagnosis's phase, qualifier, onset or resolution",
+    )
+    def patch(self, request, patient_id: int, diagnosis_id: int):
+        row = get_object_or_404(
+            PatientDiagnosis.objects.select_related("patient").filter(patient=patient_of_clinic(self, patient_id)),
+            pk=diagnosis_id,
+        )
+        data = PatientDiagnosisChangeIn(data=request.data)
+        data.is_valid(raise_exception=True)
+        row = services.patient_diagnosis_update(patient_diagnosis=row, by=request.user, **data.validated_data)
+        row = PatientDiagnosis.objects.select_related("diagnosis").get(pk=row.pk)
+        return Response(PatientDiagnosisOut(row).data)
+
+
+class MobilityAssessmentListView(PatientRecordListView):
+    model = MobilityAssessment
+    serializer_class = MobilityAssessmentOut
+    write_roles = CLINICAL
+
+    def rows(self, patient):
+        return patient.mobility_assessments.select_related("level").order_by("-assessed_at", "-id")
+
+    @extend_schema(summary="A patient's mobility assessments, newest first (the first is current)")
+    def get(self, request, *args, **kwargs):
+        return super().get(request, *args, **kwargs)
+
+    @extend_schema(
+        request=MobilityAssessmentIn, responses={201: MobilityAssessmentOut}, summary="Record a mobility assessment"
+    )
+    def post(self, request, patient_id: int):
+        fields = self.validated(MobilityAssessmentIn)
+        assessment = services.mobility_assess(patient=self.patient, by=request.user, **fields)
+        return Response(MobilityAssessmentOut(assessment).data, status=status.HTTP_201_CREATED)
+
+
+def effective_clearance_id(patient: Patient) -> int | None:
+    """The id of the clearance in force today in the patient's zone (one lookup per request, not per row)."""
+    clearance = Clearance.objects.effective_on(patient, patient.local_today())
+    return clearance.pk if clearance else None
+
+
+def clearance_out(clearance: Clearance, patient: Patient) -> dict:
+    context = {"effective_clearance_id": effective_clearance_id(patient)}
+    return ClearanceOut(clearance, context=context).data
+
+
+class ClearanceListView(PatientRecordListView):
+    model = Clearance
+    serializer_class = ClearanceOut
+    filterset_class = ClearanceFilter
+    write_roles = services.CLEARANCE_KEEPERS
+
+    def rows(self, patient):
+        return patient.clearances.prefetch_related("restricted_tags").order_by("-recorded_at", "-id")
+
+    def get_serializer_context(self) -> dict:
+        context = super().get_serializer_context()
+        if not getattr(self, "swagger_fake_view", False):
+            context["effective_clearance_id"] = effective_clearance_id(self.patient)
+        return context
+
+    @extend_schema(summary="A patient's clearances, newest first, with the one in force today marked")
+    def get(self, request, *args, **kwargs):
+        return super().get(request, *args, **kwargs)
+
+    @extend_schema(
+        request=ClearanceIn, responses={201: ClearanceOut}, summary="Record a clearance (front desk, therapists)"
+    )
+    def post(self, request, patient_id: int):
+        fields = self.validated(ClearanceIn)
+        clearance = services.clearance_record(patient=self.patient, by=request.user, **fields)
+        return Response(clearance_out(clearance, self.patient), status=status.HTTP_201_CREATED)
+
+
+class ClearanceRevokeView(StaffAPIView):
+    write_roles = services.CLEARANCE_KEEPERS
+
+    @extend_schema(request=ClearanceRevokeIn, responses={200: ClearanceOut}, summary="Revoke a clearance from now on")
+    def post(self, request, patient_id: int, clearance_id: int):
+        patient = patient_of_clinic(self, patient_id)
+        clearance = get_object_or_404(Clearance.objects.filter(patient=patient), pk=clearance_id)
+        clearance.patient = patient
+        data = ClearanceRevokeIn(data=request.data)
+        data.is_valid(raise_exception=True)
+        clearance = services.clearance_revoke(clearance=clearance, by=request.user, **data.validated_data)
+        return Response(clearance_out(clearance, patient))
+
+
+class PortalAccessListView(PatientRecordListView):
+    model = PortalAccess
+    serializer_class = PatientPortalAccessOut
+    filterset_class = PortalAccessFilter
+    write_roles = ANY_STAFF
+
+    def rows(self, patient):
+        return patient.portal_access.select_related("user").order_by("created_at", "id")
+
+    @extend_schema(summary="Who may use the portal for this patient")
+    def get(self, request, *args, **kwargs):
+        return super().get(request, *args, **kwargs)
+
+    @extend_schema(
+        request=PatientPortalAccessIn,
+        responses={201: PatientPortalAccessOut},
+        summary="Grant portal access: to an existing portal login, or to a new one (give a password)",
+    )
+    def post(self, request, patient_id: int):
+        fields = self.validated(PatientPortalAccessIn)
+        if "password" in fields:
+            user = services.portal_user_create(patient=self.patient, by=request.user, **fields)
+        else:
+            user = fields["user"]
+            services.portal_access_grant(
+                patient=self.patient, user=user, relationship=fields["relationship"], by=request.user
+            )
+        access = PortalAccess.objects.select_related("user").get(patient=self.patient, user=user)
+        return Response(PatientPortalAccessOut(access).data, status=status.HTTP_201_CREATED)
