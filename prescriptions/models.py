@@ -415,3 +415,23 @@ class SafetyFlag(models.Model):
     @property
     def is_unresolved(self) -> bool:
         return self.status != self.Status.RESOLVED
+
+
+class ReminderDelivery(models.Model):
+    """What the database test channel 'delivered': one row per idempotency key, like a provider that drops
+    repeats; ``attempts`` counts how often the key was offered."""
+
+    idempotency_key = models.CharField(max_length=64, unique=True)
+    reminder = models.ForeignKey(Reminder, on_delete=models.PROTECT, related_name="deliveries")
+    channel = models.CharField(max_length=10, choices=Channel.choices)
+    recipient = models.CharField(max_length=254)
+    body = models.TextField()
+    attempts = models.PositiveIntegerField(default=1)
+    first_delivered_at = models.DateTimeField()
+    last_attempt_at = models.DateTimeField()
+
+    class Meta:
+        ordering = ["first_delivered_at", "id"]
+
+    def __str__(self) -> str:
+        return f"Delivery {self.idempotency_key} ({self.attempts} attempt(s))"
