@@ -3,6 +3,8 @@
 import datetime as dt
 from pathlib import Path
 
+from celery.schedules import crontab
+
 from config.env import env_db, env_int, env_list, env_str
 
 BASE_DIR = Path(__file__).resolve().parent.parent.parent
@@ -157,7 +159,14 @@ CELERY_TASK_PUBLISH_RETRY_POLICY = {
     "interval_step": 0.2,
     "interval_max": 0.5,
 }
-CELERY_BEAT_SCHEDULE: dict = {}
+# Exactly one beat runs these (UTC). Per-minute sweeps make the database the source of truth: anything a
+# broker outage dropped is caught up within a minute of Redis returning.
+CELERY_BEAT_SCHEDULE = {
+    "materialize-sessions": {"task": "prescriptions.sweep_materialize", "schedule": 60.0},
+    "dispatch-reminders": {"task": "prescriptions.dispatch_reminders", "schedule": 60.0},
+    "mark-missed-sessions": {"task": "prescriptions.sweep_missed_sessions", "schedule": 300.0},
+    "nightly-conflict-sweep": {"task": "prescriptions.sweep_conflicts", "schedule": crontab(minute=15, hour=3)},
+}
 
 # --- Reminders and scheduling (DESIGN §5, §8) ---------------------------------------------------
 REMINDER_HORIZON_DAYS = env_int("REMINDER_HORIZON_DAYS", default=14, minimum=1)

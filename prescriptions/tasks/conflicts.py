@@ -1,0 +1,1 @@
+"""Celery tasks: conflicts (thin: take ids, call a service, idempotent)."""

@@ -1,0 +1,1 @@
+"""Celery tasks: reminders (thin: take ids, call a service, idempotent)."""

@@ -1,0 +1,1 @@
+"""Celery tasks: schedule (thin: take ids, call a service, idempotent)."""
