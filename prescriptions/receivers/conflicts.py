@@ -1,0 +1,1 @@
+"""Receivers: conflicts (patient facts changed → re-check upcoming sessions)."""

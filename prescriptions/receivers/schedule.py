@@ -1,0 +1,1 @@
+"""Receivers: schedule (zone changes re-time future sessions)."""
