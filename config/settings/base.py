@@ -124,6 +124,20 @@ SPECTACULAR_SETTINGS = {
     "SWAGGER_UI_DIST": "SIDECAR",
     "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
     "REDOC_DIST": "SIDECAR",
+    # One name per choice set, so clients get stable enum types.
+    "ENUM_NAME_OVERRIDES": {
+        "ClearanceStatusEnum": "patients.models.Clearance.Status",
+        "PrescriptionStatusEnum": "prescriptions.models.Prescription.Status",
+        "SessionStatusEnum": "prescriptions.models.Session.Status",
+        "ReminderStatusEnum": "prescriptions.models.Reminder.Status",
+        "FlagStatusEnum": "prescriptions.models.SafetyFlag.Status",
+        "FlagKindEnum": "prescriptions.models.SafetyFlag.Kind",
+        "FlagSeverityEnum": "prescriptions.models.SafetyFlag.Severity",
+        "ContraindicationSeverityEnum": "clinic.models.Contraindication.Severity",
+        "StretchKindEnum": "clinic.models.Stretch.Kind",
+        "ProfessionEnum": "clinic.models.Profession",
+        "FindingSeverityEnum": ["block", "warn"],
+    },
 }
 
 # --- Celery (DESIGN §5) -------------------------------------------------------------------------
