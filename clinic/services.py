@@ -1,4 +1,4 @@
-"""Writes for clinics and staff accounts."""
+"""Writes for clinics, staff accounts and a clinic's own catalog rows."""
 
 from __future__ import annotations
 
@@ -6,9 +6,10 @@ from django.contrib.auth import get_user_model
 from django.contrib.auth.models import Group
 from django.contrib.auth.password_validation import validate_password
 from django.core.exceptions import ValidationError
-from django.db import transaction
+from django.db import IntegrityError, transaction
 
-from clinic.models import Clinic, Profession, StaffMembership
+from clinic.access import Role, require_role
+from clinic.models import Clinic, Contraindication, MovementTag, Profession, StaffMembership, Stretch
 
 
 @transaction.atomic
@@ -50,3 +51,59 @@ def staff_member_create(
     membership.save()
     user.groups.add(Group.objects.get(name=role))
     return user
+
+
+# --- The clinic's own catalog rows ----------------------------------------------------------------------
+# Global rows (clinic null) come from data migrations and are edited by superusers only; nothing here
+# writes one.
+
+CATALOG_EDITORS = (Role.CLINIC_ADMIN,)
+
+
+@transaction.atomic
+def stretch_create(*, clinic: Clinic, by, tags: list[MovementTag] | tuple[MovementTag, ...] = (), **fields) -> Stretch:
+    """Add a stretch to ``clinic``'s own catalog. Only its clinic admin may.
+
+    The slug may not repeat a global slug (a clinic row would shadow the seeded one wherever stretches are
+    named by slug) nor one of the clinic's own; a static stretch needs a default hold.
+    """
+    require_role(by, clinic, CATALOG_EDITORS)
+    fields.setdefault("review_note", "")  # the seed's review note is about seed content, not the clinic's
+    stretch = Stretch(clinic=clinic, **fields)
+    errors: dict[str, str] = {}
+    if stretch.slug and Stretch.objects.visible_to(clinic).filter(slug=stretch.slug).exists():
+        errors["slug"] = f"The catalog already has a stretch {stretch.slug!r}; choose another slug."
+    if stretch.kind == Stretch.Kind.STATIC and not stretch.default_hold_seconds:
+        errors["default_hold_seconds"] = "A static stretch needs a default hold."
+    if errors:
+        raise ValidationError(errors)
+    stretch.full_clean()
+    try:
+        with transaction.atomic():
+            stretch.save()
+    except IntegrityError as exc:  # a concurrent insert of the same slug
+        raise ValidationError({"slug": "The catalog already has a stretch with this slug."}) from exc
+    stretch.tags.set(tags)
+    return stretch
+
+
+@transaction.atomic
+def contraindication_create(*, clinic: Clinic, by, **fields) -> Contraindication:
+    """Add a contraindication row of ``clinic``'s own: a diagnosis × (a movement tag or a stretch the clinic
+    can see) × optional phase, qualifier and window. Only its clinic admin may. The gate applies it to the
+    clinic's patients from the next evaluation on."""
+    require_role(by, clinic, CATALOG_EDITORS)
+    fields.setdefault("review_note", "")
+    row = Contraindication(clinic=clinic, **fields)
+    errors: dict[str, str] = {}
+    if (row.tag_id is None) == (row.stretch_id is None):
+        errors["tag" if row.tag_id is None else "stretch"] = "Name either a movement tag or a stretch, not both."
+    elif row.stretch_id is not None and row.stretch.clinic_id not in (None, clinic.pk):
+        errors["stretch"] = "That stretch is not in this clinic's catalog."
+    if row.from_day is not None and row.until_day is not None and row.until_day < row.from_day:
+        errors["until_day"] = "The window cannot end before it starts."
+    if errors:
+        raise ValidationError(errors)
+    row.full_clean()
+    row.save()
+    return row

@@ -16,6 +16,7 @@ from rest_framework.response import Response
 from rest_framework.serializers import as_serializer_error
 from rest_framework.views import exception_handler as drf_exception_handler
 
+from clinic.api.inputs import flat_errors
 from clinic.errors import SafetyBlocked, StateConflict
 
 PROBLEM_BASE = "https://limber.invalid/problems/"
@@ -76,9 +77,7 @@ def exception_handler(exc: Exception, context: dict) -> Response | None:
     if response is None:
         return None
     if isinstance(exc, exceptions.ValidationError):
-        errors = _flatten(exc.detail)
-        if not isinstance(errors, dict):
-            errors = {"non_field_errors": errors if isinstance(errors, list) else [errors]}
+        errors = flat_errors(exc.detail)  # nested serializer errors as "items[1].reps"
         if "__all__" in errors:  # model-level errors from services read like serializer-level ones
             errors["non_field_errors"] = [*errors.get("non_field_errors", []), *errors.pop("__all__")]
         first = next(iter(errors.values()), ["Invalid input."])

@@ -1,1 +1,27 @@
-urlpatterns: list = []
+from django.urls import path
+
+from prescriptions.api import plans
+
+urlpatterns = [
+    path("prescriptions/", plans.PrescriptionListView.as_view(), name="prescription-list"),
+    path("prescriptions/<int:prescription_id>/", plans.PrescriptionDetailView.as_view(), name="prescription-detail"),
+    path(
+        "prescriptions/<int:prescription_id>/activate",
+        plans.PrescriptionActivateView.as_view(),
+        name="prescription-activate",
+    ),
+    path("prescriptions/<int:prescription_id>/pause", plans.PrescriptionPauseView.as_view(), name="prescription-pause"),
+    path(
+        "prescriptions/<int:prescription_id>/resume", plans.PrescriptionResumeView.as_view(), name="prescription-resume"
+    ),
+    path(
+        "prescriptions/<int:prescription_id>/complete",
+        plans.PrescriptionCompleteView.as_view(),
+        name="prescription-complete",
+    ),
+    path(
+        "prescriptions/<int:prescription_id>/cancel", plans.PrescriptionCancelView.as_view(), name="prescription-cancel"
+    ),
+    path("prescriptions/<int:prescription_id>/amend", plans.PrescriptionAmendView.as_view(), name="prescription-amend"),
+    path("safety-check", plans.SafetyCheckView.as_view(), name="safety-check"),
+]

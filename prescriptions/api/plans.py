@@ -1,0 +1,395 @@
+"""Staff endpoints for prescriptions: drafts, the gate's verdicts, transitions and the safety-check dry run.
+
+Therapists and clinic admins read (front desk has no view of the plan itself, DESIGN §7 minimum necessary);
+only therapists write. Another clinic's plan is a 404. An episode or patient id the caller's clinic does not
+have is a 400 naming the field (``episode``, ``patient``): in a request body it is bad input, not a URL.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import django_filters
+from drf_spectacular.utils import OpenApiResponse, extend_schema
+from rest_framework import serializers, status
+from rest_framework.exceptions import NotFound
+from rest_framework.response import Response
+
+from clinic.access import Role
+from clinic.api.catalog import CatalogStretchField
+from clinic.api.inputs import IdField, naive_time, plausible_date, validated
+from clinic.api.problems import FindingSerializer, SafetyProblemSerializer
+from clinic.api.views import StaffAPIView, StaffListView
+from patients.models import Episode, Patient
+from prescriptions import safety, services
+from prescriptions.models import GateEvaluation, GateOverride, Prescription, PrescriptionItem
+from prescriptions.selectors.plans import clinic_prescriptions, dry_run, prescription_for_staff
+
+READERS = (Role.THERAPIST, Role.CLINIC_ADMIN)
+PRESCRIBERS = (Role.THERAPIST,)
+PROBLEM = "application/problem+json"
+SAFETY_409 = {
+    (409, PROBLEM): OpenApiResponse(
+        SafetyProblemSerializer, description="Refused by the safety gate (with `findings`), or an illegal transition."
+    )
+}
+
+# --- Out -----------------------------------------------------------------------------------------------
+
+
+class PrescribedStretchOut(serializers.Serializer):
+    id = serializers.IntegerField()
+    slug = serializers.CharField()
+    name = serializers.CharField()
+
+
+class PrescriptionItemOut(serializers.ModelSerializer):
+    stretch = PrescribedStretchOut(read_only=True)
+
+    class Meta:
+        model = PrescriptionItem
+        fields = ["id", "order", "stretch", "hold_seconds", "reps", "sets", "side", "notes", "dosage"]
+        read_only_fields = fields
+
+
+class PrescriptionOut(serializers.ModelSerializer):
+    items = PrescriptionItemOut(many=True, read_only=True)
+
+    class Meta:
+        model = Prescription
+        fields = [
+            "id", "patient", "episode", "therapist", "status", "start_date", "end_date", "days_of_week", "times",
+            "notes", "supersedes", "materialized_through", "activated_at", "ended_at", "created_at", "updated_at",
+            "items",
+        ]  # fmt: skip
+        read_only_fields = fields
+
+
+class EvaluatedFindingOut(FindingSerializer):
+    covered = serializers.BooleanField(help_text="Covered by an override or acknowledgement of this plan.")
+
+
+# "from" is a Python keyword, so the span's fields are declared by name.
+GateSpanOut = type(
+    "GateSpanOut",
+    (serializers.Serializer,),
+    {
+        "__doc__": "Dates over which the patient's facts, hence the findings, stay the same.",
+        "from": serializers.DateField(),
+        "until": serializers.DateField(),
+        "findings": EvaluatedFindingOut(many=True),
+    },
+)
+
+
+class GateEvaluationSummaryOut(serializers.ModelSerializer):
+    spans = GateSpanOut(many=True, source="findings", read_only=True)
+
+    class Meta:
+        model = GateEvaluation
+        fields = [
+            "id", "purpose", "evaluated_at", "evaluated_by", "on_date", "through_date", "passed", "catalog_version",
+            "spans",
+        ]  # fmt: skip
+        read_only_fields = fields
+
+
+class GateOverrideOut(serializers.ModelSerializer):
+    class Meta:
+        model = GateOverride
+        fields = ["id", "item", "kind", "code", "cause", "reason", "by", "at"]
+        read_only_fields = fields
+
+
+class PrescriptionDetailOut(PrescriptionOut):
+    latest_evaluation = GateEvaluationSummaryOut(read_only=True, allow_null=True)
+    overrides = GateOverrideOut(many=True, read_only=True)
+
+    class Meta(PrescriptionOut.Meta):
+        fields = [*PrescriptionOut.Meta.fields, "latest_evaluation", "overrides"]
+        read_only_fields = fields
+
+
+class SafetyCheckOut(serializers.Serializer):
+    on_date = serializers.DateField()
+    passed = serializers.BooleanField(help_text="No findings: nothing to override or acknowledge.")
+    findings = FindingSerializer(many=True, help_text="`item` is the item's position in the request, from 0.")
+
+
+# --- In ------------------------------------------------------------------------------------------------
+
+
+class PrescriptionItemIn(serializers.Serializer):
+    """A stretch and its dosage; an omitted hold, reps or sets takes the stretch's default dosage."""
+
+    stretch = CatalogStretchField()
+    hold_seconds = serializers.IntegerField(min_value=1, max_value=300, required=False, allow_null=True)
+    reps = serializers.IntegerField(min_value=1, max_value=100, required=False)
+    sets = serializers.IntegerField(min_value=1, max_value=20, required=False)
+    side = serializers.ChoiceField(choices=PrescriptionItem.Side.choices, required=False)
+    notes = serializers.CharField(max_length=2000, required=False, allow_blank=True)
+
+    def validate(self, attrs: dict[str, Any]) -> dict[str, Any]:
+        stretch = attrs["stretch"]
+        attrs.setdefault("hold_seconds", stretch.default_hold_seconds)
+        attrs.setdefault("reps", stretch.default_reps)
+        attrs.setdefault("sets", stretch.default_sets)
+        return attrs
+
+
+def _items(data: list[dict[str, Any]]) -> list[services.ItemIn]:
+    return [services.ItemIn(**item) for item in data]
+
+
+def _items_field(**kwargs: Any) -> PrescriptionItemIn:
+    return PrescriptionItemIn(many=True, min_length=1, max_length=50, **kwargs)
+
+
+class PrescriptionDraftIn(serializers.Serializer):
+    """A change to a draft: only the fields given change; ``items``, when given, replace all items."""
+
+    start_date = serializers.DateField(required=False, validators=[plausible_date])
+    end_date = serializers.DateField(required=False, allow_null=True, validators=[plausible_date])
+    days_of_week = serializers.ListField(
+        child=serializers.IntegerField(min_value=1, max_value=7),
+        min_length=1,
+        max_length=7,
+        required=False,
+        help_text="ISO weekdays: 1 = Monday … 7 = Sunday.",
+    )
+    times = serializers.ListField(
+        child=serializers.TimeField(validators=[naive_time]),
+        min_length=1,
+        max_length=12,
+        required=False,
+        help_text='Local times of day in the patient\'s zone, e.g. ["08:00", "18:30"].',
+    )
+    notes = serializers.CharField(max_length=5000, required=False, allow_blank=True)
+    items = _items_field(required=False)
+
+
+class PrescriptionIn(PrescriptionDraftIn):
+    episode = IdField(help_text="An open episode of a patient of the caller's clinic.")
+    start_date = serializers.DateField(validators=[plausible_date])
+    days_of_week = serializers.ListField(
+        child=serializers.IntegerField(min_value=1, max_value=7),
+        min_length=1,
+        max_length=7,
+        help_text="ISO weekdays: 1 = Monday … 7 = Sunday.",
+    )
+    times = serializers.ListField(
+        child=serializers.TimeField(validators=[naive_time]),
+        min_length=1,
+        max_length=12,
+        help_text='Local times of day in the patient\'s zone, e.g. ["08:00", "18:30"].',
+    )
+    items = _items_field()
+
+    def validate_episode(self, value: int) -> Episode:
+        episode = (
+            Episode.objects.filter(patient__clinic_id=self.context["clinic_id"], pk=value)
+            .select_related("patient")
+            .first()
+        )
+        if episode is None:
+            raise serializers.ValidationError("No such episode among your clinic's patients.")
+        return episode
+
+
+class PrescriptionOverrideIn(serializers.Serializer):
+    """Override a blocking finding: exactly its item, code and cause, with the clinical reason."""
+
+    item = IdField(help_text="The finding's item (a prescription item id).")
+    code = serializers.CharField(max_length=40)
+    cause = serializers.CharField(max_length=120)
+    reason = serializers.CharField(max_length=2000)
+
+
+class PrescriptionAcknowledgementIn(serializers.Serializer):
+    """Acknowledge a warning (``caution``): exactly its item, code and cause."""
+
+    item = IdField(help_text="The finding's item (a prescription item id).")
+    code = serializers.CharField(max_length=40)
+    cause = serializers.CharField(max_length=120)
+    reason = serializers.CharField(max_length=2000, required=False, allow_blank=True)
+
+
+class PrescriptionActivateIn(serializers.Serializer):
+    overrides = PrescriptionOverrideIn(many=True, required=False, max_length=200)
+    acknowledgements = PrescriptionAcknowledgementIn(many=True, required=False, max_length=200)
+
+
+class SafetyCheckIn(serializers.Serializer):
+    patient = IdField(help_text="A patient of the caller's clinic.")
+    on_date = serializers.DateField(
+        required=False, validators=[plausible_date], help_text="Defaults to today in the patient's zone."
+    )
+    items = _items_field()
+
+    def validate_patient(self, value: int) -> Patient:
+        patient = Patient.objects.filter(clinic_id=self.context["clinic_id"], pk=value).first()
+        if patient is None:
+            raise serializers.ValidationError("No such patient in your clinic.")
+        return patient
+
+
+# --- Filters -------------------------------------------------------------------------------------------
+
+
+class PrescriptionFilter(django_filters.FilterSet):
+    # Plain numbers, not model choices: an id of another clinic must not answer differently from a missing one.
+    patient = django_filters.NumberFilter(field_name="patient_id", help_text="Patient id.")
+    episode = django_filters.NumberFilter(field_name="episode_id", help_text="Episode id.")
+    status = django_filters.ChoiceFilter(choices=Prescription.Status.choices)
+
+    class Meta:
+        model = Prescription
+        fields = ["patient", "status", "episode"]
+
+
+# --- Views ---------------------------------------------------------------------------------------------
+
+
+class PrescriptionScoped:
+    read_roles = READERS
+    write_roles = PRESCRIBERS
+
+    def input_context(self) -> dict[str, Any]:
+        return {"request": self.request, "clinic_id": self.clinic_id}
+
+    def prescription(self, prescription_id: int) -> Prescription:
+        prescription = prescription_for_staff(clinic_id=self.clinic_id, pk=prescription_id)
+        if prescription is None:
+            raise NotFound()
+        return prescription
+
+    def detail(self, prescription_id: int, status_code: int = status.HTTP_200_OK) -> Response:
+        return Response(PrescriptionDetailOut(self.prescription(prescription_id)).data, status=status_code)
+
+
+class PrescriptionListView(PrescriptionScoped, StaffListView):
+    serializer_class = PrescriptionOut
+    filterset_class = PrescriptionFilter
+
+    def get_queryset(self):
+        return clinic_prescriptions(clinic_id=self.clinic_id)
+
+    @extend_schema(summary="The clinic's prescriptions, with their items")
+    def get(self, request, *args, **kwargs):
+        return super().get(request, *args, **kwargs)
+
+    @extend_schema(request=PrescriptionIn, responses={201: PrescriptionDetailOut}, summary="Create a draft plan")
+    def post(self, request):
+        data = validated(PrescriptionIn(data=request.data, context=self.input_context()))
+        prescription = services.prescription_create(by=request.user, **{**data, "items": _items(data["items"])})
+        return self.detail(prescription.pk, status.HTTP_201_CREATED)
+
+
+class PrescriptionDetailView(PrescriptionScoped, StaffAPIView):
+    @extend_schema(responses={200: PrescriptionDetailOut}, summary="A plan, its latest gate evaluation and overrides")
+    def get(self, request, prescription_id: int):
+        return self.detail(prescription_id)
+
+    @extend_schema(
+        request=PrescriptionDraftIn, responses={200: PrescriptionDetailOut}, summary="Change a draft (409 otherwise)"
+    )
+    def patch(self, request, prescription_id: int):
+        prescription = self.prescription(prescription_id)
+        data = dict(validated(PrescriptionDraftIn(data=request.data, context=self.input_context())))
+        if "items" in data:
+            data["items"] = _items(data["items"])
+        services.prescription_update_draft(prescription=prescription, by=request.user, **data)
+        return self.detail(prescription_id)
+
+
+def _waivers(rows: list[dict[str, Any]]) -> list[services.WaiverIn]:
+    return [services.WaiverIn(**row) for row in rows]
+
+
+class PrescriptionActivateView(PrescriptionScoped, StaffAPIView):
+    @extend_schema(
+        request=PrescriptionActivateIn,
+        responses={200: PrescriptionDetailOut, **SAFETY_409},
+        summary="Activate a draft if the safety gate allows its start date",
+        description=(
+            "Runs the gate from the start date (or today) through the scheduling horizon. Every blocking "
+            "finding on the first day must be overridden (overridable ones only, with a reason) and every "
+            "warning acknowledged, each naming exactly the finding's item, code and cause; else 409 with "
+            "`findings`. An override of a finding that does not exist or cannot be overridden is a 400. The "
+            "evaluation is stored either way. Activating an amendment completes the plan it supersedes."
+        ),
+    )
+    def post(self, request, prescription_id: int):
+        prescription = self.prescription(prescription_id)
+        data = validated(PrescriptionActivateIn(data=request.data, context=self.input_context()))
+        services.prescription_activate(
+            prescription=prescription,
+            by=request.user,
+            overrides=_waivers(data.get("overrides", [])),
+            acknowledgements=_waivers(data.get("acknowledgements", [])),
+        )
+        return self.detail(prescription_id)
+
+
+class PrescriptionPauseView(PrescriptionScoped, StaffAPIView):
+    @extend_schema(request=None, responses={200: PrescriptionDetailOut}, summary="Pause an active plan")
+    def post(self, request, prescription_id: int):
+        services.prescription_pause(prescription=self.prescription(prescription_id), by=request.user)
+        return self.detail(prescription_id)
+
+
+class PrescriptionResumeView(PrescriptionScoped, StaffAPIView):
+    @extend_schema(
+        request=None,
+        responses={200: PrescriptionDetailOut, **SAFETY_409},
+        summary="Resume a paused plan if the safety gate still allows it",
+    )
+    def post(self, request, prescription_id: int):
+        services.prescription_resume(prescription=self.prescription(prescription_id), by=request.user)
+        return self.detail(prescription_id)
+
+
+class PrescriptionCompleteView(PrescriptionScoped, StaffAPIView):
+    @extend_schema(request=None, responses={200: PrescriptionDetailOut}, summary="Complete an active or paused plan")
+    def post(self, request, prescription_id: int):
+        services.prescription_complete(prescription=self.prescription(prescription_id), by=request.user)
+        return self.detail(prescription_id)
+
+
+class PrescriptionCancelView(PrescriptionScoped, StaffAPIView):
+    @extend_schema(request=None, responses={200: PrescriptionDetailOut}, summary="Cancel a draft, active or paused")
+    def post(self, request, prescription_id: int):
+        services.prescription_cancel(prescription=self.prescription(prescription_id), by=request.user)
+        return self.detail(prescription_id)
+
+
+class PrescriptionAmendView(PrescriptionScoped, StaffAPIView):
+    @extend_schema(
+        request=None,
+        responses={201: PrescriptionDetailOut},
+        summary="Start an amendment: a draft copy that supersedes this plan once activated",
+    )
+    def post(self, request, prescription_id: int):
+        amendment = services.prescription_amend(prescription=self.prescription(prescription_id), by=request.user)
+        return self.detail(amendment.pk, status.HTTP_201_CREATED)
+
+
+class SafetyCheckView(StaffAPIView):
+    write_roles = PRESCRIBERS
+
+    @extend_schema(
+        request=SafetyCheckIn,
+        responses={200: SafetyCheckOut},
+        summary="Dry run of the safety gate for a patient, stretches and a date; nothing is saved",
+    )
+    def post(self, request):
+        data = validated(SafetyCheckIn(data=request.data, context={"request": request, "clinic_id": self.clinic_id}))
+        patient = data["patient"]
+        on_date = data.get("on_date") or patient.local_today()
+        findings = dry_run(patient=patient, stretches=[item["stretch"] for item in data["items"]], on_date=on_date)
+        body = {
+            "on_date": on_date,
+            "passed": not safety.blocks(findings, ()),
+            "findings": [finding.as_dict() for finding in findings],
+        }
+        return Response(SafetyCheckOut(body).data)
