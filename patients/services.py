@@ -9,7 +9,7 @@ from typing import Any
 
 from django.contrib.auth import get_user_model
 from django.contrib.auth.password_validation import validate_password
-from django.core.exceptions import ValidationError
+from django.core.exceptions import PermissionDenied, ValidationError
 from django.db import IntegrityError, transaction
 from django.dispatch import Signal
 from django.utils import timezone
@@ -354,3 +354,50 @@ def clearance_revoke(*, clearance: Clearance, by, reason: str) -> Clearance:
     _save(clearance, update_fields=["revoked_at", "revoked_by", "revoke_reason"])
     _announce(signals.clearance_changed, patient_id=clearance.patient_id, clearance_id=clearance.pk)
     return clearance
+
+
+# --- Portal -------------------------------------------------------------------------------------------
+
+PORTAL_PREFERENCE_FIELDS = {
+    "preferred_channel", "email_consent", "sms_consent", "quiet_hours_start", "quiet_hours_end", "timezone",
+}  # fmt: skip
+
+
+@transaction.atomic
+def patient_preferences_update(*, patient: Patient, by, **fields: Any) -> Patient:
+    """The patient, or their guardian or caregiver, changes reminder channel, consent, quiet hours or zone.
+
+    Consent changes are timestamped. Withdrawing consent is never refused: if it withdraws the preferred
+    channel and no other channel is chosen in the same change, reminders fall back to none. As
+    ``patient_update``: a zone change announces ``patient_zone_changed`` (future sessions are re-timed),
+    a contact or reminder change ``patient_preferences_changed``.
+    """
+    unknown = set(fields) - PORTAL_PREFERENCE_FIELDS
+    if unknown:
+        raise ValidationError(dict.fromkeys(sorted(unknown), "Unknown field."))
+    allowed = (
+        by is not None
+        and getattr(by, "is_authenticated", False)
+        and by.is_active
+        and PortalAccess.objects.filter(user=by, patient_id=patient.pk).exists()
+    )
+    if not allowed:
+        raise PermissionDenied("Only the patient, or their guardian or caregiver, may change these preferences.")
+    patient = Patient.objects.select_for_update().get(pk=patient.pk)
+    if patient.is_archived:
+        raise StateConflict("This patient's record is archived.")
+    before = {name: getattr(patient, name) for name in PATIENT_FIELDS}
+    for name, value in fields.items():
+        setattr(patient, name, value)
+    channel = patient.preferred_channel
+    if "preferred_channel" not in fields and channel in ("email", "sms") and not getattr(patient, f"{channel}_consent"):
+        patient.preferred_channel = "none"
+    _stamp_consent(patient, before)
+    _check_preferences(patient)
+    _save(patient)
+    changed = {name for name in PATIENT_FIELDS if getattr(patient, name) != before[name]}
+    if "timezone" in changed:
+        _announce(signals.patient_zone_changed, patient_id=patient.pk)
+    if changed & PREFERENCE_FIELDS:
+        _announce(signals.patient_preferences_changed, patient_id=patient.pk)
+    return patient

@@ -45,7 +45,7 @@ give JSON-safe snapshots for storing in a GateEvaluation.
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import Collection, Iterable, Sequence
+from collections.abc import Collection, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 from enum import Enum, StrEnum
@@ -544,3 +544,167 @@ def _jsonable(value: Any) -> Any:
 def facts_as_dict(facts: Facts) -> dict[str, Any]:
     """A JSON-safe snapshot of ``facts`` (dates and datetimes as ISO 8601, sets as sorted lists)."""
     return _jsonable(facts)
+
+
+# ---------------------------------------------------------------------------------------------
+# Pain and red flags on a session log (DESIGN §5)
+#
+# Pain is the patient's NPRS rating, 0 (none) to 10 (worst imaginable). The thresholds are the
+# product's defaults, written as constants so a licensed PT can review and tune them in one place.
+
+PAIN_STOP_AT = 7
+"""Pain before or after at or above this: the patient stops and calls the clinic; the clinic is flagged."""
+PAIN_RISE_ALARM = 2
+"""Pain after minus pain before at or above this: the session made things worse; flag it."""
+PAIN_TREND_LOGS = 3
+"""Pain after strictly rising across this many consecutive logs (the new one included): flag the trend."""
+RED_FLAG_QUESTIONS = {
+    "saddle_numbness": "numbness in the saddle area",
+    "bladder_bowel_change": "a new change in bladder or bowel control",
+    "progressive_leg_weakness": "leg weakness that is getting worse",
+}
+"""The red-flag questions asked after every session (possible cauda equina or nerve compression)."""
+
+PAIN_ESCALATION = "pain_escalation"
+RED_FLAG_SYMPTOM = "red_flag_symptom"
+
+PAIN_ADVICE = (
+    "Stop these stretches and call your clinic before you do them again: your pain is too high to continue safely."
+)
+RED_FLAG_ADVICE = (
+    "Stop these stretches and seek urgent medical care now (an emergency department if you cannot be "
+    "seen today), then call your clinic. The symptoms you reported need a doctor's attention straight away."
+)
+
+
+class SignalCode(StrEnum):
+    PAIN_HIGH = "pain_high"
+    PAIN_RISE = "pain_rise"
+    PAIN_TREND = "pain_trend"
+    RED_FLAG = "red_flag"
+
+
+class Urgency(StrEnum):
+    WARNING = "warning"
+    URGENT = "urgent"
+
+
+@dataclass(frozen=True)
+class Signal:
+    """One reason a session log must reach the clinic.
+
+    ``flag_kind`` is the SafetyFlag kind it opens (``pain_escalation`` or ``red_flag_symptom``);
+    ``stop`` says the patient should stop the stretches now; ``evidence`` is what triggered it
+    (the two ratings, the pain-after series, or the red-flag questions answered yes).
+    """
+
+    code: SignalCode
+    flag_kind: str
+    severity: Urgency
+    stop: bool
+    message: str
+    evidence: tuple[Any, ...] = ()
+
+    def as_dict(self) -> dict[str, Any]:
+        return {"code": self.code.value, "message": self.message, "evidence": list(self.evidence)}
+
+
+def _pain_rating(name: str, value: Any) -> int:
+    if isinstance(value, bool) or not isinstance(value, int) or not 0 <= value <= 10:
+        raise ValueError(f"{name} must be a pain rating from 0 to 10, not {value!r}")
+    return value
+
+
+def pain_signals(
+    pain_before: int,
+    pain_after: int,
+    recent_pain_after: Sequence[int],
+    red_flags: Mapping[str, bool],
+) -> list[Signal]:
+    """What one session log tells the clinic; an empty list means nothing to flag.
+
+    ``recent_pain_after`` holds the pain-after ratings of the patient's earlier logs, oldest first
+    (only the last ``PAIN_TREND_LOGS - 1`` matter). ``red_flags`` maps questions of
+    ``RED_FLAG_QUESTIONS`` to the answers; an unknown question is an error, a missing one is "no".
+
+    Signals come in this order:
+    1. ``pain_high`` (warning, stop): pain before or after is ``PAIN_STOP_AT`` or more.
+    2. ``pain_rise`` (warning): pain after − pain before is ``PAIN_RISE_ALARM`` or more.
+    3. ``pain_trend`` (warning): pain after rose strictly across the last ``PAIN_TREND_LOGS`` logs.
+    4. ``red_flag`` (urgent, stop): any red-flag question answered yes; one signal for all of them.
+    The first three open ``pain_escalation`` flags, the last ``red_flag_symptom``.
+    """
+    _pain_rating("pain_before", pain_before)
+    _pain_rating("pain_after", pain_after)
+    for index, value in enumerate(recent_pain_after):
+        _pain_rating(f"recent_pain_after[{index}]", value)
+    unknown = sorted(set(red_flags) - set(RED_FLAG_QUESTIONS))
+    if unknown:
+        raise ValueError(f"Unknown red-flag questions: {', '.join(unknown)}")
+
+    signals: list[Signal] = []
+    worst = max(pain_before, pain_after)
+    if worst >= PAIN_STOP_AT:
+        when = "before and after" if pain_before == pain_after else ("before" if pain_before > pain_after else "after")
+        signals.append(
+            Signal(
+                SignalCode.PAIN_HIGH,
+                PAIN_ESCALATION,
+                Urgency.WARNING,
+                stop=True,
+                message=f"Pain rated {worst}/10 {when} the session.",
+                evidence=(pain_before, pain_after),
+            )
+        )
+    rise = pain_after - pain_before
+    if rise >= PAIN_RISE_ALARM:
+        signals.append(
+            Signal(
+                SignalCode.PAIN_RISE,
+                PAIN_ESCALATION,
+                Urgency.WARNING,
+                stop=False,
+                message=f"Pain rose by {rise} during the session ({pain_before} → {pain_after}).",
+                evidence=(pain_before, pain_after),
+            )
+        )
+    earlier = list(recent_pain_after)[len(recent_pain_after) - (PAIN_TREND_LOGS - 1) :]
+    series = (*earlier, pain_after)
+    if len(series) == PAIN_TREND_LOGS and all(a < b for a, b in zip(series, series[1:], strict=False)):
+        signals.append(
+            Signal(
+                SignalCode.PAIN_TREND,
+                PAIN_ESCALATION,
+                Urgency.WARNING,
+                stop=False,
+                message=f"Pain after the session rose across the last {PAIN_TREND_LOGS} logs: "
+                + " → ".join(str(value) for value in series)
+                + ".",
+                evidence=series,
+            )
+        )
+    answered = tuple(question for question in RED_FLAG_QUESTIONS if red_flags.get(question))
+    if answered:
+        symptoms = "; ".join(RED_FLAG_QUESTIONS[question] for question in answered)
+        signals.append(
+            Signal(
+                SignalCode.RED_FLAG,
+                RED_FLAG_SYMPTOM,
+                Urgency.URGENT,
+                stop=True,
+                message=f"Red-flag symptom reported: {symptoms}.",
+                evidence=answered,
+            )
+        )
+    return signals
+
+
+def log_advice(signals: Iterable[Signal]) -> str | None:
+    """What the patient is told right after logging: seek urgent care on a red flag, stop and call the
+    clinic on high pain, otherwise nothing (``None``)."""
+    signals = list(signals)
+    if any(signal.code == SignalCode.RED_FLAG for signal in signals):
+        return RED_FLAG_ADVICE
+    if any(signal.stop for signal in signals):
+        return PAIN_ADVICE
+    return None

@@ -1,0 +1,339 @@
+"""The patient portal: for users a PortalAccess row grants patients to (self, guardian, caregiver).
+
+Another patient's row is a 404, staff get 403, anonymous callers 401. Every write goes through a service.
+"""
+
+from __future__ import annotations
+
+import django_filters
+from django import forms
+from django.core.exceptions import ValidationError
+from django.http import Http404
+from django.shortcuts import get_object_or_404
+from drf_spectacular.types import OpenApiTypes
+from drf_spectacular.utils import OpenApiParameter, extend_schema
+from rest_framework import generics, serializers, status
+from rest_framework.response import Response
+
+from clinic.api.problems import ProblemSerializer
+from clinic.api.views import PortalAPIView, PortalScoped
+from clinic.models import Stretch, validate_timezone
+from patients import services as patient_services
+from patients.models import Channel, Patient, PortalAccess
+from prescriptions.models import PrescriptionItem, Session
+from prescriptions.selectors.portal import portal_accesses, portal_plans, portal_sessions
+from prescriptions.services.sessions import session_log_create, session_skip
+
+PATIENT_PARAMETER = OpenApiParameter(
+    "patient",
+    OpenApiTypes.INT,
+    description="Which patient; required when you may see several (a guardian of two children, say).",
+)
+
+# --- Serializers ------------------------------------------------------------------------------------------
+
+
+class PortalPatientOut(serializers.Serializer):
+    id = serializers.IntegerField()
+    first_name = serializers.CharField()
+    last_name = serializers.CharField()
+    relationship = serializers.ChoiceField(choices=PortalAccess.Relationship.choices)
+    timezone = serializers.CharField()
+
+
+class PortalMeOut(serializers.Serializer):
+    id = serializers.IntegerField()
+    username = serializers.CharField()
+    email = serializers.EmailField(allow_blank=True)
+    first_name = serializers.CharField(allow_blank=True)
+    last_name = serializers.CharField(allow_blank=True)
+    patients = PortalPatientOut(many=True)
+
+
+class PortalStretchOut(serializers.Serializer):
+    slug = serializers.SlugField()
+    name = serializers.CharField()
+    steps = serializers.ListField(child=serializers.CharField())
+    position = serializers.ChoiceField(choices=Stretch.Position.choices)
+    kind = serializers.ChoiceField(choices=Stretch.Kind.choices)
+
+
+class PortalPlanItemOut(serializers.Serializer):
+    id = serializers.IntegerField()
+    order = serializers.IntegerField()
+    hold_seconds = serializers.IntegerField(allow_null=True, help_text="Seconds to hold; null for dynamic stretches.")
+    reps = serializers.IntegerField()
+    sets = serializers.IntegerField()
+    side = serializers.ChoiceField(choices=PrescriptionItem.Side.choices)
+    notes = serializers.CharField(allow_blank=True)
+    stretch = PortalStretchOut()
+
+
+class PortalPlanSessionOut(serializers.Serializer):
+    id = serializers.IntegerField()
+    local_date = serializers.DateField(help_text="In the patient's zone.")
+    local_time = serializers.TimeField(help_text="In the patient's zone.")
+    scheduled_at = serializers.DateTimeField()
+    status = serializers.ChoiceField(choices=Session.Status.choices)
+
+
+class PortalPlanOut(serializers.Serializer):
+    id = serializers.IntegerField()
+    start_date = serializers.DateField()
+    end_date = serializers.DateField(allow_null=True)
+    days_of_week = serializers.ListField(child=serializers.IntegerField(), help_text="1 = Monday … 7 = Sunday.")
+    times = serializers.ListField(child=serializers.TimeField(), help_text="Local times of day.")
+    notes = serializers.CharField(allow_blank=True)
+    items = PortalPlanItemOut(many=True)
+    sessions = PortalPlanSessionOut(many=True, help_text="Today and the next six days, in the patient's zone.")
+
+
+class PortalPlanPatientOut(serializers.Serializer):
+    id = serializers.IntegerField()
+    first_name = serializers.CharField()
+    last_name = serializers.CharField()
+    timezone = serializers.CharField()
+
+
+class PortalPlansOut(serializers.Serializer):
+    patient = PortalPlanPatientOut()
+    local_today = serializers.DateField(help_text="Today in the patient's zone.")
+    plans = PortalPlanOut(many=True, help_text="Active plans only.")
+
+
+class PortalSessionOut(serializers.Serializer):
+    id = serializers.IntegerField()
+    patient = serializers.IntegerField(source="patient_id")
+    prescription = serializers.IntegerField(source="prescription_id")
+    local_date = serializers.DateField()
+    local_time = serializers.TimeField()
+    scheduled_at = serializers.DateTimeField()
+    status = serializers.ChoiceField(choices=Session.Status.choices)
+
+
+class PortalSessionLogIn(serializers.Serializer):
+    pain_before = serializers.IntegerField(min_value=0, max_value=10, help_text="NPRS 0 (none) – 10 (worst).")
+    pain_after = serializers.IntegerField(min_value=0, max_value=10, help_text="NPRS 0 (none) – 10 (worst).")
+    difficulty = serializers.IntegerField(
+        min_value=1, max_value=5, required=False, allow_null=True, help_text="1 (easy) – 5 (very hard)."
+    )
+    item_completion = serializers.DictField(
+        child=serializers.BooleanField(),
+        required=False,
+        help_text="Plan item id → done? Only items of this session's plan.",
+    )
+    saddle_numbness = serializers.BooleanField(required=False, default=False)
+    bladder_bowel_change = serializers.BooleanField(required=False, default=False)
+    progressive_leg_weakness = serializers.BooleanField(required=False, default=False)
+    note = serializers.CharField(required=False, allow_blank=True, max_length=2000)
+
+
+class PortalSessionLogOut(serializers.Serializer):
+    id = serializers.IntegerField()
+    session = serializers.IntegerField()
+    logged_at = serializers.DateTimeField()
+    pain_before = serializers.IntegerField()
+    pain_after = serializers.IntegerField()
+    difficulty = serializers.IntegerField(allow_null=True)
+    item_completion = serializers.DictField(child=serializers.BooleanField())
+    saddle_numbness = serializers.BooleanField()
+    bladder_bowel_change = serializers.BooleanField()
+    progressive_leg_weakness = serializers.BooleanField()
+    note = serializers.CharField(allow_blank=True)
+    advice = serializers.CharField(
+        allow_null=True,
+        help_text="When pain is 7 or more or a red-flag symptom was reported: stop, and call the clinic "
+        "(or seek urgent care). Null otherwise.",
+    )
+
+
+class PortalSessionSkipIn(serializers.Serializer):
+    reason = serializers.CharField(required=False, allow_blank=True, max_length=500)
+
+
+class PortalPreferencesOut(serializers.Serializer):
+    patient = serializers.IntegerField(source="pk")
+    preferred_channel = serializers.ChoiceField(choices=Channel.choices)
+    email = serializers.EmailField(allow_blank=True, help_text="On file at the clinic; ask them to change it.")
+    phone = serializers.CharField(allow_blank=True, help_text="On file at the clinic; ask them to change it.")
+    email_consent = serializers.BooleanField()
+    email_consent_at = serializers.DateTimeField(allow_null=True)
+    sms_consent = serializers.BooleanField()
+    sms_consent_at = serializers.DateTimeField(allow_null=True)
+    quiet_hours_start = serializers.TimeField(allow_null=True)
+    quiet_hours_end = serializers.TimeField(allow_null=True)
+    timezone = serializers.CharField()
+
+
+class PortalPreferencesIn(serializers.Serializer):
+    preferred_channel = serializers.ChoiceField(choices=Channel.choices, required=False)
+    email_consent = serializers.BooleanField(required=False)
+    sms_consent = serializers.BooleanField(required=False)
+    quiet_hours_start = serializers.TimeField(required=False, allow_null=True)
+    quiet_hours_end = serializers.TimeField(required=False, allow_null=True)
+    timezone = serializers.CharField(max_length=64, required=False, validators=[validate_timezone])
+
+
+# --- Filters ----------------------------------------------------------------------------------------------
+
+
+class IdFilter(django_filters.NumberFilter):
+    field_class = forms.IntegerField
+
+
+class PortalSessionFilter(django_filters.FilterSet):
+    patient = IdFilter(field_name="prescription__patient_id", help_text="One of your patients.")
+    # "from" and "to" are Python keywords, so they can only be declared through the class namespace.
+    locals()["from"] = django_filters.DateFilter(
+        field_name="local_date", lookup_expr="gte", help_text="On or after this local date."
+    )
+    locals()["to"] = django_filters.DateFilter(
+        field_name="local_date", lookup_expr="lte", help_text="On or before this local date."
+    )
+    status = django_filters.MultipleChoiceFilter(choices=Session.Status.choices)
+
+    class Meta:
+        model = Session
+        fields: list[str] = []
+
+
+# --- Views ------------------------------------------------------------------------------------------------
+
+
+class PortalPatientChoice:
+    """Endpoints about one patient: ``?patient=`` picks it, and may be left out when the user has only one."""
+
+    def chosen_patient(self) -> Patient:
+        patients = list(self.portal_patients())
+        raw = self.request.query_params.get("patient")
+        if raw is None or raw == "":
+            if len(patients) == 1:
+                return patients[0]
+            if not patients:
+                raise Http404
+            raise ValidationError({"patient": "You may see several patients: say which one with ?patient=<id>."})
+        try:
+            patient_id = int(raw)
+        except ValueError:
+            raise ValidationError({"patient": "A patient id is a whole number."}) from None
+        for patient in patients:
+            if patient.pk == patient_id:
+                return patient
+        raise Http404
+
+
+class PortalMeView(PortalAPIView):
+    @extend_schema(responses={200: PortalMeOut}, summary="Me and the patients I may see")
+    def get(self, request):
+        user = request.user
+        patients = [
+            {
+                "id": access.patient.pk,
+                "first_name": access.patient.first_name,
+                "last_name": access.patient.last_name,
+                "relationship": access.relationship,
+                "timezone": access.patient.timezone,
+            }
+            for access in portal_accesses(user=user)
+        ]
+        return Response(
+            {
+                "id": user.pk,
+                "username": user.get_username(),
+                "email": user.email,
+                "first_name": user.first_name,
+                "last_name": user.last_name,
+                "patients": patients,
+            }
+        )
+
+
+class PortalPlansView(PortalPatientChoice, PortalAPIView):
+    @extend_schema(
+        parameters=[PATIENT_PARAMETER],
+        responses={200: PortalPlansOut},
+        summary="My active plans and this week's sessions",
+    )
+    def get(self, request):
+        return Response(portal_plans(patient=self.chosen_patient()))
+
+
+class PortalSessionListView(PortalScoped, generics.ListAPIView):
+    queryset = Session.objects.none()  # the model, for the schema; get_queryset scopes every request
+    serializer_class = PortalSessionOut
+    filterset_class = PortalSessionFilter
+
+    def get_queryset(self):
+        return portal_sessions(user=self.request.user)
+
+    @extend_schema(summary="My sessions (filter by patient, local date range and status)")
+    def get(self, request, *args, **kwargs):
+        return super().get(request, *args, **kwargs)
+
+
+def _my_session(request, session_id: int) -> Session:
+    return get_object_or_404(portal_sessions(user=request.user), pk=session_id)
+
+
+class PortalSessionLogView(PortalAPIView):
+    @extend_schema(
+        request=PortalSessionLogIn,
+        responses={201: PortalSessionLogOut, 409: ProblemSerializer},
+        summary="Log a session: pain, difficulty, what I did, red-flag answers",
+    )
+    def post(self, request, session_id: int):
+        session = _my_session(request, session_id)
+        data = PortalSessionLogIn(data=request.data)
+        data.is_valid(raise_exception=True)
+        outcome = session_log_create(session=session, by=request.user, **data.validated_data)
+        log = outcome.log
+        body = {
+            "id": log.pk,
+            "session": log.session_id,
+            "logged_at": log.logged_at,
+            "pain_before": log.pain_before,
+            "pain_after": log.pain_after,
+            "difficulty": log.difficulty,
+            "item_completion": log.item_completion,
+            "saddle_numbness": log.saddle_numbness,
+            "bladder_bowel_change": log.bladder_bowel_change,
+            "progressive_leg_weakness": log.progressive_leg_weakness,
+            "note": log.note,
+            "advice": outcome.advice,
+        }
+        return Response(body, status=status.HTTP_201_CREATED)
+
+
+class PortalSessionSkipView(PortalAPIView):
+    @extend_schema(
+        request=PortalSessionSkipIn,
+        responses={200: PortalSessionOut, 409: ProblemSerializer},
+        summary="Skip a session",
+    )
+    def post(self, request, session_id: int):
+        session = _my_session(request, session_id)
+        data = PortalSessionSkipIn(data=request.data)
+        data.is_valid(raise_exception=True)
+        session_skip(session=session, by=request.user, reason=data.validated_data.get("reason", ""))
+        return Response(PortalSessionOut(_my_session(request, session_id)).data)
+
+
+class PortalPreferencesView(PortalPatientChoice, PortalAPIView):
+    @extend_schema(
+        parameters=[PATIENT_PARAMETER], responses={200: PortalPreferencesOut}, summary="My reminder preferences"
+    )
+    def get(self, request):
+        return Response(PortalPreferencesOut(self.chosen_patient()).data)
+
+    @extend_schema(
+        parameters=[PATIENT_PARAMETER],
+        request=PortalPreferencesIn,
+        responses={200: PortalPreferencesOut},
+        summary="Change my reminder channel, consent, quiet hours or time zone",
+    )
+    def patch(self, request):
+        patient = self.chosen_patient()
+        data = PortalPreferencesIn(data=request.data, partial=True)
+        data.is_valid(raise_exception=True)
+        patient = patient_services.patient_preferences_update(patient=patient, by=request.user, **data.validated_data)
+        return Response(PortalPreferencesOut(patient).data)

@@ -1,0 +1,254 @@
+"""Portal writes on sessions: log one (raising pain and red-flag flags in the same transaction) or skip one.
+
+Both refuse (StateConflict → 409) unless the session is ``scheduled`` and its log window is open: from the
+start of the session's local date until the end of the next local day, in the patient's zone (DESIGN §3).
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+from django.core.exceptions import PermissionDenied, ValidationError
+from django.db import IntegrityError, transaction
+from django.utils import timezone
+
+from clinic.errors import StateConflict
+from patients.models import Patient, PortalAccess
+from prescriptions import safety, scheduling
+from prescriptions.models import SafetyFlag, Session, SessionLog
+from prescriptions.services.flags import flag_raise
+
+Status = Session.Status
+
+LOG_WINDOW_DAYS = 2
+"""A session can be logged (or skipped) on its local date and the next local day."""
+NOTE_MAX_LENGTH = 2000
+SKIP_REASON_MAX_LENGTH = 500
+
+_REFUSALS = {
+    Status.BLOCKED: (
+        "it is on hold while your clinic reviews a safety concern; "
+        "please don't do these stretches until they contact you."
+    ),
+    Status.CANCELLED: "it was cancelled.",
+    Status.COMPLETED: "it is already logged.",
+    Status.SKIPPED: "it was skipped.",
+    Status.MISSED: "it was missed and its window has closed.",
+}
+
+
+@dataclass(frozen=True)
+class SessionLogged:
+    """The outcome of logging a session: the log, the flags it opened or refreshed, and the patient's advice."""
+
+    log: SessionLog
+    flags: list[SafetyFlag] = field(default_factory=list)
+    signals: list[safety.Signal] = field(default_factory=list)
+    advice: str | None = None
+
+
+def log_window(*, patient: Patient, local_date: dt.date) -> tuple[dt.datetime, dt.datetime]:
+    """``[opens, closes)`` in UTC: from the start of ``local_date`` to the end of the next local day, locally."""
+    return scheduling.log_window(local_date, patient.zone)
+
+
+def _require_portal_access(user, patient_id: int) -> None:
+    allowed = (
+        user is not None
+        and getattr(user, "is_authenticated", False)
+        and user.is_active
+        and PortalAccess.objects.filter(user=user, patient_id=patient_id).exists()
+    )
+    if not allowed:
+        raise PermissionDenied("Only the patient, or their guardian or caregiver, may do this.")
+
+
+def _locked(session: Session) -> Session:
+    return Session.objects.select_for_update(of=("self",)).select_related("prescription__patient").get(pk=session.pk)
+
+
+def _require_open(session: Session, *, verb: str, now: dt.datetime) -> None:
+    """Refuse unless the session is scheduled and ``now`` is inside its log window."""
+    if session.status != Status.SCHEDULED:
+        reason = _REFUSALS.get(session.status, f"it is {session.status}.")
+        raise StateConflict(f"This session cannot be {verb}: {reason}")
+    patient = session.prescription.patient
+    opens, closes = log_window(patient=patient, local_date=session.local_date)
+    if now < opens:
+        raise StateConflict(
+            f"This session cannot be {verb} yet: it is on {session.local_date.isoformat()} "
+            f"and can be {verb} from the start of that day ({patient.timezone})."
+        )
+    if now >= closes:
+        last_day = session.local_date + dt.timedelta(days=LOG_WINDOW_DAYS - 1)
+        raise StateConflict(
+            f"This session can no longer be {verb}: its window closed at the end of "
+            f"{last_day.isoformat()} ({patient.timezone})."
+        )
+
+
+def _is_rating(value: Any, low: int, high: int) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool) and low <= value <= high
+
+
+def _check_input(
+    *, pain_before: Any, pain_after: Any, difficulty: Any, red_flags: Mapping[str, Any], note: str
+) -> None:
+    errors: dict[str, str] = {}
+    for name, value in (("pain_before", pain_before), ("pain_after", pain_after)):
+        if not _is_rating(value, 0, 10):
+            errors[name] = "Rate pain from 0 (none) to 10 (worst imaginable)."
+    if difficulty is not None and not _is_rating(difficulty, 1, 5):
+        errors["difficulty"] = "Rate difficulty from 1 (easy) to 5 (very hard), or leave it out."
+    for name, value in red_flags.items():
+        if not isinstance(value, bool):
+            errors[name] = "Answer yes (true) or no (false)."
+    if len(note) > NOTE_MAX_LENGTH:
+        errors["note"] = f"Keep the note under {NOTE_MAX_LENGTH} characters."
+    if errors:
+        raise ValidationError(errors)
+
+
+def _item_completion(session: Session, item_completion: Mapping[Any, Any]) -> dict[str, bool]:
+    """``{item id: done}`` with every id an item of the session's plan, keys as strings (JSON)."""
+    item_ids = set(session.prescription.items.values_list("id", flat=True))
+    completion: dict[str, bool] = {}
+    strangers: list[str] = []
+    for key, done in item_completion.items():
+        try:
+            item_id = int(key)
+        except (TypeError, ValueError):
+            item_id = None
+        if item_id is None or item_id not in item_ids or isinstance(key, bool):
+            strangers.append(str(key))
+            continue
+        if not isinstance(done, bool):
+            raise ValidationError({"item_completion": f"Say true or false for item {item_id}."})
+        completion[str(item_id)] = done
+    if strangers:
+        raise ValidationError(
+            {"item_completion": f"Not stretches of this session's plan: {', '.join(sorted(strangers))}."}
+        )
+    return completion
+
+
+def _earlier_pain_after(patient_id: int) -> list[int]:
+    """The pain-after of the patient's latest earlier logs, oldest first (as many as the trend rule reads)."""
+    latest_first = (
+        SessionLog.objects.filter(session__prescription__patient_id=patient_id)
+        .order_by("-logged_at", "-id")
+        .values_list("pain_after", flat=True)[: safety.PAIN_TREND_LOGS - 1]
+    )
+    return list(latest_first)[::-1]
+
+
+_SEVERITY_RANK = {safety.Urgency.WARNING: 0, safety.Urgency.URGENT: 1}
+
+
+def _raise_flags(log: SessionLog, signals: list[safety.Signal]) -> list[SafetyFlag]:
+    """One flag per (kind, cause): ``log:<id>`` for what this log shows, ``pain-trend:<plan>`` for the trend."""
+    session = log.session
+    prescription = session.prescription
+    grouped: dict[tuple[str, str], list[safety.Signal]] = {}
+    for signal in signals:
+        trend = signal.code == safety.SignalCode.PAIN_TREND
+        cause = f"pain-trend:{prescription.pk}" if trend else f"log:{log.pk}"
+        grouped.setdefault((signal.flag_kind, cause), []).append(signal)
+    raised = []
+    for (kind, cause), group in grouped.items():
+        severity = max((signal.severity for signal in group), key=_SEVERITY_RANK.__getitem__)
+        flag, _created = flag_raise(
+            patient=prescription.patient,
+            prescription=prescription,
+            kind=kind,
+            cause_key=cause,
+            severity=severity.value,
+            summary=" ".join(signal.message for signal in group),
+            details={
+                "log": log.pk,
+                "session": session.pk,
+                "local_date": session.local_date.isoformat(),
+                "pain_before": log.pain_before,
+                "pain_after": log.pain_after,
+                "signals": [signal.as_dict() for signal in group],
+            },
+        )
+        raised.append(flag)
+    return raised
+
+
+@transaction.atomic
+def session_log_create(
+    *,
+    session: Session,
+    by,
+    pain_before: int,
+    pain_after: int,
+    difficulty: int | None = None,
+    item_completion: Mapping[Any, bool] | None = None,
+    saddle_numbness: bool = False,
+    bladder_bowel_change: bool = False,
+    progressive_leg_weakness: bool = False,
+    note: str = "",
+) -> SessionLogged:
+    """Log a scheduled session inside its window; the session becomes ``completed``.
+
+    In the same transaction, the pain and red-flag rules (``safety.pain_signals``) open or refresh
+    flags: ``pain_escalation`` (warning) for ``log:<id>`` on high or rising pain and for
+    ``pain-trend:<plan id>`` on pain rising across consecutive logs; ``red_flag_symptom`` (urgent)
+    for ``log:<id>`` on any red-flag answer. ``advice`` tells the patient to stop and call the clinic
+    (or seek urgent care) when pain is high or a red flag was answered.
+    """
+    red_flags = {
+        "saddle_numbness": saddle_numbness,
+        "bladder_bowel_change": bladder_bowel_change,
+        "progressive_leg_weakness": progressive_leg_weakness,
+    }
+    _check_input(pain_before=pain_before, pain_after=pain_after, difficulty=difficulty, red_flags=red_flags, note=note)
+    session = _locked(session)
+    patient = session.prescription.patient
+    _require_portal_access(by, patient.pk)
+    now = timezone.now()
+    _require_open(session, verb="logged", now=now)
+    completion = _item_completion(session, item_completion or {})
+
+    signals = safety.pain_signals(pain_before, pain_after, _earlier_pain_after(patient.pk), red_flags)
+    log = SessionLog(
+        session=session,
+        logged_at=now,
+        logged_by=by,
+        pain_before=pain_before,
+        pain_after=pain_after,
+        difficulty=difficulty,
+        item_completion=completion,
+        note=note.strip(),
+        **red_flags,
+    )
+    try:
+        with transaction.atomic():
+            log.save()
+    except IntegrityError as exc:  # a log without the status change: refuse rather than overwrite
+        raise StateConflict(f"This session cannot be logged: {_REFUSALS[Status.COMPLETED]}") from exc
+    session.status = Status.COMPLETED
+    session.save(update_fields=["status", "updated_at"])
+    flags = _raise_flags(log, signals)
+    return SessionLogged(log=log, flags=flags, signals=signals, advice=safety.log_advice(signals))
+
+
+@transaction.atomic
+def session_skip(*, session: Session, by, reason: str = "") -> Session:
+    """The patient says they will not do this session: ``scheduled → skipped`` inside its log window.
+
+    The reason is checked but not kept: the Session model has no field for it yet.
+    """
+    if len(reason) > SKIP_REASON_MAX_LENGTH:
+        raise ValidationError({"reason": f"Keep the reason under {SKIP_REASON_MAX_LENGTH} characters."})
+    session = _locked(session)
+    _require_portal_access(by, session.prescription.patient_id)
+    _require_open(session, verb="skipped", now=timezone.now())
+    session.status = Status.SKIPPED
+    session.save(update_fields=["status", "updated_at"])
+    return session
