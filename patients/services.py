@@ -19,6 +19,7 @@ from clinic.errors import StateConflict
 from clinic.models import Clinic, Diagnosis, MobilityLevel, MovementTag
 from patients import signals
 from patients.models import (
+    Channel,
     Clearance,
     Episode,
     MobilityAssessment,
@@ -108,7 +109,16 @@ def patient_create(*, clinic: Clinic, by, **fields: Any) -> Patient:
 def patient_update(*, patient: Patient, by, **fields: Any) -> Patient:
     """Change a patient's details, contact, consent or preferences; announces zone/preference changes."""
     require_role(by, patient.clinic_id, ANY_STAFF)
-    unknown = set(fields) - PATIENT_FIELDS
+    return _apply_changes(patient, fields, allowed=PATIENT_FIELDS)
+
+
+def _apply_changes(patient: Patient, fields: dict[str, Any], *, allowed: set[str]) -> Patient:
+    """Lock, apply, stamp consent, validate, save, announce — shared by staff and portal updates.
+
+    Withdrawing consent is never refused: if it withdraws the preferred channel and no other channel is
+    chosen in the same change, reminders fall back to none.
+    """
+    unknown = set(fields) - allowed
     if unknown:
         raise ValidationError(dict.fromkeys(sorted(unknown), "Unknown field."))
     patient = Patient.objects.select_for_update().get(pk=patient.pk)
@@ -117,6 +127,9 @@ def patient_update(*, patient: Patient, by, **fields: Any) -> Patient:
     before = {name: getattr(patient, name) for name in PATIENT_FIELDS}
     for name, value in fields.items():
         setattr(patient, name, value)
+    channel = patient.preferred_channel
+    if "preferred_channel" not in fields and channel in ("email", "sms") and not getattr(patient, f"{channel}_consent"):
+        patient.preferred_channel = Channel.NONE
     _stamp_consent(patient, before)
     if "primary_therapist" in fields:
         _check_therapist(patient.clinic, patient.primary_therapist)
@@ -372,9 +385,6 @@ def patient_preferences_update(*, patient: Patient, by, **fields: Any) -> Patien
     ``patient_update``: a zone change announces ``patient_zone_changed`` (future sessions are re-timed),
     a contact or reminder change ``patient_preferences_changed``.
     """
-    unknown = set(fields) - PORTAL_PREFERENCE_FIELDS
-    if unknown:
-        raise ValidationError(dict.fromkeys(sorted(unknown), "Unknown field."))
     allowed = (
         by is not None
         and getattr(by, "is_authenticated", False)
@@ -383,21 +393,4 @@ def patient_preferences_update(*, patient: Patient, by, **fields: Any) -> Patien
     )
     if not allowed:
         raise PermissionDenied("Only the patient, or their guardian or caregiver, may change these preferences.")
-    patient = Patient.objects.select_for_update().get(pk=patient.pk)
-    if patient.is_archived:
-        raise StateConflict("This patient's record is archived.")
-    before = {name: getattr(patient, name) for name in PATIENT_FIELDS}
-    for name, value in fields.items():
-        setattr(patient, name, value)
-    channel = patient.preferred_channel
-    if "preferred_channel" not in fields and channel in ("email", "sms") and not getattr(patient, f"{channel}_consent"):
-        patient.preferred_channel = "none"
-    _stamp_consent(patient, before)
-    _check_preferences(patient)
-    _save(patient)
-    changed = {name for name in PATIENT_FIELDS if getattr(patient, name) != before[name]}
-    if "timezone" in changed:
-        _announce(signals.patient_zone_changed, patient_id=patient.pk)
-    if changed & PREFERENCE_FIELDS:
-        _announce(signals.patient_preferences_changed, patient_id=patient.pk)
-    return patient
+    return _apply_changes(patient, fields, allowed=PORTAL_PREFERENCE_FIELDS)

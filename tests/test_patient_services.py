@@ -283,15 +283,22 @@ def test_giving_consent_later_stamps_it(patient, front_desk):
     assert updated.consented_to("email")
 
 
-def test_withdrawing_consent_of_the_preferred_channel_is_refused(patient, front_desk):
+def test_withdrawing_consent_of_the_preferred_channel_is_never_refused(patient, front_desk):
+    """A patient's withdrawal of consent is honoured at once; reminders fall back to none."""
     services.patient_update(patient=patient, by=front_desk, email_consent=True, preferred_channel="email")
 
+    updated = services.patient_update(patient=patient, by=front_desk, email_consent=False)
+
+    assert updated.email_consent is False
+    assert updated.email_consent_at is not None
+    assert updated.preferred_channel == "none"
+
+
+def test_choosing_an_unconsented_channel_is_refused(patient, front_desk):
     with pytest.raises(ValidationError) as excinfo:
-        services.patient_update(patient=patient, by=front_desk, email_consent=False)
+        services.patient_update(patient=patient, by=front_desk, preferred_channel="sms")
 
     assert "preferred_channel" in error_fields(excinfo)
-    patient.refresh_from_db()
-    assert patient.email_consent is True
 
 
 def test_zone_change_is_announced_after_commit_only(patient, front_desk, listen, django_capture_on_commit_callbacks):
