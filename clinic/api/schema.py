@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from drf_spectacular.extensions import OpenApiAuthenticationExtension
+from drf_spectacular.extensions import OpenApiAuthenticationExtension, OpenApiSerializerFieldExtension
 from drf_spectacular.openapi import AutoSchema
 
 from clinic.api.problems import ProblemSerializer
@@ -42,4 +42,19 @@ class KnoxTokenScheme(OpenApiAuthenticationExtension):
             "in": "header",
             "name": "Authorization",
             "description": 'Token from POST /api/v1/auth/login, sent as "Authorization: Token <token>".',
+        }
+
+
+class LocalTimeFieldExtension(OpenApiSerializerFieldExtension):
+    """Local wall-clock times ("08:00:00") carry no offset, so they are not RFC 3339 ``format: time``."""
+
+    target_class = "rest_framework.fields.TimeField"
+    match_subclasses = True
+
+    def map_serializer_field(self, auto_schema: AutoSchema, direction: str) -> dict:
+        return {
+            "type": "string",
+            "pattern": r"^([01]\d|2[0-3]):[0-5]\d(:[0-5]\d(\.\d{1,6})?)?$",
+            "example": "08:00:00",
+            "description": "Local time of day in the patient's zone, without an offset.",
         }
