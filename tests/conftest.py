@@ -90,8 +90,12 @@ def tomorrow(today):
 
 
 @pytest.fixture
-def api():
-    """An API client; ``api.force_authenticate(user)`` to act as someone."""
+def api(db):
+    """An API client; ``api.force_authenticate(user)`` to act as someone.
+
+    Depends on ``db`` so pytest-django orders API tests with the database tests (before transactional ones,
+    whose flush empties the seeded catalog), even when users come from ``request.getfixturevalue``.
+    """
     from rest_framework.test import APIClient
 
     return APIClient()

@@ -44,7 +44,7 @@ def theirs_stretch(clinic, **fields) -> Stretch:
 
 @pytest.mark.parametrize("role", STAFF)
 @pytest.mark.parametrize("url", CATALOG_LISTS)
-def test_every_staff_role_reads_every_catalog_list(request, as_user, role, url):
+def test_every_staff_role_reads_every_catalog_list(db, request, as_user, role, url):
     response = as_user(request.getfixturevalue(role)).get(url + "?page_size=100")
     assert response.status_code == 200, response.json()
     body = response.json()
