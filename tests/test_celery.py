@@ -5,6 +5,7 @@ from __future__ import annotations
 import threading
 import time
 
+import kombu.pools
 import pytest
 from celery.contrib.testing.worker import start_worker
 from django.conf import settings
@@ -36,6 +37,7 @@ def broker_down():
     app.conf.broker_url = original
     app._pool = None
     app.amqp._producer_pool = None
+    kombu.pools.reset()  # the closed pool would otherwise refuse every later publish in this process
 
 
 def test_app_is_configured_as_designed():

@@ -9,12 +9,14 @@ from django.core.exceptions import ValidationError
 from django.db import IntegrityError, transaction
 from django.utils import timezone
 
-from clinic.access import ANY_STAFF, CLINICAL, require_role
+from clinic.access import CLINICAL, Role, require_role
 from clinic.errors import StateConflict
 from patients.models import Patient
 from prescriptions.models import Prescription, SafetyFlag, Session
+from prescriptions.services.schedule import reminders_sync
 
 Flag = SafetyFlag
+ACKNOWLEDGERS = (Role.THERAPIST, Role.FRONT_DESK)
 SEVERITY_RANK = {Flag.Severity.INFO: 0, Flag.Severity.WARNING: 1, Flag.Severity.URGENT: 2}
 
 
@@ -63,8 +65,10 @@ def flag_raise(
         try:
             with transaction.atomic():
                 flag.save()
-        except IntegrityError:  # a concurrent raise won; refresh that one instead
-            flag = _unresolved(patient.pk, kind, cause_key).first() or Flag.objects.get(kind=kind, cause_key=cause_key)
+        except IntegrityError:  # a concurrent raise won: treat its flag as the one found
+            if kind == Flag.Kind.CLEARANCE_EXPIRING:
+                return Flag.objects.get(kind=kind, cause_key=cause_key), False
+            flag = _unresolved(patient.pk, kind, cause_key).get()
             created = False
     if not created and flag.is_unresolved:
         if SEVERITY_RANK[severity] > SEVERITY_RANK[flag.severity]:
@@ -80,7 +84,7 @@ def flag_raise(
 @transaction.atomic
 def flag_acknowledge(*, flag: SafetyFlag, by) -> SafetyFlag:
     """Someone at the clinic has seen it (front desk or therapist)."""
-    require_role(by, flag.patient.clinic_id, ANY_STAFF)
+    require_role(by, flag.patient.clinic_id, ACKNOWLEDGERS)
     flag = Flag.objects.select_for_update().get(pk=flag.pk)
     if flag.status != Flag.Status.OPEN:
         raise StateConflict(f"Only an open flag can be acknowledged; this one is {flag.status}.")
@@ -102,13 +106,21 @@ def _close(flag: SafetyFlag, *, by, resolution: str) -> SafetyFlag:
 
 
 def _release_sessions(flag: SafetyFlag) -> None:
-    """A session stays blocked while any unresolved flag lists it; future ones no longer listed are scheduled."""
-    (
-        flag.sessions.filter(status=Session.Status.BLOCKED, scheduled_at__gt=timezone.now())
+    """A session stays blocked while any unresolved flag lists it; future ones no longer listed are scheduled,
+    and their reminders come back while still timely."""
+    now = timezone.now()
+    released = list(
+        flag.sessions.select_for_update(of=("self",))
+        .filter(status=Session.Status.BLOCKED, scheduled_at__gt=now)
         .exclude(flags__in=SafetyFlag.objects.exclude(status=Flag.Status.RESOLVED).exclude(pk=flag.pk))
         .filter(prescription__status=Prescription.Status.ACTIVE)
-        .update(status=Session.Status.SCHEDULED, updated_at=timezone.now())
+        .values_list("pk", flat=True)
     )
+    if released:
+        Session.objects.filter(pk__in=released, status=Session.Status.BLOCKED).update(
+            status=Session.Status.SCHEDULED, updated_at=now
+        )
+        reminders_sync(session_ids=released, now=now)
 
 
 @transaction.atomic

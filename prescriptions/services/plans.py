@@ -20,6 +20,7 @@ from clinic.models import Stretch
 from patients.models import Episode
 from prescriptions import safety, selectors
 from prescriptions.models import GateEvaluation, GateOverride, Prescription, PrescriptionItem
+from prescriptions.services.schedule import materialize_after_commit, sessions_resume, sessions_stop
 
 Status = Prescription.Status
 
@@ -338,6 +339,7 @@ def prescription_activate(
             prescription.status = Status.ACTIVE
             prescription.activated_at = timezone.now()
             prescription.save(update_fields=["status", "activated_at", "updated_at"])
+            materialize_after_commit(prescription_id=prescription.pk)
             return prescription
     _refuse(run)
     raise AssertionError("unreachable")  # pragma: no cover
@@ -354,6 +356,7 @@ def prescription_resume(*, prescription: Prescription, by, today: dt.date | None
             run.evaluation.save()
             prescription.status = Status.ACTIVE
             prescription.save(update_fields=["status", "updated_at"])
+            sessions_resume(prescription_id=prescription.pk)  # revives future sessions, queues the materializer
             return prescription
     _refuse(run)
     raise AssertionError("unreachable")  # pragma: no cover
@@ -369,6 +372,7 @@ def _end(prescription: Prescription, status: str) -> Prescription:
     prescription.status = status
     prescription.ended_at = timezone.now()
     prescription.save(update_fields=["status", "ended_at", "updated_at"])
+    sessions_stop(prescription_id=prescription.pk)
     return prescription
 
 
@@ -379,6 +383,7 @@ def prescription_pause(*, prescription: Prescription, by) -> Prescription:
     _require_status(prescription, {Status.ACTIVE}, "paused")
     prescription.status = Status.PAUSED
     prescription.save(update_fields=["status", "updated_at"])
+    sessions_stop(prescription_id=prescription.pk)
     return prescription
 
 
