@@ -38,6 +38,7 @@ lint: install
 	$(PY) manage.py makemigrations --check --dry-run
 	$(PY) manage.py check
 	$(PY) manage.py spectacular --validate --fail-on-warn --file /dev/null
+	DJANGO_SETTINGS_MODULE=config.settings.production ALLOWED_HOSTS=limber.example SECRET_KEY=ci-only-throwaway-key-never-deployed-9f4c2a7e1b8d3f6a0c5e2b7d4a1f8c3e $(PY) manage.py check --deploy --fail-level WARNING
 
 ci: lint test
 

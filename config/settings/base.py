@@ -1,6 +1,8 @@
 """Settings shared by every environment. Values come from the environment (DESIGN §8)."""
 
 import datetime as dt
+import logging
+import re
 from pathlib import Path
 
 from celery.schedules import crontab
@@ -22,6 +24,7 @@ INSTALLED_APPS = [
     "django.contrib.staticfiles",
     "django.contrib.postgres",
     "pgtrigger",
+    "axes",
     "rest_framework",
     "knox",
     "django_filters",
@@ -40,6 +43,8 @@ MIDDLEWARE = [
     "django.contrib.auth.middleware.AuthenticationMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
+    # Last, as axes asks: it turns an admin login refused for lockout into a 429.
+    "axes.middleware.AxesMiddleware",
 ]
 
 ROOT_URLCONF = "config.urls"
@@ -64,6 +69,29 @@ DATABASES = {"default": env_db("DATABASE_URL", default="postgres://root@127.0.0.
 DATABASES["default"]["ATOMIC_REQUESTS"] = False
 DATABASES["default"]["CONN_MAX_AGE"] = env_int("DB_CONN_MAX_AGE", default=0, minimum=0)
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
+
+# Argon2id first: new and re-hashed passwords use it; older hashes still verify and upgrade on next login.
+PASSWORD_HASHERS = [
+    "django.contrib.auth.hashers.Argon2PasswordHasher",
+    "django.contrib.auth.hashers.PBKDF2PasswordHasher",
+    "django.contrib.auth.hashers.PBKDF2SHA1PasswordHasher",
+    "django.contrib.auth.hashers.ScryptPasswordHasher",
+]
+
+# Login lockout (django-axes) for the admin and the API token login: the axes backend refuses a
+# username+IP pair after AXES_FAILURE_LIMIT failures until AXES_COOLOFF_TIME has passed since the last
+# counted one. Retrying while locked out does not extend it; a successful login clears the count.
+AUTHENTICATION_BACKENDS = [
+    "axes.backends.AxesStandaloneBackend",
+    "django.contrib.auth.backends.ModelBackend",
+]
+AXES_FAILURE_LIMIT = 5
+AXES_COOLOFF_TIME = dt.timedelta(minutes=15)
+AXES_LOCKOUT_PARAMETERS = [["username", "ip_address"]]
+AXES_RESET_ON_SUCCESS = True
+AXES_RESET_COOL_OFF_ON_FAILURE_DURING_LOCKOUT = False
+AXES_HTTP_RESPONSE_CODE = 429
+AXES_VERBOSE = False  # no start-up banner; failure logs carry only the (masked) lockout parameters and the path
 
 AUTH_PASSWORD_VALIDATORS = [
     {"NAME": "django.contrib.auth.password_validation.UserAttributeSimilarityValidator"},
@@ -196,11 +224,41 @@ EMAIL_HOST_USER = env_str("EMAIL_HOST_USER", default="")
 EMAIL_HOST_PASSWORD = env_str("EMAIL_HOST_PASSWORD", default="")
 DEFAULT_FROM_EMAIL = env_str("DEFAULT_FROM_EMAIL", default="Limber <no-reply@limber.invalid>")
 
+_SECRET_KEY_NAMES = re.compile(r"password|passwd|token|secret|authorization", re.IGNORECASE)
+
+
+def _redacted(value, depth=0):
+    if depth > 4:
+        return value
+    if isinstance(value, dict):
+        return {
+            key: "********" if isinstance(key, str) and _SECRET_KEY_NAMES.search(key) else _redacted(item, depth + 1)
+            for key, item in value.items()
+        }
+    if type(value) in (list, tuple):  # exactly: a named tuple is left as it is
+        return type(value)(_redacted(item, depth + 1) for item in value)
+    return value
+
+
+class RedactSecrets(logging.Filter):
+    """Mask the values of password/token/secret keys in any dict handed to a log call, before it is formatted."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        if isinstance(record.msg, dict):
+            record.msg = _redacted(record.msg)
+        if isinstance(record.args, dict | tuple):
+            record.args = _redacted(record.args)
+        return True
+
+
 LOGGING = {
     "version": 1,
     "disable_existing_loggers": False,
+    "filters": {"redact_secrets": {"()": RedactSecrets}},
     "formatters": {"plain": {"format": "%(asctime)s %(levelname)s %(name)s %(message)s"}},
-    "handlers": {"console": {"class": "logging.StreamHandler", "formatter": "plain"}},
+    "handlers": {
+        "console": {"class": "logging.StreamHandler", "formatter": "plain", "filters": ["redact_secrets"]},
+    },
     "root": {"handlers": ["console"], "level": "INFO"},
     "loggers": {"django.db.backends": {"level": "WARNING"}},
 }
