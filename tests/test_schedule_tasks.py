@@ -14,6 +14,7 @@ from django.apps import apps as global_apps
 from django.utils import timezone
 
 from clinic.catalog_seed import seed_catalog
+from clinic.enqueue import publish
 from clinic.roles import sync_role_groups
 from config.celery import app
 from patients import services as patient_services
@@ -244,3 +245,34 @@ def test_zone_and_preference_changes_reach_a_real_worker(worker, catalog, cleare
     assert wait_for(lambda: Reminder.objects.filter(status=Reminder.Status.PENDING).count() == 28)
     session_reminder = Reminder.objects.filter(purpose=Reminder.Purpose.SESSION).select_related("session").first()
     assert session_reminder.send_at == session_reminder.session.scheduled_at - dt.timedelta(minutes=15)
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_broker_outage_never_fails_activation_and_the_sweep_catches_up(
+    worker, catalog, cleared_patient, therapist, stretch
+):
+    """Redis unreachable while a therapist activates: the request succeeds, nothing is lost; once Redis is
+    back the per-minute sweep (published here as beat would) creates the sessions and reminders."""
+    consenting(cleared_patient)
+    original = app.conf.broker_url
+    app.pool.force_close_all()
+    app.conf.broker_url = "redis://127.0.0.1:1/0"  # a closed port
+    app._pool = None
+    app.amqp._producer_pool = None
+    try:
+        started = time.monotonic()
+        plan = activate(cleared_patient, therapist, stretch)
+        assert time.monotonic() - started < 10  # short broker timeouts: a dead Redis never hangs a request
+        assert plan.status == Prescription.Status.ACTIVE
+        time.sleep(1)
+        assert not plan.sessions.exists()
+    finally:
+        app.pool.force_close_all()
+        app.conf.broker_url = original
+        app._pool = None
+        app.amqp._producer_pool = None
+        kombu.pools.reset()
+
+    assert publish(sweep_materialize)  # beat's next tick, with the broker back
+    assert wait_for(lambda: plan.sessions.count() == 14)
+    assert wait_for(lambda: Reminder.objects.filter(session__prescription=plan).count() == 28)
