@@ -1,0 +1,480 @@
+"""Sending reminders: each one offered under one idempotency key, sent at most once per key (DESIGN §3, §5).
+
+Reminder rows are written by the materializer; this module moves them along
+``pending → sending → sent | pending (retry) | failed | cancelled``.
+
+How a row is sent (`reminders_dispatch`):
+
+1. **Claim** in a short transaction: ``SELECT … FOR UPDATE SKIP LOCKED`` of due pending rows, then
+   ``sending``, ``claimed_at``, ``attempts + 1``; commit. Two dispatchers never claim the same row.
+2. **Re-check** outside any transaction that the session is still due: scheduled, plan active, not
+   logged, its log window open, patient not archived, an effective clearance on the session's local
+   date, the channel consented (with an address), and the patient's daily cap not reached. Otherwise
+   the row is ``cancelled`` with the reason in ``last_error``.
+3. **Send** through the channel with the row's idempotency key, then **mark** ``sent`` with a
+   conditional UPDATE that only succeeds while this claim still owns the row.
+
+The at-least-once boundary: a dispatcher that dies after the provider accepted a message but before
+step 3 leaves the row ``sending``. `reminders_release_stale` returns such rows to ``pending`` and the
+next dispatch offers them again with the same key, so a provider that honours idempotency (and the
+database test channel) delivers it once; one that does not may deliver it twice. Nothing is lost.
+
+Two choices keep this fast without weakening it: the outcomes of a batch commit with
+``synchronous_commit = off`` (a *database* crash can lose the last ~0.6 s of marks, which puts those rows
+on the same boundary; nothing else changes), and a dispatcher holds per-patient advisory locks while
+it works through its batch, so the daily cap is exact even when two dispatchers race.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import logging
+import operator
+import time
+from collections.abc import Callable, Collection, Iterator, Sequence
+from contextlib import contextmanager
+from dataclasses import dataclass
+from functools import reduce
+
+from django.conf import settings
+from django.db import connection, transaction
+from django.db.models import Count, F, Prefetch, Q
+from django.utils import timezone
+
+from clinic.access import require_role
+from clinic.errors import StateConflict
+from patients.models import Channel, Clearance, Patient
+from prescriptions import safety, scheduling
+from prescriptions.channels import PermanentChannelError, TransientChannelError, channel_for
+from prescriptions.models import Prescription, PrescriptionItem, Reminder, Session, SessionLog
+
+logger = logging.getLogger(__name__)
+
+Status = Reminder.Status
+Purpose = Reminder.Purpose
+
+DEFAULT_MAX_ATTEMPTS = 5
+STALE_CLAIM_AFTER = dt.timedelta(minutes=5)
+"""Longer than any dispatch task may run (its hard time limit), so only a dead dispatcher's claims qualify."""
+PATIENT_LOCK_NAMESPACE = 0x4C4D  # "LM": the first key of the per-patient advisory lock
+
+
+def max_attempts() -> int:
+    """How many claims a reminder gets before it is ``failed`` (``REMINDER_MAX_ATTEMPTS``, default 5)."""
+    return getattr(settings, "REMINDER_MAX_ATTEMPTS", DEFAULT_MAX_ATTEMPTS)
+
+
+def retry_delay(attempts: int) -> dt.timedelta:
+    """Exponential backoff after a transient failure: 1, 2, 4, 8 … minutes after attempt 1, 2, 3, 4 …"""
+    return dt.timedelta(minutes=2 ** max(attempts - 1, 0))
+
+
+@dataclass
+class DispatchResult:
+    """What one `reminders_dispatch` call did with the rows it claimed."""
+
+    claimed: int = 0
+    sent: int = 0
+    cancelled: int = 0
+    retrying: int = 0
+    failed: int = 0
+    unclaimed: int = 0
+    """Claimed but handed back untouched because the deadline passed."""
+    lost: int = 0
+    """The claim was taken over (released as stale) before this dispatcher recorded the outcome."""
+
+
+@dataclass(frozen=True)
+class ReminderText:
+    subject: str
+    body: str
+
+
+# --- Texts -------------------------------------------------------------------------------------------------
+
+
+def _clock_time(instant: dt.datetime) -> str:
+    """``7:30 AM`` — the same in every locale."""
+    hour = instant.hour % 12 or 12
+    return f"{hour}:{instant.minute:02d} {'AM' if instant.hour < 12 else 'PM'}"
+
+
+def _day_phrase(day: dt.date, today: dt.date) -> str:
+    if day == today:
+        return "today"
+    if day == today + dt.timedelta(days=1):
+        return "tomorrow"
+    if day == today - dt.timedelta(days=1):
+        return "yesterday"
+    return f"on {day:%A} {day.day} {day:%B}"
+
+
+def reminder_text(*, reminder: Reminder, now: dt.datetime | None = None) -> ReminderText:
+    """The message for a reminder: the patient's first name, the session's local time and the stretch names.
+
+    Never a last name, a diagnosis or a note: texts travel over channels the clinic does not control.
+    ``now`` decides whether the session is "today" or "tomorrow" in the patient's zone.
+    """
+    session = reminder.session
+    plan = session.prescription
+    patient = plan.patient
+    zone = patient.zone
+    at = _clock_time(session.scheduled_at.astimezone(zone))
+    today = patient.local_today(now)
+    day = _day_phrase(session.local_date, today)
+    stretches = ", ".join(item.stretch.name for item in plan.items.all())
+    if reminder.purpose == Purpose.MISSED_FOLLOW_UP:
+        which = f"{day}'s {at} stretches" if day in ("today", "yesterday") else f"your {at} stretches {day}"
+        last_day = _day_phrase(session.local_date + dt.timedelta(days=1), today)  # the log window's last day
+        return ReminderText(
+            subject=f"{which[0].upper()}{which[1:]} aren't logged yet",
+            body=(
+                f"Hi {patient.first_name}, {which} ({stretches}) aren't logged yet. If you did them, or do them "
+                f"now, you can still log them in Limber until the end of {last_day}."
+            ),
+        )
+    return ReminderText(
+        subject=f"Your stretches {day} at {at}",
+        body=(
+            f"Hi {patient.first_name}, time for your stretches {day} at {at}: {stretches}. "
+            "Log your session in Limber when you're done."
+        ),
+    )
+
+
+# --- Claiming --------------------------------------------------------------------------------------------
+
+
+def _due(now: dt.datetime) -> Q:
+    return Q(status=Status.PENDING, send_at__lte=now) & (Q(next_attempt_at__isnull=True) | Q(next_attempt_at__lte=now))
+
+
+def _claim(*, now: dt.datetime, batch: int) -> list[int]:
+    """Claim up to ``batch`` due rows, oldest send time first; committed before anything is sent."""
+    with transaction.atomic():
+        ids = list(
+            Reminder.objects.select_for_update(skip_locked=True)
+            .filter(_due(now))
+            .order_by("send_at", "id")
+            .values_list("pk", flat=True)[:batch]
+        )
+        if ids:
+            Reminder.objects.filter(pk__in=ids).update(
+                status=Status.SENDING, claimed_at=now, attempts=F("attempts") + 1, updated_at=now
+            )
+    return ids
+
+
+def _claimed(ids: Sequence[int]) -> list[Reminder]:
+    """The claimed rows with everything the re-check and the text need, in a constant number of queries."""
+    items = PrescriptionItem.objects.select_related("stretch").order_by("order", "id")
+    clearances = Clearance.objects.prefetch_related("restricted_tags").order_by("recorded_at", "id")
+    return list(
+        Reminder.objects.filter(pk__in=ids)
+        .select_related("session__prescription__patient", "session__log")
+        .prefetch_related(
+            Prefetch("session__prescription__items", queryset=items),
+            Prefetch("session__prescription__patient__clearances", queryset=clearances),
+        )
+        .order_by("send_at", "id")
+    )
+
+
+def _record(reminder: Reminder, **fields) -> bool:
+    """Record an outcome only while our claim still owns the row (same status, attempt and claim time).
+
+    Plain SQL: this runs once per reminder, and building the ORM query cost several times the statement.
+    """
+    fields.setdefault("updated_at", timezone.now())
+    meta, quote = Reminder._meta, connection.ops.quote_name
+    columns = [meta.get_field(name) for name in fields]
+    assignments = ", ".join(f"{quote(field.column)} = %s" for field in columns)
+    values = [field.get_db_prep_save(fields[field.name], connection) for field in columns]
+    with connection.cursor() as cursor:
+        cursor.execute(
+            f"UPDATE {quote(meta.db_table)} SET {assignments} "
+            "WHERE id = %s AND status = %s AND attempts = %s AND claimed_at = %s",
+            [*values, reminder.pk, Status.SENDING.value, reminder.attempts, reminder.claimed_at],
+        )
+        updated = cursor.rowcount == 1
+    if not updated:
+        logger.warning("Reminder %s: the claim was taken over before its outcome was recorded", reminder.pk)
+    return updated
+
+
+@contextmanager
+def _patient_locks(patient_ids: Collection[int]) -> Iterator[set[int]]:
+    """Try to take each patient's advisory lock (session-level); yields the patients whose lock was free.
+
+    Dispatchers hold a patient's lock from counting the day's sends until the batch is done, so the daily
+    cap holds when two dispatchers race over one patient's reminders. Never waits (no deadlock, no
+    convoy): a patient whose lock is taken is left to the next claim. The locks live outside any
+    transaction and go with the connection if the dispatcher dies.
+    """
+    ids = sorted(patient_ids)
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "SELECT pid FROM unnest(%s::bigint[]) AS pid WHERE pg_try_advisory_lock(%s, (pid & 2147483647)::int)",
+            [ids, PATIENT_LOCK_NAMESPACE],
+        )
+        locked = {row[0] for row in cursor.fetchall()}
+    try:
+        yield locked
+    finally:
+        with connection.cursor() as cursor:
+            cursor.execute(
+                "SELECT pg_advisory_unlock(%s, (pid & 2147483647)::int) FROM unnest(%s::bigint[]) AS pid",
+                [PATIENT_LOCK_NAMESPACE, sorted(locked)],
+            )
+
+
+@contextmanager
+def _outcomes_commit_asynchronously() -> Iterator[None]:
+    """Commit this connection's writes without waiting for the WAL flush (``synchronous_commit = off``).
+
+    Marks, cancellations and retries are protected by the idempotency key: if the *database server*
+    crashes, it loses at most the last ~0.6 s of them (3 × ``wal_writer_delay``), never corrupting
+    anything; those rows come back as ``sending`` and are offered again with the same key, the same
+    boundary as a dispatcher crash. A dispatcher crash loses nothing this way. Without it, dispatch is
+    bound by one fsync per reminder (~300 reminders/s on a slow disk).
+    """
+    with connection.cursor() as cursor:
+        cursor.execute("SET synchronous_commit TO off")
+    try:
+        yield
+    finally:
+        with connection.cursor() as cursor:
+            cursor.execute("RESET synchronous_commit")
+
+
+# --- Re-checking -----------------------------------------------------------------------------------------
+
+
+def _is_logged(session: Session) -> bool:
+    try:
+        return session.log is not None
+    except SessionLog.DoesNotExist:
+        return False
+
+
+def _sent_in_local_day(patients: Collection[Patient], now: dt.datetime) -> dict[int, int]:
+    """Reminders sent to each patient so far in the patient's local day at ``now``, in one query."""
+    if not patients:
+        return {}
+    days = []
+    for patient in patients:
+        start, end = scheduling.local_day_bounds(patient.local_today(now), patient.zone)
+        days.append(Q(session__prescription__patient=patient.pk, sent_at__gte=start, sent_at__lt=end))
+    rows = (
+        Reminder.objects.filter(reduce(operator.or_, days), status=Status.SENT)
+        .order_by()
+        .values_list("session__prescription__patient")
+        .annotate(sent=Count("pk"))
+    )
+    return dict(rows)
+
+
+def _clearance_fact(clearance: Clearance, zone) -> safety.ClearanceFact:
+    """The gate's plain value of a clearance; revocation dates are the patient's local dates."""
+    return safety.ClearanceFact(
+        id=clearance.pk,
+        professional_name=clearance.professional_name,
+        profession=clearance.profession,
+        status=clearance.status,
+        restricted_tags=frozenset(tag.slug for tag in clearance.restricted_tags.all()),
+        valid_from=clearance.valid_from,
+        valid_until=clearance.valid_until,
+        recorded_at=clearance.recorded_at,
+        revoked_on=clearance.revoked_at.astimezone(zone).date() if clearance.revoked_at else None,
+    )
+
+
+class _Recheck:
+    """Why a claimed reminder is no longer due, or None.
+
+    The effective clearance is decided by the safety gate's own rule (`safety.effective_clearance`, which
+    ``Clearance.objects.effective_on`` mirrors) over the clearances prefetched with the batch, so the
+    check costs no query per reminder.
+    """
+
+    def __init__(self, now: dt.datetime) -> None:
+        self.now = now
+        self.clearances: dict[int, list[safety.ClearanceFact]] = {}
+
+    def _clearance(self, patient: Patient, day: dt.date) -> safety.ClearanceFact | None:
+        if patient.pk not in self.clearances:
+            zone = patient.zone
+            self.clearances[patient.pk] = [_clearance_fact(c, zone) for c in patient.clearances.all()]
+        return safety.effective_clearance(self.clearances[patient.pk], day)
+
+    def problem(self, reminder: Reminder) -> str | None:
+        session = reminder.session
+        plan = session.prescription
+        patient = plan.patient
+        if session.status != Session.Status.SCHEDULED:
+            return f"the session is {session.get_status_display().lower()}"
+        if plan.status != Prescription.Status.ACTIVE:
+            return f"the plan is {plan.get_status_display().lower()}"
+        if _is_logged(session):
+            return "the session is already logged"
+        if self.now >= scheduling.log_window(session.local_date, patient.zone)[1]:
+            return "the session's log window has closed"
+        if patient.is_archived:
+            return "the patient is archived"
+        if not patient.consented_to(reminder.channel):
+            return f"the patient has no consented {Channel(reminder.channel).label} address"
+        if self._clearance(patient, session.local_date) is None:
+            return f"no clearance is in force on {session.local_date.isoformat()}"
+        return None
+
+
+# --- Sending ---------------------------------------------------------------------------------------------
+
+
+def _recipient(reminder: Reminder) -> str:
+    patient = reminder.session.prescription.patient
+    return patient.email if reminder.channel == Channel.EMAIL else patient.phone
+
+
+def _send_one(reminder: Reminder, *, clock: Callable[[], dt.datetime], result: DispatchResult) -> bool:
+    """Offer one reminder to its channel and record the outcome; True if it was sent."""
+    text = reminder_text(reminder=reminder, now=clock())
+    try:
+        channel_for(reminder.channel).send(
+            reminder_id=reminder.pk,
+            to=_recipient(reminder),
+            subject=text.subject,
+            body=text.body,
+            idempotency_key=reminder.idempotency_key,
+        )
+    except PermanentChannelError as exc:
+        error = f"Permanent failure: {exc}"[:1000]
+        outcome = _record(reminder, status=Status.FAILED, last_error=error, next_attempt_at=None)
+        result.failed += outcome
+        result.lost += not outcome
+        return False
+    except Exception as exc:  # noqa: BLE001 — transient, or a backend bug: retried with backoff, then failed
+        if not isinstance(exc, TransientChannelError):
+            logger.exception("Reminder %s: unexpected error from the %s channel", reminder.pk, reminder.channel)
+        error = f"Attempt {reminder.attempts}: {type(exc).__name__}: {exc}"[:1000]
+        if reminder.attempts >= max_attempts():
+            outcome = _record(reminder, status=Status.FAILED, last_error=f"Gave up. {error}", next_attempt_at=None)
+            result.failed += outcome
+        else:
+            retry_at = clock() + retry_delay(reminder.attempts)
+            outcome = _record(reminder, status=Status.PENDING, last_error=error, next_attempt_at=retry_at)
+            result.retrying += outcome
+        result.lost += not outcome
+        return False
+    # The provider has it. From here until the UPDATE commits is the at-least-once boundary.
+    if _record(reminder, status=Status.SENT, sent_at=clock(), last_error="", next_attempt_at=None):
+        result.sent += 1
+        return True
+    result.lost += 1
+    return False
+
+
+def _unclaim(reminders: Sequence[Reminder]) -> int:
+    """Hand back claims never offered to a channel: pending again, the claim's attempt not counted."""
+    handed_back = 0
+    for reminder in reminders:
+        handed_back += _record(reminder, status=Status.PENDING, attempts=reminder.attempts - 1)
+    return handed_back
+
+
+def reminders_dispatch(
+    *, now: dt.datetime | None = None, batch: int = 100, deadline: float | None = None
+) -> DispatchResult:
+    """Claim up to ``batch`` due reminders, re-check each, send it with its key and mark it sent.
+
+    ``now`` fixes the clock (tests); otherwise the real time is used. ``deadline`` is a
+    ``time.monotonic()`` value: claimed rows not reached by then go straight back to ``pending``.
+    Transient channel errors return a row to ``pending`` with exponential backoff until
+    ``REMINDER_MAX_ATTEMPTS`` (default 5) claims were made, then it is ``failed``; permanent errors fail
+    it at once. At most ``REMINDER_DAILY_CAP`` reminders are sent to a patient per local day (the
+    patient's day at the moment of sending). Call it outside a transaction: each claim and outcome
+    commits on its own.
+    """
+    if batch < 1:
+        raise ValueError(f"batch must be at least 1, got {batch}")
+    clock: Callable[[], dt.datetime] = (lambda: now) if now is not None else timezone.now
+    started = clock()
+    result = DispatchResult()
+    ids = _claim(now=started, batch=batch)
+    result.claimed = len(ids)
+    if not ids:
+        return result
+
+    claimed = _claimed(ids)
+    patients = {r.session.prescription.patient_id: r.session.prescription.patient for r in claimed}
+    with _patient_locks(patients) as free, _outcomes_commit_asynchronously():
+        busy = [r for r in claimed if r.session.prescription.patient_id not in free]
+        result.unclaimed += _unclaim(busy)  # another dispatcher is sending to them right now
+        mine = [r for r in claimed if r.session.prescription.patient_id in free]
+        sent_today = _sent_in_local_day([patients[pk] for pk in free], clock())
+        recheck = _Recheck(started)
+        cap = settings.REMINDER_DAILY_CAP
+        for position, reminder in enumerate(mine):
+            if deadline is not None and time.monotonic() >= deadline:
+                result.unclaimed += _unclaim(mine[position:])
+                break
+            patient_id = reminder.session.prescription.patient_id
+            problem = recheck.problem(reminder)
+            if problem is None and sent_today.get(patient_id, 0) >= cap:
+                problem = f"the patient's daily cap of {cap} reminders is reached"
+            if problem is not None:
+                cancelled = _record(reminder, status=Status.CANCELLED, last_error=f"Not sent: {problem}.")
+                result.cancelled += cancelled
+                result.lost += not cancelled
+            elif _send_one(reminder, clock=clock, result=result):
+                sent_today[patient_id] = sent_today.get(patient_id, 0) + 1
+
+    if result.claimed:
+        logger.info("Reminder dispatch: %s", result)
+    return result
+
+
+def reminders_release_stale(*, now: dt.datetime | None = None, older_than: dt.timedelta = STALE_CLAIM_AFTER) -> int:
+    """Return claims older than ``older_than`` (their dispatcher died) to ``pending``; returns how many.
+
+    The row keeps its idempotency key, so the next dispatch offers the same key again: the
+    at-least-once boundary. A row that already used all its attempts is ``failed`` instead (and counted),
+    so a reminder that kills its dispatcher every time cannot loop forever.
+    """
+    now = now or timezone.now()
+    stale = Reminder.objects.filter(status=Status.SENDING, claimed_at__lt=now - older_than)
+    with transaction.atomic():
+        released = stale.filter(attempts__lt=max_attempts()).update(
+            status=Status.PENDING,
+            next_attempt_at=None,
+            last_error="The dispatcher stopped before recording the outcome; offered again with the same key.",
+            updated_at=now,
+        )
+        failed = stale.filter(attempts__gte=max_attempts()).update(
+            status=Status.FAILED,
+            next_attempt_at=None,
+            last_error="Gave up: the dispatcher stopped before recording the outcome of the last attempt.",
+            updated_at=now,
+        )
+    if released or failed:
+        logger.warning("Released %s stale reminder claim(s); %s failed after the last attempt", released, failed)
+    return released + failed
+
+
+@transaction.atomic
+def reminder_retry(*, reminder: Reminder, by) -> Reminder:
+    """Staff give a failed reminder a fresh round of attempts; it keeps its key. Anything else is a 409."""
+    locked = (
+        Reminder.objects.select_for_update(of=("self",))
+        .select_related("session__prescription__patient")
+        .get(pk=reminder.pk)
+    )
+    require_role(by, locked.session.prescription.patient.clinic_id)
+    if locked.status != Status.FAILED:
+        state = locked.get_status_display().lower()
+        raise StateConflict(f"Only a failed reminder can be retried; this one is {state}.")
+    locked.status = Status.PENDING
+    locked.attempts = 0
+    locked.next_attempt_at = None
+    locked.save(update_fields=["status", "attempts", "next_attempt_at", "updated_at"])
+    return locked
