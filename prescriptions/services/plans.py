@@ -197,7 +197,7 @@ def evaluation_window(prescription: Prescription, today: dt.date) -> tuple[dt.da
     return first, last
 
 
-def _catalog_version(facts: safety.Facts, items: Sequence[safety.ItemFact]) -> str:
+def catalog_version(facts: safety.Facts, items: Sequence[safety.ItemFact]) -> str:
     catalog = {
         "contraindications": safety.facts_as_dict(facts)["contraindications"],
         "stretches": sorted(
@@ -271,7 +271,7 @@ def gate_run(
             }
             for s, e, fs in spans
         ],
-        catalog_version=_catalog_version(facts, item_facts),
+        catalog_version=catalog_version(facts, item_facts),
     )
     return GateRun(evaluation=evaluation, start_findings=start_findings, covered=covered, new_waivers=matched)
 

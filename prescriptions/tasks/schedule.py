@@ -8,6 +8,7 @@ import time
 from celery import shared_task
 
 from prescriptions.models import Prescription
+from prescriptions.services.conflicts import prescription_recheck
 from prescriptions.services.schedule import (
     patients_with_stale_session_times,
     prescriptions_to_materialize,
@@ -30,12 +31,7 @@ def _materialize_and_recheck(prescription_id: int, *, recheck_always: bool = Fal
     sessions, or always when the plan just went live: sessions revived by a resume need it too)."""
     created = sessions_materialize(prescription_id=prescription_id)
     if created or (recheck_always and Prescription.objects.active().filter(pk=prescription_id).exists()):
-        try:
-            from prescriptions.services.conflicts import prescription_recheck
-        except ImportError:  # the conflict engine is built separately; without it nothing is blocked here
-            logger.warning("No conflict engine yet: plan %s materialized without a re-check", prescription_id)
-        else:
-            prescription_recheck(prescription_id=prescription_id)
+        prescription_recheck(prescription_id=prescription_id)
     return created
 
 
