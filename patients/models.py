@@ -5,6 +5,7 @@ from __future__ import annotations
 import datetime as dt
 from zoneinfo import ZoneInfo
 
+import pghistory
 import pgtrigger
 from django.conf import settings
 from django.core.exceptions import ValidationError
@@ -23,6 +24,12 @@ from clinic.models import (
 )
 
 PROTECT_DELETE = pgtrigger.Protect(name="protect_delete", operation=pgtrigger.Delete)
+# Audit trail (DESIGN §7): database triggers snapshot every insert, update and delete, bulk ones included.
+
+
+def audited(model):
+    # Fresh trackers per model: an UpdateEvent binds its change condition to the first model it tracks.
+    return pghistory.track(pghistory.InsertEvent(), pghistory.UpdateEvent(), pghistory.DeleteEvent())(model)
 
 
 class Channel(models.TextChoices):
@@ -39,6 +46,7 @@ class PatientQuerySet(models.QuerySet):
         return self.filter(clinic=clinic)
 
 
+@audited
 class Patient(models.Model):
     clinic = models.ForeignKey(Clinic, on_delete=models.PROTECT, related_name="patients")
     mrn = models.CharField("MRN", max_length=32, help_text="Medical record number, unique within the clinic.")
@@ -137,6 +145,7 @@ class Patient(models.Model):
         return False
 
 
+@audited
 class PortalAccess(models.Model):
     """Grants a portal user access to a patient: themselves, or as guardian/caregiver."""
 
@@ -164,6 +173,7 @@ class PortalAccess(models.Model):
         return f"{self.user} → {self.patient} ({self.get_relationship_display()})"
 
 
+@audited
 class Episode(models.Model):
     patient = models.ForeignKey(Patient, on_delete=models.PROTECT, related_name="episodes")
     title = models.CharField(max_length=200)
@@ -198,6 +208,7 @@ class Episode(models.Model):
         return self.discharged_on is None
 
 
+@audited
 class PatientDiagnosis(models.Model):
     patient = models.ForeignKey(Patient, on_delete=models.PROTECT, related_name="diagnoses")
     episode = models.ForeignKey(Episode, on_delete=models.PROTECT, null=True, blank=True, related_name="diagnoses")
@@ -236,6 +247,7 @@ class PatientDiagnosis(models.Model):
         return started and (self.resolved_date is None or day < self.resolved_date)
 
 
+@audited
 class MobilityAssessment(models.Model):
     patient = models.ForeignKey(Patient, on_delete=models.PROTECT, related_name="mobility_assessments")
     level = models.ForeignKey(MobilityLevel, on_delete=models.PROTECT, related_name="+")
@@ -268,6 +280,7 @@ class ClearanceQuerySet(models.QuerySet):
         )
 
 
+@audited
 class Clearance(models.Model):
     class Status(models.TextChoices):
         CLEARED = "cleared", "Cleared"
@@ -321,6 +334,7 @@ class Clearance(models.Model):
         return self.revoked_at is not None
 
 
+@audited
 class ClearanceRestriction(models.Model):
     """A movement the clearing professional ruled out; part of the clearance record, never deleted."""
 
@@ -333,3 +347,24 @@ class ClearanceRestriction(models.Model):
 
     def __str__(self) -> str:
         return f"{self.tag} restricted by clearance #{self.clearance_id}"
+
+
+class AccessLog(models.Model):
+    """One read of a patient's data (DESIGN §7). Append-only: a trigger refuses UPDATE and DELETE."""
+
+    actor = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.PROTECT, null=True, blank=True, related_name="+"
+    )  # null for the system
+    patient = models.ForeignKey(Patient, on_delete=models.PROTECT, related_name="access_logs")
+    what = models.CharField(max_length=64)
+    at = models.DateTimeField(db_default=models.functions.Now())
+
+    class Meta:
+        ordering = ["-at", "-id"]
+        indexes = [models.Index(fields=["patient", "-at"])]
+        triggers = [
+            pgtrigger.Protect(name="append_only", operation=pgtrigger.Update | pgtrigger.Delete),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.what} of patient {self.patient_id} by {self.actor_id or 'system'} at {self.at:%Y-%m-%d %H:%M}"

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import datetime as dt
 
+import pghistory
 import pgtrigger
 from django.conf import settings
 from django.contrib.postgres.fields import ArrayField
@@ -15,6 +16,12 @@ from clinic.models import Stretch
 from patients.models import Channel, Episode, Patient
 
 PROTECT_DELETE = pgtrigger.Protect(name="protect_delete", operation=pgtrigger.Delete)
+# Audit trail (DESIGN §7): database triggers snapshot every insert, update and delete, bulk ones included.
+
+
+def audited(model):
+    # Fresh trackers per model: an UpdateEvent binds its change condition to the first model it tracks.
+    return pghistory.track(pghistory.InsertEvent(), pghistory.UpdateEvent(), pghistory.DeleteEvent())(model)
 
 
 class PrescriptionQuerySet(models.QuerySet):
@@ -26,6 +33,7 @@ class PrescriptionQuerySet(models.QuerySet):
         return self.filter(status__in=[Prescription.Status.ACTIVE, Prescription.Status.PAUSED])
 
 
+@audited
 class Prescription(models.Model):
     class Status(models.TextChoices):
         DRAFT = "draft", "Draft"
@@ -108,6 +116,7 @@ class Prescription(models.Model):
         return within and day.isoweekday() in self.days_of_week
 
 
+@audited
 class PrescriptionItem(models.Model):
     class Side(models.TextChoices):
         BOTH = "both", "Both sides"
@@ -185,6 +194,7 @@ class GateEvaluation(models.Model):
         return f"{self.get_purpose_display()} of plan #{self.prescription_id} {outcome} at {when}"
 
 
+@audited
 class GateOverride(models.Model):
     """A therapist's override of a blocking finding, or acknowledgement of a warning, for one exact cause."""
 
@@ -217,6 +227,7 @@ class GateOverride(models.Model):
         return (self.item_id, self.code, self.cause)
 
 
+@audited
 class Session(models.Model):
     class Status(models.TextChoices):
         SCHEDULED = "scheduled", "Scheduled"
@@ -255,6 +266,7 @@ class Session(models.Model):
         return f"Session {self.local_date} {self.local_time:%H:%M} ({self.get_status_display()})"
 
 
+@audited
 class SessionLog(models.Model):
     session = models.OneToOneField(Session, on_delete=models.PROTECT, related_name="log")
     logged_at = models.DateTimeField()
@@ -297,6 +309,7 @@ class SessionLog(models.Model):
         return self.saddle_numbness or self.bladder_bowel_change or self.progressive_leg_weakness
 
 
+@audited
 class Reminder(models.Model):
     class Purpose(models.TextChoices):
         SESSION = "session", "Before the session"
@@ -342,6 +355,7 @@ class Reminder(models.Model):
         return f"{self.get_purpose_display()} reminder for {self.session} ({self.get_status_display()})"
 
 
+@audited
 class SafetyFlag(models.Model):
     class Kind(models.TextChoices):
         CLEARANCE_CONFLICT = "clearance_conflict", "Clearance conflict"

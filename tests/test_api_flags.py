@@ -184,7 +184,7 @@ def test_list_runs_constant_queries(as_user, front_desk, therapist, clinic, coun
     ten = count_queries(lambda: client.get(flags_url()))
 
     assert client.get(flags_url()).json()["count"] == 10
-    assert one == ten == 2  # count + page (patients, users and session ids joined in)
+    assert one == ten == 3  # count + page (patients, users and session ids joined in) + access log
 
 
 # --- acknowledge ----------------------------------------------------------------------------------

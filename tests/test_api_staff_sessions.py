@@ -162,7 +162,7 @@ def test_session_list_runs_constant_queries(as_user, front_desk, clinic, count_q
     ten = count_queries(lambda: client.get(SESSIONS))
 
     assert client.get(SESSIONS).json()["count"] == 10
-    assert one == ten == 2  # count + page (patient joined, flag ids as an array subquery)
+    assert one == ten == 3  # count + page (patient joined, flag ids as an array subquery) + access log
 
 
 # --- adherence ------------------------------------------------------------------------------------
@@ -339,4 +339,4 @@ def test_adherence_runs_constant_queries(as_user, therapist, patient, session_on
     large = count_queries(lambda: client.get(url))
 
     assert client.get(url).json()["completed"] == 5
-    assert small == large == 4  # patient, status counts, pain per day, first and last third
+    assert small == large == 5  # patient, status counts, pain per day, first and last third, access log
