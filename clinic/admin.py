@@ -1,5 +1,6 @@
 from django.contrib import admin
 
+from clinic.admin_base import ClinicScopedAdmin
 from clinic.models import Clinic, Contraindication, Diagnosis, MobilityLevel, MovementTag, StaffMembership, Stretch
 
 
@@ -8,14 +9,35 @@ class NoDeleteAdmin(admin.ModelAdmin):
         return False
 
 
+class ClinicCatalogAdmin(ClinicScopedAdmin, NoDeleteAdmin):
+    """A clinic's own catalog rows beside the global ones; global rows are edited by superusers only."""
+
+    include_global = True
+    scoped_choices = {"clinic": "pk"}
+
+    def formfield_for_foreignkey(self, db_field, request, **kwargs):
+        formfield = super().formfield_for_foreignkey(db_field, request, **kwargs)
+        if db_field.name == "clinic" and formfield is not None and not request.user.is_superuser:
+            formfield.required = True  # staff add their own clinic's rows, never global ones
+            formfield.empty_label = None
+        return formfield
+
+    def has_change_permission(self, request, obj=None) -> bool:
+        if obj is not None and obj.clinic_id is None and not request.user.is_superuser:
+            return False
+        return super().has_change_permission(request, obj)
+
+
 @admin.register(Clinic)
-class ClinicAdmin(NoDeleteAdmin):
+class ClinicAdmin(ClinicScopedAdmin, NoDeleteAdmin):
+    clinic_path = "pk"
     list_display = ["name", "timezone", "created_at"]
     search_fields = ["name"]
 
 
 @admin.register(StaffMembership)
-class StaffMembershipAdmin(NoDeleteAdmin):
+class StaffMembershipAdmin(ClinicScopedAdmin, NoDeleteAdmin):
+    scoped_choices = {"clinic": "pk"}
     list_display = ["user", "clinic", "role", "profession"]
     list_filter = ["role", "clinic"]
     list_select_related = ["user", "clinic"]
@@ -39,7 +61,7 @@ class DiagnosisAdmin(NoDeleteAdmin):
 
 
 @admin.register(Stretch)
-class StretchAdmin(NoDeleteAdmin):
+class StretchAdmin(ClinicCatalogAdmin):
     list_display = ["name", "slug", "clinic", "kind", "position", "body_region", "min_mobility"]
     list_filter = ["kind", "body_region", "position", "clinic"]
     list_select_related = ["clinic", "min_mobility"]
@@ -48,7 +70,7 @@ class StretchAdmin(NoDeleteAdmin):
 
 
 @admin.register(Contraindication)
-class ContraindicationAdmin(NoDeleteAdmin):
+class ContraindicationAdmin(ClinicCatalogAdmin):
     list_display = ["diagnosis", "tag", "stretch", "severity", "phase", "qualifier", "from_day", "until_day", "clinic"]
     list_filter = ["severity", "phase", "clinic"]
     list_select_related = ["diagnosis", "tag", "stretch", "clinic"]

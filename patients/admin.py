@@ -1,43 +1,434 @@
-from django.contrib import admin
+"""The front desk's patient screens; every write goes through ``patients.services``.
 
-from clinic.admin_base import ReadOnlyAdmin
+The prescriptions app adds its columns (open flags), filters and inlines to ``PatientAdmin`` (DESIGN §1).
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+
+from django import forms
+from django.contrib import admin
+from django.db import transaction
+from django.db.models import (
+    Case,
+    CharField,
+    DateField,
+    DateTimeField,
+    Exists,
+    ExpressionWrapper,
+    F,
+    Func,
+    OuterRef,
+    Q,
+    Subquery,
+    Value,
+    When,
+)
+from django.db.models.functions import Cast, Coalesce
+from django.utils import timezone
+from django.utils.html import format_html
+
+from clinic.admin_base import (
+    ClinicScopedAdmin,
+    ReadOnlyAdmin,
+    ReadOnlyInline,
+    ReasonActionForm,
+    ServiceFormAdmin,
+    clinic_id_of,
+    run_service_action,
+)
+from clinic.models import MovementTag, StaffMembership
+from patients import audit, services
 from patients.models import Clearance, Episode, MobilityAssessment, Patient, PatientDiagnosis, PortalAccess
+
+EXPIRING_WITHIN_DAYS = 7
+
+
+# --- Reads of patient data are logged ------------------------------------------------------------------
+
+
+class PatientReadsLogged(admin.ModelAdmin):
+    """Every admin page that shows patients' data logs the read in the same transaction (DESIGN §7).
+
+    The page is rendered inside the transaction too (inlines read at render time), so no page goes out
+    without its log row.
+    """
+
+    read_what = "patient"
+
+    def patient_id_of(self, obj) -> int:
+        return obj.patient_id
+
+    def change_view(self, request, object_id, form_url="", extra_context=None):
+        with transaction.atomic():
+            response = super().change_view(request, object_id, form_url, extra_context)
+            original = (getattr(response, "context_data", None) or {}).get("original")
+            if original is not None:
+                audit.log_admin_read(request, self.patient_id_of(original), what=f"admin:{self.read_what}-change")
+                response.render()
+            return response
+
+    def changelist_view(self, request, extra_context=None):
+        with transaction.atomic():
+            response = super().changelist_view(request, extra_context)
+            changelist = (getattr(response, "context_data", None) or {}).get("cl")
+            if changelist is not None:
+                audit.access_log_record(
+                    actor=request.user,
+                    patient_ids=[self.patient_id_of(row) for row in changelist.result_list],
+                    what=f"admin:{self.read_what}-list",
+                )
+                response.render()
+            return response
+
+
+# --- Effective clearance today, in SQL ----------------------------------------------------------------
+
+
+def _local_date(zone, instant):
+    """The date of ``instant`` in the IANA ``zone`` (PostgreSQL ``timezone(zone, timestamptz)``)."""
+    return Cast(Func(zone, instant, function="timezone", output_field=DateTimeField()), DateField())
+
+
+def clearance_state_today(now: dt.datetime | None = None):
+    """cleared / restricted / expiring / revoked / none for each patient on their local today.
+
+    Mirrors ``ClearanceQuerySet.effective_on``: the covering, unrevoked-by-today clearance recorded last
+    decides; without one, a covering clearance revoked by today says "revoked", else "none".
+    """
+    now_value = Value(now or timezone.now(), output_field=DateTimeField())
+    covering = (
+        Clearance.objects.filter(patient=OuterRef("pk"))
+        .alias(
+            today=_local_date(OuterRef("timezone"), now_value),
+            revoked_on=_local_date(OuterRef("timezone"), F("revoked_at")),
+        )
+        .filter(valid_from__lte=F("today"), valid_until__gte=F("today"))
+    )
+    effective = (
+        covering.filter(Q(revoked_at__isnull=True) | Q(revoked_on__gt=F("today")))
+        .annotate(
+            state=Case(
+                When(
+                    valid_until__lte=ExpressionWrapper(
+                        F("today") + Value(EXPIRING_WITHIN_DAYS), output_field=DateField()
+                    ),
+                    then=Value("expiring"),
+                ),
+                default=F("status"),
+                output_field=CharField(),
+            )
+        )
+        .order_by("-recorded_at", "-id")
+        .values("state")[:1]
+    )
+    revoked = covering.filter(revoked_on__lte=F("today"))
+    return Coalesce(
+        Subquery(effective, output_field=CharField()),
+        Case(When(Exists(revoked), then=Value("revoked")), default=Value("none"), output_field=CharField()),
+    )
+
+
+CLEARANCE_BADGES = {
+    "cleared": ("Cleared", "#1b7f3b"),
+    "restricted": ("Restricted", "#b26a00"),
+    "expiring": ("Expiring", "#b26a00"),
+    "revoked": ("Revoked", "#b00020"),
+    "none": ("None", "#666666"),
+}
+
+
+class ClearanceTodayFilter(admin.SimpleListFilter):
+    title = "clearance today"
+    parameter_name = "clearance"
+
+    def lookups(self, request, model_admin):
+        return [
+            ("cleared", "Cleared"),
+            ("restricted", "Restricted"),
+            ("expiring", f"Expiring within {EXPIRING_WITHIN_DAYS} days"),
+            ("none", "None"),
+            ("revoked", "Revoked"),
+        ]
+
+    def queryset(self, request, queryset):
+        if self.value() in CLEARANCE_BADGES:
+            return queryset.filter(clearance_state=self.value())
+        return queryset
+
+
+class ArchivedFilter(admin.SimpleListFilter):
+    title = "archived"
+    parameter_name = "archived"
+
+    def lookups(self, request, model_admin):
+        return [("no", "No"), ("yes", "Yes")]
+
+    def queryset(self, request, queryset):
+        if self.value() == "no":
+            return queryset.filter(archived_at__isnull=True)
+        if self.value() == "yes":
+            return queryset.filter(archived_at__isnull=False)
+        return queryset
+
+
+class PrimaryTherapistFilter(admin.SimpleListFilter):
+    title = "primary therapist"
+    parameter_name = "therapist"
+
+    def lookups(self, request, model_admin):
+        memberships = StaffMembership.objects.filter(role=StaffMembership.Role.THERAPIST).select_related("user")
+        clinic_id = clinic_id_of(request.user)
+        if not request.user.is_superuser:
+            memberships = memberships.filter(clinic_id=clinic_id)
+        return [(str(m.user_id), m.user.get_full_name() or m.user.username) for m in memberships]
+
+    def queryset(self, request, queryset):
+        if self.value():
+            return queryset.filter(primary_therapist_id=self.value())
+        return queryset
+
+
+# --- Inlines --------------------------------------------------------------------------------------------
+
+
+class ClearanceInline(ReadOnlyInline):
+    """Newest first; clearances are recorded and revoked on the Clearance screens (through the services)."""
+
+    model = Clearance
+    fk_name = "patient"
+    fields = ["status", "profession", "professional_name", "valid_from", "valid_until", "recorded_at", "revoked_at"]
+    ordering = ["-recorded_at", "-id"]
+    show_change_link = True
+
+
+class EpisodeInline(ReadOnlyInline):
+    model = Episode
+    fields = ["title", "opened_on", "discharged_on", "primary_therapist"]
+
+
+class DiagnosisInline(ReadOnlyInline):
+    model = PatientDiagnosis
+    fk_name = "patient"
+    fields = ["diagnosis", "phase", "qualifier", "onset_date", "resolved_date"]
+
+
+class MobilityInline(ReadOnlyInline):
+    model = MobilityAssessment
+    fields = ["level", "assessed_at", "assessed_by", "notes"]
+
+
+# --- Patients -------------------------------------------------------------------------------------------
+
+
+class PatientForm(forms.ModelForm):
+    class Meta:
+        model = Patient
+        fields = [
+            "clinic", "mrn", "first_name", "last_name", "date_of_birth", "timezone", "primary_therapist",
+            "email", "phone", "email_consent", "sms_consent", "preferred_channel",
+            "quiet_hours_start", "quiet_hours_end",
+        ]  # fmt: skip
 
 
 @admin.register(Patient)
-class PatientAdmin(ReadOnlyAdmin):
-    list_display = ["mrn", "last_name", "first_name", "clinic", "timezone", "preferred_channel", "archived_at"]
-    list_filter = ["clinic", "preferred_channel"]
-    list_select_related = ["clinic"]
-    search_fields = ["mrn", "first_name", "last_name", "email", "phone"]
+class PatientAdmin(PatientReadsLogged, ServiceFormAdmin, ClinicScopedAdmin):
+    read_what = "patient"
+    form = PatientForm
+    list_display = [
+        "mrn", "last_name", "first_name", "date_of_birth", "phone", "email", "primary_therapist",
+        "clearance_badge", "is_archived",
+    ]  # fmt: skip
+    list_display_links = ["mrn", "last_name"]
+    list_filter = [ArchivedFilter, PrimaryTherapistFilter, ClearanceTodayFilter]
+    list_select_related = ["primary_therapist"]
+    search_fields = ["first_name", "last_name", "mrn", "phone", "email"]
+    readonly_fields = ["email_consent_at", "sms_consent_at", "archived_at", "created_at", "updated_at"]
+    inlines = [ClearanceInline, EpisodeInline, DiagnosisInline, MobilityInline]
+    actions = ["archive", "restore"]
+    scoped_choices = {"primary_therapist": "membership__clinic"}
+
+    def patient_id_of(self, obj) -> int:
+        return obj.pk
+
+    def get_queryset(self, request):
+        return super().get_queryset(request).annotate(clearance_state=clearance_state_today())
+
+    def get_fields(self, request, obj=None):
+        fields = list(super().get_fields(request, obj))
+        if not request.user.is_superuser or obj is not None:
+            fields.remove("clinic")  # staff register into their own clinic; a patient never moves clinic
+        return fields
+
+    def formfield_for_foreignkey(self, db_field, request, **kwargs):
+        formfield = super().formfield_for_foreignkey(db_field, request, **kwargs)
+        if db_field.name == "primary_therapist" and formfield is not None:
+            formfield.queryset = formfield.queryset.filter(membership__role=StaffMembership.Role.THERAPIST)
+        return formfield
+
+    def has_delete_permission(self, request, obj=None) -> bool:
+        return False  # archive instead
+
+    @admin.display(description="Clearance today", ordering="clearance_state")
+    def clearance_badge(self, patient: Patient) -> str:
+        label, colour = CLEARANCE_BADGES[getattr(patient, "clearance_state", "none")]
+        return format_html('<strong style="color: {}">{}</strong>', colour, label)
+
+    @admin.display(description="Archived", boolean=True, ordering="archived_at")
+    def is_archived(self, patient: Patient) -> bool:
+        return patient.is_archived
+
+    def save_model(self, request, obj, form, change):
+        names = form.changed_data if change else form.cleaned_data
+        fields = {name: form.cleaned_data[name] for name in names if name in services.PATIENT_FIELDS}
+        if change:
+            saved = services.patient_update(patient=obj, by=request.user, **fields)
+        else:
+            clinic = form.cleaned_data.get("clinic") or request.user.membership.clinic
+            saved = services.patient_create(clinic=clinic, by=request.user, **fields)
+        obj.__dict__.update({k: v for k, v in saved.__dict__.items() if k != "_state"})
+        obj._state.adding = False
+
+    def save_related(self, request, form, formsets, change):
+        for formset in formsets:  # inlines are read-only: nothing of theirs is ever saved
+            formset.new_objects, formset.changed_objects, formset.deleted_objects = [], [], []
+
+    @admin.action(description="Archive selected patients", permissions=["change"])
+    def archive(self, request, queryset):
+        run_service_action(
+            self, request, queryset, lambda p: services.patient_archive(patient=p, by=request.user), done="Archived"
+        )
+
+    @admin.action(description="Restore selected archived patients", permissions=["change"])
+    def restore(self, request, queryset):
+        run_service_action(
+            self, request, queryset, lambda p: services.patient_restore(patient=p, by=request.user), done="Restored"
+        )
+
+
+# --- Clearances -----------------------------------------------------------------------------------------
+
+
+class ClearanceForm(forms.ModelForm):
+    restricted_movements = forms.ModelMultipleChoiceField(
+        queryset=MovementTag.objects.all(),
+        required=False,
+        help_text="For a restricted clearance: the movements the professional ruled out.",
+    )
+
+    class Meta:
+        model = Clearance
+        fields = [
+            "patient", "professional_name", "profession", "status", "valid_from", "valid_until",
+            "document_reference", "notes",
+        ]  # fmt: skip
+
+
+@admin.register(Clearance)
+class ClearanceAdmin(PatientReadsLogged, ServiceFormAdmin, ClinicScopedAdmin):
+    """Record a clearance letter (``clearance_record``) or revoke one (``clearance_revoke``); never edit one."""
+
+    clinic_path = "patient__clinic"
+    read_what = "clearance"
+    scoped_choices = {"patient": "clinic"}
+    form = ClearanceForm
+    list_display = [
+        "patient", "status", "profession", "professional_name", "valid_from", "valid_until", "recorded_at",
+        "revoked_at",
+    ]  # fmt: skip
+    list_filter = ["status", "profession"]
+    list_select_related = ["patient"]
+    search_fields = ["patient__last_name", "patient__mrn", "professional_name"]
+    action_form = ReasonActionForm
+    actions = ["revoke"]
+    readonly_fields = ["recorded_by", "recorded_at", "revoked_at", "revoked_by", "revoke_reason", "restrictions"]
+
+    def get_fields(self, request, obj=None):
+        if obj is None:
+            return [*ClearanceForm.Meta.fields, "restricted_movements"]
+        return [*ClearanceForm.Meta.fields, *self.readonly_fields]
+
+    def get_readonly_fields(self, request, obj=None):
+        if obj is None:
+            return []
+        return [*ClearanceForm.Meta.fields, *self.readonly_fields]
+
+    def has_change_permission(self, request, obj=None) -> bool:
+        return False  # a recorded clearance is revoked, never rewritten
+
+    def has_delete_permission(self, request, obj=None) -> bool:
+        return False
+
+    def has_revoke_permission(self, request) -> bool:
+        return request.user.has_perm("patients.change_clearance")
+
+    @admin.display(description="Restricted movements")
+    def restrictions(self, clearance: Clearance) -> str:
+        return ", ".join(str(tag) for tag in clearance.restricted_tags.all()) or "—"
+
+    def save_model(self, request, obj, form, change):
+        data = form.cleaned_data
+        saved = services.clearance_record(
+            patient=data["patient"],
+            by=request.user,
+            professional_name=data["professional_name"],
+            profession=data["profession"],
+            status=data["status"],
+            valid_from=data["valid_from"],
+            valid_until=data["valid_until"],
+            restricted_tags=data.get("restricted_movements") or (),
+            document_reference=data.get("document_reference", ""),
+            notes=data.get("notes", ""),
+        )
+        obj.__dict__.update({k: v for k, v in saved.__dict__.items() if k != "_state"})
+        obj._state.adding = False
+
+    def save_related(self, request, form, formsets, change):
+        pass  # the service set the restricted movements; no inlines
+
+    @admin.action(description="Revoke selected clearances (give the reason above)", permissions=["revoke"])
+    def revoke(self, request, queryset):
+        reason = request.POST.get("reason", "")
+        run_service_action(
+            self,
+            request,
+            queryset.select_related("patient"),
+            lambda c: services.clearance_revoke(clearance=c, by=request.user, reason=reason),
+            done="Revoked",
+        )
+
+
+# --- Browse-only patient records ------------------------------------------------------------------------
 
 
 @admin.register(PortalAccess)
-class PortalAccessAdmin(ReadOnlyAdmin):
+class PortalAccessAdmin(PatientReadsLogged, ReadOnlyAdmin):
+    clinic_path = "patient__clinic"
+    read_what = "portal-access"
     list_display = ["user", "patient", "relationship"]
     list_select_related = ["user", "patient"]
 
 
 @admin.register(Episode)
-class EpisodeAdmin(ReadOnlyAdmin):
+class EpisodeAdmin(PatientReadsLogged, ReadOnlyAdmin):
+    clinic_path = "patient__clinic"
+    read_what = "episode"
     list_display = ["title", "patient", "opened_on", "discharged_on", "primary_therapist"]
     list_select_related = ["patient", "primary_therapist"]
 
 
 @admin.register(PatientDiagnosis)
-class PatientDiagnosisAdmin(ReadOnlyAdmin):
+class PatientDiagnosisAdmin(PatientReadsLogged, ReadOnlyAdmin):
+    clinic_path = "patient__clinic"
+    read_what = "diagnosis"
     list_display = ["patient", "diagnosis", "phase", "qualifier", "onset_date", "resolved_date"]
     list_select_related = ["patient", "diagnosis"]
 
 
 @admin.register(MobilityAssessment)
-class MobilityAssessmentAdmin(ReadOnlyAdmin):
+class MobilityAssessmentAdmin(PatientReadsLogged, ReadOnlyAdmin):
+    clinic_path = "patient__clinic"
+    read_what = "mobility"
     list_display = ["patient", "level", "assessed_at", "assessed_by"]
     list_select_related = ["patient", "level", "assessed_by"]
-
-
-@admin.register(Clearance)
-class ClearanceAdmin(ReadOnlyAdmin):
-    list_display = ["patient", "status", "profession", "professional_name", "valid_from", "valid_until", "revoked_at"]
-    list_filter = ["status", "profession"]
-    list_select_related = ["patient"]

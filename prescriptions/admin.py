@@ -1,6 +1,20 @@
-from django.contrib import admin
+"""Prescription-side admin, plus what this app adds to the patient admin (DESIGN §1: the higher app assembles).
 
-from clinic.admin_base import ReadOnlyAdmin
+Plans, sessions and logs are browse-only; flags are acknowledged and resolved, and failed reminders retried,
+through the services.
+"""
+
+from __future__ import annotations
+
+from django.contrib import admin
+from django.db.models import Count, IntegerField, OuterRef, Subquery
+from django.db.models.functions import Coalesce
+from django.utils import timezone
+from django.utils.html import format_html, format_html_join
+
+from clinic.admin_base import ReadOnlyAdmin, ReadOnlyInline, ReasonActionForm, run_service_action
+from patients.admin import PatientAdmin, PatientReadsLogged
+from patients.models import Patient
 from prescriptions.models import (
     GateEvaluation,
     GateOverride,
@@ -11,21 +25,110 @@ from prescriptions.models import (
     Session,
     SessionLog,
 )
+from prescriptions.services.flags import flag_acknowledge, flag_resolve
+from prescriptions.services.reminders import reminder_retry
+
+UPCOMING_SESSIONS_SHOWN = 10
 
 
-class ItemInline(admin.TabularInline):
+# --- The patient admin, with this app's columns and inlines -----------------------------------------------
+
+
+class HasOpenFlagsFilter(admin.SimpleListFilter):
+    title = "open flags"
+    parameter_name = "open_flags"
+
+    def lookups(self, request, model_admin):
+        return [("yes", "Yes"), ("no", "No")]
+
+    def queryset(self, request, queryset):
+        if self.value() == "yes":
+            return queryset.filter(open_flag_count__gt=0)
+        if self.value() == "no":
+            return queryset.filter(open_flag_count=0)
+        return queryset
+
+
+class PrescriptionInline(ReadOnlyInline):
+    model = Prescription
+    fk_name = "patient"
+    fields = ["status", "therapist", "start_date", "end_date", "episode"]
+    show_change_link = True
+
+
+class FlagInline(ReadOnlyInline):
+    model = SafetyFlag
+    fk_name = "patient"
+    fields = ["kind", "severity", "status", "summary", "detected_at"]
+    show_change_link = True
+
+
+class ClinicalPatientAdmin(PatientAdmin):
+    """The patient admin with open-flag counts, plans, flags and upcoming sessions."""
+
+    list_display = [*PatientAdmin.list_display, "open_flags"]
+    list_filter = [*PatientAdmin.list_filter, HasOpenFlagsFilter]
+    inlines = [*PatientAdmin.inlines, PrescriptionInline, FlagInline]
+    readonly_fields = [*PatientAdmin.readonly_fields, "upcoming_sessions"]
+
+    def get_queryset(self, request):
+        open_flags = (
+            SafetyFlag.objects.filter(patient=OuterRef("pk"))
+            .exclude(status=SafetyFlag.Status.RESOLVED)
+            .order_by()
+            .values("patient")
+            .annotate(n=Count("pk"))
+            .values("n")
+        )
+        return (
+            super()
+            .get_queryset(request)
+            .annotate(open_flag_count=Coalesce(Subquery(open_flags, output_field=IntegerField()), 0))
+        )
+
+    def get_fields(self, request, obj=None):
+        fields = super().get_fields(request, obj)
+        if obj is None:
+            fields = [f for f in fields if f != "upcoming_sessions"]
+        return fields
+
+    @admin.display(description="Open flags", ordering="open_flag_count")
+    def open_flags(self, patient: Patient) -> int:
+        return getattr(patient, "open_flag_count", 0)
+
+    @admin.display(description="Upcoming sessions")
+    def upcoming_sessions(self, patient: Patient) -> str:
+        if patient.pk is None:
+            return "—"
+        sessions = (
+            Session.objects.filter(prescription__patient=patient, scheduled_at__gte=timezone.now())
+            .exclude(status=Session.Status.CANCELLED)
+            .order_by("scheduled_at", "id")[:UPCOMING_SESSIONS_SHOWN]
+        )
+        rows = format_html_join(
+            "",
+            "<li>{} {} — {}</li>",
+            ((s.local_date, s.local_time.strftime("%H:%M"), s.get_status_display()) for s in sessions),
+        )
+        return format_html("<ul>{}</ul>", rows) if rows else "None scheduled"
+
+
+admin.site.unregister(Patient)
+admin.site.register(Patient, ClinicalPatientAdmin)
+
+
+# --- Plans (browse-only; no view permission for the front desk) ------------------------------------------
+
+
+class ItemInline(ReadOnlyInline):
     model = PrescriptionItem
-    extra = 0
     fields = ["order", "stretch", "hold_seconds", "reps", "sets", "side", "notes"]
-    readonly_fields = fields
-    can_delete = False
-
-    def has_add_permission(self, request, obj=None) -> bool:
-        return False
 
 
 @admin.register(Prescription)
-class PrescriptionAdmin(ReadOnlyAdmin):
+class PrescriptionAdmin(PatientReadsLogged, ReadOnlyAdmin):
+    clinic_path = "patient__clinic"
+    read_what = "prescription"
     list_display = ["id", "patient", "status", "therapist", "start_date", "end_date", "materialized_through"]
     list_filter = ["status"]
     list_select_related = ["patient", "therapist"]
@@ -33,40 +136,128 @@ class PrescriptionAdmin(ReadOnlyAdmin):
 
 
 @admin.register(GateEvaluation)
-class GateEvaluationAdmin(ReadOnlyAdmin):
+class GateEvaluationAdmin(PatientReadsLogged, ReadOnlyAdmin):
+    clinic_path = "prescription__patient__clinic"
+    read_what = "gate-evaluation"
+
+    def patient_id_of(self, obj) -> int:
+        return obj.prescription.patient_id
+
     list_display = ["prescription", "purpose", "passed", "on_date", "through_date", "evaluated_at", "evaluated_by"]
     list_filter = ["purpose", "passed"]
     list_select_related = ["prescription__patient", "evaluated_by"]
 
 
 @admin.register(GateOverride)
-class GateOverrideAdmin(ReadOnlyAdmin):
+class GateOverrideAdmin(PatientReadsLogged, ReadOnlyAdmin):
+    clinic_path = "prescription__patient__clinic"
+    read_what = "gate-override"
+
+    def patient_id_of(self, obj) -> int:
+        return obj.prescription.patient_id
+
     list_display = ["prescription", "item", "kind", "code", "cause", "by", "at"]
     list_select_related = ["prescription__patient", "item__stretch", "by"]
 
 
 @admin.register(Session)
-class SessionAdmin(ReadOnlyAdmin):
+class SessionAdmin(PatientReadsLogged, ReadOnlyAdmin):
+    clinic_path = "prescription__patient__clinic"
+    read_what = "session"
+
+    def patient_id_of(self, obj) -> int:
+        return obj.prescription.patient_id
+
     list_display = ["prescription", "local_date", "local_time", "scheduled_at", "status"]
     list_filter = ["status"]
     list_select_related = ["prescription__patient"]
 
 
 @admin.register(SessionLog)
-class SessionLogAdmin(ReadOnlyAdmin):
+class SessionLogAdmin(PatientReadsLogged, ReadOnlyAdmin):
+    clinic_path = "session__prescription__patient__clinic"
+    read_what = "session-log"
+
+    def patient_id_of(self, obj) -> int:
+        return obj.session.prescription.patient_id
+
     list_display = ["session", "logged_at", "pain_before", "pain_after", "difficulty"]
     list_select_related = ["session__prescription__patient"]
 
 
+# --- Reminders: read-only, failed ones retried -------------------------------------------------------------
+
+
 @admin.register(Reminder)
-class ReminderAdmin(ReadOnlyAdmin):
-    list_display = ["session", "purpose", "channel", "send_at", "status", "attempts", "sent_at"]
+class ReminderAdmin(PatientReadsLogged, ReadOnlyAdmin):
+    clinic_path = "session__prescription__patient__clinic"
+    read_what = "reminder"
+
+    def patient_id_of(self, obj) -> int:
+        return obj.session.prescription.patient_id
+
+    list_display = ["session", "patient", "purpose", "channel", "send_at", "status", "attempts", "sent_at"]
     list_filter = ["status", "purpose", "channel"]
     list_select_related = ["session__prescription__patient"]
+    actions = ["retry"]
+
+    def has_retry_permission(self, request) -> bool:
+        return self.has_view_permission(request)  # any staff of the clinic may retry (the service checks)
+
+    @admin.display(description="Patient")
+    def patient(self, reminder: Reminder) -> Patient:
+        return reminder.session.prescription.patient
+
+    @admin.action(description="Retry selected failed reminders", permissions=["retry"])
+    def retry(self, request, queryset):
+        run_service_action(
+            self, request, queryset, lambda r: reminder_retry(reminder=r, by=request.user), done="Queued again"
+        )
+
+
+# --- Safety flags: acknowledge (front desk, therapist), resolve (therapist) ----------------------------------
 
 
 @admin.register(SafetyFlag)
-class SafetyFlagAdmin(ReadOnlyAdmin):
-    list_display = ["patient", "kind", "severity", "status", "summary", "detected_at"]
-    list_filter = ["kind", "severity", "status"]
-    list_select_related = ["patient"]
+class SafetyFlagAdmin(PatientReadsLogged, ReadOnlyAdmin):
+    """``resolve`` records the reason typed in the action bar, or "Resolved in admin by <name>" if left empty."""
+
+    clinic_path = "patient__clinic"
+    read_what = "flag"
+    list_display = ["patient", "kind", "severity", "status", "summary", "detected_at", "acknowledged_by"]
+    list_filter = ["kind", "status", "severity"]
+    list_select_related = ["patient", "acknowledged_by"]
+    search_fields = ["patient__last_name", "patient__first_name", "patient__mrn", "summary"]
+    action_form = ReasonActionForm
+    actions = ["acknowledge", "resolve"]
+
+    def get_list_filter(self, request):
+        return [*self.list_filter, ("patient", admin.RelatedOnlyFieldListFilter)]
+
+    def has_flag_action_permission(self, request) -> bool:
+        return request.user.has_perm("prescriptions.change_safetyflag")
+
+    @admin.action(description="Acknowledge selected flags", permissions=["flag_action"])
+    def acknowledge(self, request, queryset):
+        run_service_action(
+            self,
+            request,
+            queryset.select_related("patient"),
+            lambda f: flag_acknowledge(flag=f, by=request.user),
+            done="Acknowledged",
+        )
+
+    @admin.action(
+        description="Resolve selected flags (therapists; give the resolution above)", permissions=["flag_action"]
+    )
+    def resolve(self, request, queryset):
+        resolution = request.POST.get("reason", "").strip()
+        if not resolution:
+            resolution = f"Resolved in admin by {request.user.get_full_name() or request.user.get_username()}"
+        run_service_action(
+            self,
+            request,
+            queryset.select_related("patient"),
+            lambda f: flag_resolve(flag=f, by=request.user, resolution=resolution),
+            done="Resolved",
+        )
