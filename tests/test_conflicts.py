@@ -11,6 +11,7 @@ import pytest
 from celery.contrib.testing.worker import start_worker
 from django.utils import timezone
 
+from clinic.errors import StateConflict
 from clinic.models import Contraindication, Diagnosis, MovementTag, Stretch
 from config.celery import app
 from patients import services as patient_services
@@ -566,3 +567,85 @@ def test_findings_map_to_flag_kinds():
     from prescriptions.services.conflicts import KIND_OF_CODE
 
     assert set(KIND_OF_CODE) == set(safety.Code)
+
+
+# --- Fixes from review: nothing lifts what the gate or a symptom holds ------------------------------------
+
+
+def test_resolving_a_conflict_flag_by_hand_while_the_cause_persists_blocks_again(
+    cleared_patient, therapist, front_desk, plan_for
+):
+    plan = plan_for(cleared_patient)
+    sessions = with_sessions(plan, 3, first=1)
+    revoke(cleared_patient, front_desk)
+    prescription_recheck(prescription_id=plan.pk)
+    [flag] = flags(plan, SafetyFlag.Kind.CLEARANCE_CONFLICT)
+
+    services.flag_resolve(flag=flag, by=therapist, resolution="Spoke to the patient")
+
+    assert set(statuses(sessions)) == {Session.Status.BLOCKED}
+    assert flags(plan, SafetyFlag.Kind.CLEARANCE_CONFLICT).exclude(status=SafetyFlag.Status.RESOLVED).count() == 1
+    assert set(reminder_statuses(sessions)) == {Reminder.Status.CANCELLED}
+
+
+def test_resume_blocks_failing_later_dates_at_once(patient, therapist, plan_for, today, mobility):
+    factories.EpisodeFactory(patient=patient)
+    factories.MobilityAssessmentFactory(patient=patient, level=mobility(3))
+    factories.ClearanceFactory(patient=patient, valid_from=today, valid_until=today + dt.timedelta(days=2))
+    plan = plan_for(patient)
+    services.prescription_pause(prescription=plan, by=therapist)
+    sessions = with_sessions(plan, 5, first=1)
+    Session.objects.filter(pk__in=[s.pk for s in sessions]).update(status=Session.Status.CANCELLED)
+
+    services.prescription_resume(prescription=plan, by=therapist)  # no worker: the re-check runs in the service
+
+    assert statuses(sessions) == ["scheduled", "scheduled", "blocked", "blocked", "blocked"]
+    assert flags(plan, SafetyFlag.Kind.CLEARANCE_CONFLICT).count() == 1
+
+
+def test_ending_a_plan_resolves_its_conflict_flags(cleared_patient, therapist, front_desk, plan_for):
+    plan = plan_for(cleared_patient)
+    with_sessions(plan, 2, first=1)
+    revoke(cleared_patient, front_desk)
+    prescription_recheck(prescription_id=plan.pk)
+
+    services.prescription_cancel(prescription=plan, by=therapist)
+
+    [flag] = flags(plan)
+    assert flag.status == SafetyFlag.Status.RESOLVED
+    assert "the plan was cancelled" in flag.resolution
+
+
+def test_an_amendment_cannot_revive_a_cancelled_plan(cleared_patient, therapist, plan_for):
+    plan = plan_for(cleared_patient)
+    amendment = services.prescription_amend(prescription=plan, by=therapist)
+    services.prescription_cancel(prescription=plan, by=therapist)
+
+    with pytest.raises(StateConflict, match="cancelled"):
+        services.prescription_activate(prescription=amendment, by=therapist)
+    plan.refresh_from_db()
+    assert plan.status == "cancelled"
+
+
+def test_a_red_flag_holds_upcoming_sessions_until_a_therapist_resolves_it(
+    patient, therapist, plan_for, mobility, today
+):
+    from prescriptions.services.sessions import session_log_create
+
+    factories.EpisodeFactory(patient=patient)
+    factories.MobilityAssessmentFactory(patient=patient, level=mobility(3))
+    factories.ClearanceFactory(patient=patient)
+    portal = factories.PortalAccessFactory(patient=patient).user
+    plan = plan_for(patient)
+    [today_session] = with_sessions(plan, 1)
+    upcoming = with_sessions(plan, 3, first=1)
+
+    session_log_create(session=today_session, by=portal, pain_before=3, pain_after=3, saddle_numbness=True)
+
+    flag = SafetyFlag.objects.get(kind=SafetyFlag.Kind.RED_FLAG_SYMPTOM)
+    assert set(statuses(upcoming)) == {Session.Status.BLOCKED}
+    assert set(reminder_statuses(upcoming)) == {Reminder.Status.CANCELLED}
+    assert set(flag.sessions.values_list("pk", flat=True)) == {s.pk for s in upcoming}
+
+    services.flag_resolve(flag=flag, by=therapist, resolution="Examined: no cauda equina signs")
+    assert set(statuses(upcoming)) == {Session.Status.SCHEDULED}

@@ -17,6 +17,7 @@ from prescriptions.services.schedule import reminders_sync
 
 Flag = SafetyFlag
 ACKNOWLEDGERS = (Role.THERAPIST, Role.FRONT_DESK)
+GATE_KINDS = {Flag.Kind.CLEARANCE_CONFLICT, Flag.Kind.CONTRAINDICATION, Flag.Kind.MOBILITY}
 SEVERITY_RANK = {Flag.Severity.INFO: 0, Flag.Severity.WARNING: 1, Flag.Severity.URGENT: 2}
 
 
@@ -132,7 +133,14 @@ def flag_resolve(*, flag: SafetyFlag, by, resolution: str) -> SafetyFlag:
     flag = Flag.objects.select_for_update().get(pk=flag.pk)
     if flag.status == Flag.Status.RESOLVED:
         raise StateConflict("This flag is already resolved.")
-    return _close(flag, by=by, resolution=resolution.strip())
+    flag = _close(flag, by=by, resolution=resolution.strip())
+    if flag.kind in GATE_KINDS and flag.prescription_id:
+        # Resolving by hand never lifts what the gate still refuses: re-check now, so sessions that still
+        # fail are blocked again under a new flag (a therapist waives an overridable finding with an override).
+        from prescriptions.services.conflicts import prescription_recheck  # conflicts imports this module
+
+        prescription_recheck(prescription_id=flag.prescription_id)
+    return flag
 
 
 @transaction.atomic

@@ -19,7 +19,8 @@ from clinic.errors import SafetyBlocked, StateConflict
 from clinic.models import Stretch
 from patients.models import Episode
 from prescriptions import safety, selectors
-from prescriptions.models import GateEvaluation, GateOverride, Prescription, PrescriptionItem
+from prescriptions.models import GateEvaluation, GateOverride, Prescription, PrescriptionItem, SafetyFlag
+from prescriptions.services.flags import flag_auto_resolve
 from prescriptions.services.schedule import materialize_after_commit, sessions_resume, sessions_stop
 
 Status = Prescription.Status
@@ -335,7 +336,9 @@ def prescription_activate(
             run.evaluation.save()
             _store_waivers(prescription, run, by)
             if prescription.supersedes_id:
-                _end(Prescription.objects.select_for_update().get(pk=prescription.supersedes_id), Status.COMPLETED)
+                superseded = Prescription.objects.select_for_update().get(pk=prescription.supersedes_id)
+                _require_status(superseded, {Status.ACTIVE, Status.PAUSED}, "superseded by an amendment")
+                _end(superseded, Status.COMPLETED)
             prescription.status = Status.ACTIVE
             prescription.activated_at = timezone.now()
             prescription.save(update_fields=["status", "activated_at", "updated_at"])
@@ -357,6 +360,11 @@ def prescription_resume(*, prescription: Prescription, by, today: dt.date | None
             prescription.status = Status.ACTIVE
             prescription.save(update_fields=["status", "updated_at"])
             sessions_resume(prescription_id=prescription.pk)  # revives future sessions, queues the materializer
+            # Later dates that fail the gate are blocked now, not only once the queued task runs (a broker
+            # outage would otherwise leave them scheduled until the nightly sweep).
+            from prescriptions.services.conflicts import prescription_recheck  # conflicts imports this module
+
+            prescription_recheck(prescription_id=prescription.pk)
             return prescription
     _refuse(run)
     raise AssertionError("unreachable")  # pragma: no cover
@@ -373,6 +381,11 @@ def _end(prescription: Prescription, status: str) -> Prescription:
     prescription.ended_at = timezone.now()
     prescription.save(update_fields=["status", "ended_at", "updated_at"])
     sessions_stop(prescription_id=prescription.pk)
+    # The plan's own conflict flags have no cause left once it has ended.
+    for flag in SafetyFlag.objects.filter(cause_key=f"prescription:{prescription.pk}").exclude(
+        status=SafetyFlag.Status.RESOLVED
+    ):
+        flag_auto_resolve(flag=flag, reason=f"the plan was {status}")
     return prescription
 
 

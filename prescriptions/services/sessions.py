@@ -18,7 +18,7 @@ from django.utils import timezone
 from clinic.errors import StateConflict
 from patients.models import Patient, PortalAccess
 from prescriptions import safety, scheduling
-from prescriptions.models import SafetyFlag, Session, SessionLog
+from prescriptions.models import Prescription, Reminder, SafetyFlag, Session, SessionLog
 from prescriptions.services.flags import flag_raise
 
 Status = Session.Status
@@ -148,6 +148,27 @@ def _earlier_pain_after(patient_id: int) -> list[int]:
 _SEVERITY_RANK = {safety.Urgency.WARNING: 0, safety.Urgency.URGENT: 1}
 
 
+def _hold_upcoming_sessions(patient_id: int) -> list[Session]:
+    """Block the patient's upcoming scheduled sessions of active plans and cancel their pending reminders."""
+    now = timezone.now()
+    held = list(
+        Session.objects.select_for_update()
+        .filter(
+            prescription__patient_id=patient_id,
+            prescription__status=Prescription.Status.ACTIVE,
+            status=Session.Status.SCHEDULED,
+            scheduled_at__gt=now,
+        )
+        .order_by("id")
+    )
+    ids = [session.pk for session in held]
+    Session.objects.filter(pk__in=ids).update(status=Session.Status.BLOCKED, updated_at=now)
+    Reminder.objects.filter(session_id__in=ids, status=Reminder.Status.PENDING).update(
+        status=Reminder.Status.CANCELLED, last_error="Held: the patient reported a symptom to review.", updated_at=now
+    )
+    return held
+
+
 def _raise_flags(log: SessionLog, signals: list[safety.Signal]) -> list[SafetyFlag]:
     """One flag per (kind, cause): ``log:<id>`` for what this log shows, ``pain-trend:<plan>`` for the trend."""
     session = log.session
@@ -160,12 +181,16 @@ def _raise_flags(log: SessionLog, signals: list[safety.Signal]) -> list[SafetyFl
     raised = []
     for (kind, cause), group in grouped.items():
         severity = max((signal.severity for signal in group), key=_SEVERITY_RANK.__getitem__)
+        # The patient was told to stop: hold their upcoming sessions (and reminders) until a therapist
+        # resolves the flag, which releases them.
+        held = _hold_upcoming_sessions(prescription.patient_id) if any(s.stop for s in group) else []
         flag, _created = flag_raise(
             patient=prescription.patient,
             prescription=prescription,
             kind=kind,
             cause_key=cause,
             severity=severity.value,
+            sessions=held,
             summary=" ".join(signal.message for signal in group),
             details={
                 "log": log.pk,
