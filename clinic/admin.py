@@ -1,4 +1,5 @@
 from django.contrib import admin
+from django.db.models import Q
 
 from clinic.admin_base import ClinicScopedAdmin
 from clinic.models import Clinic, Contraindication, Diagnosis, MobilityLevel, MovementTag, StaffMembership, Stretch
@@ -42,6 +43,18 @@ class StaffMembershipAdmin(ClinicScopedAdmin, NoDeleteAdmin):
     list_filter = ["role", "clinic"]
     list_select_related = ["user", "clinic"]
     search_fields = ["user__username", "user__email"]
+
+    def formfield_for_foreignkey(self, db_field, request, **kwargs):
+        field = super().formfield_for_foreignkey(db_field, request, **kwargs)
+        membership = getattr(request.user, "membership", None)
+        if db_field.name == "user" and not request.user.is_superuser and membership is not None:
+            # Only this clinic's staff, or staff accounts not yet in any clinic: never other clinics' users
+            # or patients' portal logins.
+            field.queryset = field.queryset.filter(
+                Q(membership__clinic_id=membership.clinic_id)
+                | Q(membership__isnull=True, is_staff=True, is_superuser=False, portal_accesses__isnull=True)
+            ).distinct()
+        return field
 
 
 @admin.register(MovementTag)

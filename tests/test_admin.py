@@ -446,3 +446,15 @@ def test_superuser_sees_every_clinic_and_picks_the_clinic_on_add(client, patient
 
     assert {patient.pk, theirs.pk} <= listed
     assert "clinic" in client.get(f"{PATIENTS}add/").context["adminform"].form.fields
+
+
+def test_a_clinic_admin_picks_only_their_own_staff_for_memberships(client, clinic_admin, therapist, other_therapist):
+    from django.contrib.auth.models import Group
+
+    Group.objects.get(name="clinic_admin").user_set.add(clinic_admin)
+    client.force_login(clinic_admin)
+    response = client.get("/admin/clinic/staffmembership/add/")
+    assert response.status_code == 200
+    choices = {str(value) for value, _ in response.context["adminform"].form.fields["user"].choices if value}
+    assert str(therapist.pk) in choices
+    assert str(other_therapist.pk) not in choices
