@@ -6,7 +6,7 @@ BIN := $(VENV)/bin
 PY := $(BIN)/python
 STAMP := $(VENV)/.installed-$(shell cat requirements.txt requirements-dev.txt | sha1sum | cut -c1-12)
 
-.PHONY: install preflight migrate demo run test lint ci clean
+.PHONY: install preflight migrate demo run test lint ci clean bench
 
 $(STAMP): requirements.txt requirements-dev.txt
 	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -41,6 +41,10 @@ lint: install
 	DJANGO_SETTINGS_MODULE=config.settings.production ALLOWED_HOSTS=limber.example SECRET_KEY=ci-only-throwaway-key-never-deployed-9f4c2a7e1b8d3f6a0c5e2b7d4a1f8c3e $(PY) manage.py check --deploy --fail-level WARNING
 
 ci: lint test
+
+# Portal plans vs a plain-Django baseline under gunicorn + wrk, then the Celery benchmarks; writes bench/results.json.
+bench: preflight
+	$(PY) -m bench.run --with-celery
 
 clean:
 	rm -rf $(VENV) .pytest_cache .ruff_cache .hypothesis
