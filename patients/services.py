@@ -385,12 +385,17 @@ def patient_preferences_update(*, patient: Patient, by, **fields: Any) -> Patien
     ``patient_update``: a zone change announces ``patient_zone_changed`` (future sessions are re-timed),
     a contact or reminder change ``patient_preferences_changed``.
     """
+    require_portal_access(by, patient.pk, doing="change these preferences")
+    return _apply_changes(patient, fields, allowed=PORTAL_PREFERENCE_FIELDS)
+
+
+def require_portal_access(user, patient_id: int, *, doing: str = "do this") -> None:
+    """Raise PermissionDenied unless ``user`` is an active portal user granted access to the patient."""
     allowed = (
-        by is not None
-        and getattr(by, "is_authenticated", False)
-        and by.is_active
-        and PortalAccess.objects.filter(user=by, patient_id=patient.pk).exists()
+        user is not None
+        and getattr(user, "is_authenticated", False)
+        and user.is_active
+        and PortalAccess.objects.filter(user=user, patient_id=patient_id).exists()
     )
     if not allowed:
-        raise PermissionDenied("Only the patient, or their guardian or caregiver, may change these preferences.")
-    return _apply_changes(patient, fields, allowed=PORTAL_PREFERENCE_FIELDS)
+        raise PermissionDenied(f"Only the patient, or their guardian or caregiver, may {doing}.")

@@ -11,12 +11,13 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from django.core.exceptions import PermissionDenied, ValidationError
+from django.core.exceptions import ValidationError
 from django.db import IntegrityError, transaction
 from django.utils import timezone
 
 from clinic.errors import StateConflict
-from patients.models import Patient, PortalAccess
+from patients.models import Patient
+from patients.services import require_portal_access
 from prescriptions import safety, scheduling
 from prescriptions.models import Prescription, Reminder, SafetyFlag, Session, SessionLog
 from prescriptions.services.flags import flag_raise
@@ -53,17 +54,6 @@ class SessionLogged:
 def log_window(*, patient: Patient, local_date: dt.date) -> tuple[dt.datetime, dt.datetime]:
     """``[opens, closes)`` in UTC: from the start of ``local_date`` to the end of the next local day, locally."""
     return scheduling.log_window(local_date, patient.zone)
-
-
-def _require_portal_access(user, patient_id: int) -> None:
-    allowed = (
-        user is not None
-        and getattr(user, "is_authenticated", False)
-        and user.is_active
-        and PortalAccess.objects.filter(user=user, patient_id=patient_id).exists()
-    )
-    if not allowed:
-        raise PermissionDenied("Only the patient, or their guardian or caregiver, may do this.")
 
 
 def _locked(session: Session) -> Session:
@@ -235,7 +225,7 @@ def session_log_create(
     _check_input(pain_before=pain_before, pain_after=pain_after, difficulty=difficulty, red_flags=red_flags, note=note)
     session = _locked(session)
     patient = session.prescription.patient
-    _require_portal_access(by, patient.pk)
+    require_portal_access(by, patient.pk)
     now = timezone.now()
     _require_open(session, verb="logged", now=now)
     completion = _item_completion(session, item_completion or {})
@@ -272,7 +262,7 @@ def session_skip(*, session: Session, by, reason: str = "") -> Session:
     if len(reason) > SKIP_REASON_MAX_LENGTH:
         raise ValidationError({"reason": f"Keep the reason under {SKIP_REASON_MAX_LENGTH} characters."})
     session = _locked(session)
-    _require_portal_access(by, session.prescription.patient_id)
+    require_portal_access(by, session.prescription.patient_id)
     _require_open(session, verb="skipped", now=timezone.now())
     session.status = Status.SKIPPED
     session.save(update_fields=["status", "updated_at"])
