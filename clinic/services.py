@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+import datetime as dt
+
 from django.contrib.auth import get_user_model
 from django.contrib.auth.models import Group
 from django.contrib.auth.password_validation import validate_password
 from django.core.exceptions import ValidationError
 from django.db import IntegrityError, transaction
+from django.utils import timezone
 
 from clinic.access import Role, require_role
 from clinic.models import Clinic, Contraindication, MovementTag, Profession, StaffMembership, Stretch
@@ -107,3 +110,12 @@ def contraindication_create(*, clinic: Clinic, by, **fields) -> Contraindication
     row.full_clean()
     row.save()
     return row
+
+
+@transaction.atomic
+def auth_tokens_purge_expired(*, now: dt.datetime | None = None) -> int:
+    """Delete API tokens whose expiry has passed (the authentication class only refuses them); returns how many."""
+    from knox.models import get_token_model
+
+    deleted, _ = get_token_model().objects.filter(expiry__lte=now or timezone.now()).delete()
+    return deleted

@@ -8,6 +8,7 @@ import pytest
 from django.core.cache import cache
 from django.utils import timezone
 from knox.models import AuthToken
+from knox.settings import CONSTANTS
 
 PASSWORD = "correct horse battery staple"
 
@@ -70,6 +71,51 @@ def test_an_expired_token_is_refused(api, therapist):
     response = api.get("/api/v1/patients/")
     assert response.status_code == 401
     assert response.json()["type"].endswith("/authentication-failed")
+
+
+def test_an_expired_token_is_refused_without_a_write_and_purged_by_the_nightly_task(api, therapist, settings):
+    from clinic.services import auth_tokens_purge_expired
+    from clinic.tasks import purge_expired_tokens
+
+    expired = login(api, therapist).json()["token"]
+    live = login(api, therapist).json()["token"]
+    key = CONSTANTS.TOKEN_KEY_LENGTH
+    AuthToken.objects.filter(token_key=expired[:key]).update(expiry=timezone.now() - dt.timedelta(seconds=1))
+    api.credentials(HTTP_AUTHORIZATION=f"Token {expired}")
+    assert api.get("/api/v1/patients/").status_code == 401
+    api.credentials(HTTP_AUTHORIZATION=f"Token {live}")
+    assert api.get("/api/v1/patients/").status_code == 200
+    assert AuthToken.objects.filter(user=therapist).count() == 2  # a read deletes nothing
+
+    purge_expired_tokens()
+    assert list(AuthToken.objects.filter(user=therapist).values_list("token_key", flat=True)) == [live[:key]]
+    assert auth_tokens_purge_expired() == 0
+    schedule = settings.CELERY_BEAT_SCHEDULE.values()
+    assert "clinic.purge_expired_tokens" in {entry["task"] for entry in schedule}
+
+
+@pytest.mark.parametrize("header", ["Token", "Token a b", "Token not-a-token", "Token \u00e9t\u00e9", "Bearer x"])
+def test_malformed_tokens_are_refused(api, therapist, header):
+    api.credentials(HTTP_AUTHORIZATION=header)
+    response = api.get("/api/v1/patients/")
+    assert response.status_code == 401
+    assert response["Content-Type"].startswith("application/problem+json")
+
+
+def test_a_token_authenticates_user_and_membership_in_one_query(api, therapist, count_queries):
+    from django.test import RequestFactory
+
+    from clinic.access import membership_of
+    from clinic.api.authentication import TokenAuthentication
+
+    token = login(api, therapist).json()["token"]
+    request = RequestFactory().get("/", HTTP_AUTHORIZATION=f"Token {token}")
+    found = []
+    assert count_queries(lambda: found.append(TokenAuthentication().authenticate(request))) == 1
+    user, auth_token = found[0]
+    assert user == therapist and auth_token.user_id == therapist.pk
+    assert count_queries(lambda: membership_of(user)) == 0
+    assert membership_of(user).role == "therapist"
 
 
 def test_a_deactivated_user_cannot_log_in_or_use_a_token(api, therapist):

@@ -198,21 +198,33 @@ def build_plans(patient, *, plans, items, sessions_per_plan):
             )
 
 
-def test_plans_run_constant_queries(as_user, portal_user, patient, count_queries):
-    client = as_user(portal_user)
+def test_plans_run_constant_queries(api, portal_user, patient, count_queries):
+    """The whole request as a portal app makes it, token authentication included."""
+    from knox.models import AuthToken
+
+    _, token = AuthToken.objects.create(user=portal_user)
+    api.credentials(HTTP_AUTHORIZATION=f"Token {token}")
     url = f"{BASE}/plans"
     build_plans(patient, plans=1, items=1, sessions_per_plan=1)
-    client.get(url)  # warm up: the staff-membership check is cached on the user
-    small = count_queries(lambda: client.get(url))
+    small = count_queries(lambda: api.get(url))
 
     Prescription.objects.all().update(status=Prescription.Status.COMPLETED)
     build_plans(patient, plans=3, items=8, sessions_per_plan=14)
-    response = client.get(url)
+    response = api.get(url)
     assert [len(p["items"]) for p in response.json()["plans"]] == [8, 8, 8]
     assert [len(p["sessions"]) for p in response.json()["plans"]] == [14, 14, 14]
-    large = count_queries(lambda: client.get(url))
-    # portal access check, the patient, the plans, their items with stretches, the week's sessions, access log
+    large = count_queries(lambda: api.get(url))
+    # the token with its user and staff membership, the grants with their patients, the plans, their items
+    # with stretches, the week's sessions, the access log
     assert small == large == 6
+
+
+def test_plans_of_a_user_whose_only_patient_is_archived_are_gone(as_user, portal_user, patient, therapist):
+    from patients.services import patient_archive
+
+    patient_archive(patient=patient, by=therapist)
+    problem(as_user(portal_user).get(f"{BASE}/plans"), 404)
+    assert as_user(portal_user).get(f"{BASE}/me").json()["patients"] == []
 
 
 # --- sessions -------------------------------------------------------------------------------------------

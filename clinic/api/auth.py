@@ -16,6 +16,7 @@ from rest_framework import exceptions, serializers, status
 from rest_framework.permissions import AllowAny
 from rest_framework.throttling import ScopedRateThrottle
 
+from clinic.api.authentication import TokenAuthentication
 from clinic.api.problems import ProblemSerializer
 
 
@@ -95,12 +96,16 @@ class LoginView(KnoxLoginView):
 
 
 class LogoutView(KnoxLogoutView):
+    authentication_classes = (TokenAuthentication,)
+
     @extend_schema(request=None, responses={204: None, 401: ProblemSerializer}, summary="Revoke this token")
     def post(self, request, format=None):
         return super().post(request, format=format)
 
 
 class LogoutAllView(KnoxLogoutAllView):
+    authentication_classes = (TokenAuthentication,)
+
     @extend_schema(request=None, responses={204: None, 401: ProblemSerializer}, summary="Revoke all my tokens")
     def post(self, request, format=None):
         return super().post(request, format=format)

@@ -39,7 +39,11 @@ class IsPortalUser(BasePermission):
     message = "This endpoint is for patients and their guardians."
 
     def has_permission(self, request, view) -> bool:
+        from patients.selectors import portal_grants
+
         user = request.user
         if not user or not user.is_authenticated or membership_of(user) is not None:
             return False
-        return user.portal_accesses.exists()
+        # Loaded once, with the patients: the views pick the patient from these (``PortalScoped``).
+        request.portal_grants = portal_grants(user=user)
+        return bool(request.portal_grants)

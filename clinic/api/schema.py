@@ -33,7 +33,7 @@ class LimberAutoSchema(AutoSchema):
 
 
 class KnoxTokenScheme(OpenApiAuthenticationExtension):
-    target_class = "knox.auth.TokenAuthentication"
+    target_class = "clinic.api.authentication.TokenAuthentication"
     name = "knoxApiToken"
 
     def get_security_definition(self, auto_schema: AutoSchema) -> dict:

@@ -121,10 +121,20 @@ class PortalScoped(Audited):
 
     permission_classes = [IsPortalUser]
 
-    def portal_patients(self):
-        from patients.models import Patient
+    def portal_grants(self):
+        """The user's grants with their patients, as ``IsPortalUser`` loaded them for this request."""
+        from patients.selectors import portal_grants
 
-        return Patient.objects.filter(portal_access__user=self.request.user, archived_at__isnull=True)
+        grants = getattr(self.request, "portal_grants", None)
+        if grants is None:  # only while drf-spectacular builds the schema with a fake request
+            grants = self.request.portal_grants = portal_grants(user=self.request.user)
+        return grants
+
+    def portal_patients(self):
+        """The patients the user may see in the portal, in name order (no query: see ``portal_grants``)."""
+        from patients.selectors import granted_patients
+
+        return granted_patients(self.portal_grants())
 
 
 class PortalAPIView(PortalScoped, APIView):

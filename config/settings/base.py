@@ -123,7 +123,7 @@ CACHES = {
 # --- REST API (DESIGN §6) -----------------------------------------------------------------------
 REST_FRAMEWORK = {
     "DEFAULT_AUTHENTICATION_CLASSES": [
-        "knox.auth.TokenAuthentication",
+        "clinic.api.authentication.TokenAuthentication",
         "rest_framework.authentication.SessionAuthentication",
     ],
     "DEFAULT_PERMISSION_CLASSES": ["rest_framework.permissions.IsAuthenticated"],
@@ -211,6 +211,7 @@ CELERY_BEAT_SCHEDULE = {
     "dispatch-reminders": {"task": "prescriptions.dispatch_reminders", "schedule": 60.0},
     "mark-missed-sessions": {"task": "prescriptions.sweep_missed_sessions", "schedule": 300.0},
     "nightly-conflict-sweep": {"task": "prescriptions.sweep_conflicts", "schedule": crontab(minute=15, hour=3)},
+    "purge-expired-tokens": {"task": "clinic.purge_expired_tokens", "schedule": crontab(minute=45, hour=3)},
 }
 
 # --- Reminders and scheduling (DESIGN §5, §8) ---------------------------------------------------

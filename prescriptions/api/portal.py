@@ -21,7 +21,7 @@ from clinic.models import Stretch, validate_timezone
 from patients import services as patient_services
 from patients.models import Channel, Patient, PortalAccess
 from prescriptions.models import PrescriptionItem, Session
-from prescriptions.selectors.portal import portal_accesses, portal_plans, portal_sessions
+from prescriptions.selectors.portal import portal_plans, portal_sessions
 from prescriptions.services.sessions import session_log_create, session_skip
 
 PATIENT_PARAMETER = OpenApiParameter(
@@ -204,7 +204,7 @@ class PortalPatientChoice:
     """Endpoints about one patient: ``?patient=`` picks it, and may be left out when the user has only one."""
 
     def chosen_patient(self) -> Patient:
-        patients = list(self.portal_patients())
+        patients = self.portal_patients()
         raw = self.request.query_params.get("patient")
         if raw is None or raw == "":
             if len(patients) == 1:
@@ -234,7 +234,8 @@ class PortalMeView(PortalAPIView):
                 "relationship": access.relationship,
                 "timezone": access.patient.timezone,
             }
-            for access in portal_accesses(user=user)
+            for access in self.portal_grants()
+            if access.patient.archived_at is None
         ]
         return Response(
             {

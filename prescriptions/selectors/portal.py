@@ -10,9 +10,9 @@ from __future__ import annotations
 import datetime as dt
 from typing import Any
 
-from django.db.models import F, Prefetch, QuerySet
+from django.db.models import F, QuerySet
 
-from patients.models import Patient, PortalAccess
+from patients.models import Patient
 from prescriptions.models import Prescription, PrescriptionItem, Session
 
 PLAN_DAYS = 7
@@ -24,15 +24,6 @@ def portal_patients(*, user) -> QuerySet[Patient]:
     return Patient.objects.filter(portal_access__user=user, archived_at__isnull=True)
 
 
-def portal_accesses(*, user) -> QuerySet[PortalAccess]:
-    """The user's grants to patients still in care, with the patient, in name order."""
-    return (
-        PortalAccess.objects.filter(user=user, patient__archived_at__isnull=True)
-        .select_related("patient")
-        .order_by("patient__last_name", "patient__first_name", "patient_id")
-    )
-
-
 def portal_sessions(*, user) -> QuerySet[Session]:
     """Sessions of the user's patients, each annotated with ``patient_id``, in time order."""
     return (
@@ -42,77 +33,47 @@ def portal_sessions(*, user) -> QuerySet[Session]:
     )
 
 
-def _session(session: Session) -> dict[str, Any]:
-    return {
-        "id": session.pk,
-        "local_date": session.local_date,
-        "local_time": session.local_time,
-        "scheduled_at": session.scheduled_at,
-        "status": session.status,
-    }
-
-
-def _item(item: PrescriptionItem) -> dict[str, Any]:
-    stretch = item.stretch
-    return {
-        "id": item.pk,
-        "order": item.order,
-        "hold_seconds": item.hold_seconds,
-        "reps": item.reps,
-        "sets": item.sets,
-        "side": item.side,
-        "notes": item.notes,
-        "stretch": {
-            "slug": stretch.slug,
-            "name": stretch.name,
-            "steps": list(stretch.steps),
-            "position": stretch.position,
-            "kind": stretch.kind,
-        },
-    }
+PLAN_FIELDS = ("id", "start_date", "end_date", "days_of_week", "times", "notes")
+ITEM_FIELDS = ("id", "prescription_id", "order", "hold_seconds", "reps", "sets", "side", "notes")
+STRETCH_FIELDS = ("slug", "name", "steps", "position", "kind")
+SESSION_FIELDS = ("id", "prescription_id", "local_date", "local_time", "scheduled_at", "status")
 
 
 def portal_plans(*, patient: Patient, today: dt.date | None = None) -> dict[str, Any]:
     """The patient's active plans with their items and the sessions of the next ``PLAN_DAYS`` local days.
 
-    Three queries whatever the sizes: the plans, their items with stretches, and the week's sessions.
+    Three queries whatever the sizes — the plans, their items joined to their stretches, the week's
+    sessions — read as ``.values()`` rows: no model instances are built for a response that is plain data.
     """
     today = today or patient.local_today()
     last_day = today + dt.timedelta(days=PLAN_DAYS - 1)
-    items = (
-        PrescriptionItem.objects.select_related("stretch")
-        .only(
-            "id",
-            "prescription_id",
-            "order",
-            "hold_seconds",
-            "reps",
-            "sets",
-            "side",
-            "notes",
-            "stretch__slug",
-            "stretch__name",
-            "stretch__steps",
-            "stretch__position",
-            "stretch__kind",
-        )  # fmt: skip
-        .order_by("order", "id")
+    plans = list(
+        Prescription.objects.active().filter(patient=patient).order_by("start_date", "id").values(*PLAN_FIELDS)
     )
-    sessions = (
-        Session.objects.filter(local_date__range=(today, last_day))
-        .only("id", "prescription_id", "local_date", "local_time", "scheduled_at", "status")
-        .order_by("scheduled_at", "id")
-    )
-    plans = (
-        Prescription.objects.active()
-        .filter(patient=patient)
-        .only("id", "patient_id", "start_date", "end_date", "days_of_week", "times", "notes")
-        .order_by("start_date", "id")
-        .prefetch_related(
-            Prefetch("items", queryset=items, to_attr="portal_items"),
-            Prefetch("sessions", queryset=sessions, to_attr="portal_sessions"),
+    by_id: dict[int, dict[str, Any]] = {}
+    for plan in plans:
+        plan["items"], plan["sessions"] = [], []
+        by_id[plan["id"]] = plan
+    if by_id:
+        stretch_columns = [f"stretch__{name}" for name in STRETCH_FIELDS]
+        items = (
+            PrescriptionItem.objects.filter(prescription_id__in=by_id)
+            .order_by("order", "id")
+            .values_list(*ITEM_FIELDS, *stretch_columns)
         )
-    )
+        width = len(ITEM_FIELDS)
+        for row in items:
+            item = dict(zip(ITEM_FIELDS, row[:width], strict=True))
+            item["stretch"] = dict(zip(STRETCH_FIELDS, row[width:], strict=True))
+            by_id[item.pop("prescription_id")]["items"].append(item)
+        sessions = (
+            Session.objects.filter(prescription_id__in=by_id, local_date__range=(today, last_day))
+            .order_by("scheduled_at", "id")
+            .values_list(*SESSION_FIELDS)
+        )
+        for row in sessions:
+            session = dict(zip(SESSION_FIELDS, row, strict=True))
+            by_id[session.pop("prescription_id")]["sessions"].append(session)
     return {
         "patient": {
             "id": patient.pk,
@@ -121,17 +82,5 @@ def portal_plans(*, patient: Patient, today: dt.date | None = None) -> dict[str,
             "timezone": patient.timezone,
         },
         "local_today": today,
-        "plans": [
-            {
-                "id": plan.pk,
-                "start_date": plan.start_date,
-                "end_date": plan.end_date,
-                "days_of_week": list(plan.days_of_week),
-                "times": list(plan.times),
-                "notes": plan.notes,
-                "items": [_item(item) for item in plan.portal_items],
-                "sessions": [_session(session) for session in plan.portal_sessions],
-            }
-            for plan in plans
-        ],
+        "plans": plans,
     }
