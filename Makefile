@@ -6,7 +6,7 @@ BIN := $(VENV)/bin
 PY := $(BIN)/python
 STAMP := $(VENV)/.installed-$(shell cat requirements.txt requirements-dev.txt | sha1sum | cut -c1-12)
 
-.PHONY: install preflight migrate demo run test lint ci clean bench
+.PHONY: install preflight migrate demo run test lint ci clean bench bench-quick
 
 $(STAMP): requirements.txt requirements-dev.txt
 	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -42,9 +42,14 @@ lint: install
 
 ci: lint test
 
-# Portal plans vs a plain-Django baseline under gunicorn + wrk, then the Celery benchmarks; writes bench/results.json.
+# Portal plans vs a plain-Django baseline under gunicorn + wrk (3 interleaved rounds), then the Celery benchmarks;
+# writes bench/results.json.
 bench: preflight
 	$(PY) -m bench.run --with-celery
+
+# A smoke run of the same: 200 patients, one 5 s round per endpoint, no Celery benchmarks.
+bench-quick: preflight
+	$(PY) -m bench.run --quick
 
 clean:
 	rm -rf $(VENV) .pytest_cache .ruff_cache .hypothesis

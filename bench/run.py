@@ -1,10 +1,21 @@
 """``make bench``: the portal plans endpoint against a plain-Django same-work baseline (issue 7).
 
-One run: ``bench.portal`` seeds ``limber_bench_portal``; gunicorn (2 sync workers, ``config.settings.bench``)
-serves it on a free loopback port; wrk (installed with apt-get if missing; a Python http.client load
-generator otherwise, and the output says so) drives ``GET /api/v1/portal/plans`` and
-``GET /bench/baseline/plans`` with a random patient's token per request, each after a warm-up.
-``--with-celery`` also runs ``bench.dispatch`` and ``bench.conflicts`` and keeps their output.
+One run: ``bench.portal`` seeds ``limber_bench_portal`` (and ANALYZEs it); gunicorn starts with the
+project's ``config/gunicorn.conf.py`` (preloaded app, ``gc.freeze``; ``--workers`` sync workers,
+``config.settings.bench``) on a free loopback port; wrk (installed with apt-get if missing; a Python
+http.client load generator otherwise, and the output says so) drives ``GET /api/v1/portal/plans`` and
+``GET /bench/baseline/plans`` with a random patient's token per request.
+
+After one warm-up per endpoint the two are measured in interleaved rounds — portal, baseline, portal,
+baseline … — ``--duration`` seconds each, so drift (autovacuum, CPU frequency, page cache, a noisy
+neighbour) hits both. Each endpoint's figures are the medians across rounds; the headline ratios are
+median(portal req/s) / median(baseline req/s) and median(portal p99) / median(baseline p99), and every
+round's own ratios are kept too. During every measured window the CPU seconds of gunicorn (master and
+workers), PostgreSQL (every ``postgres`` process), the load generator and the whole machine are sampled
+from ``/proc`` and reported as cores used: which part saturates first on this machine.
+
+``--quick``: 200 patients, 1 round of 5 s after 1 s warm-up (explicit flags still override).
+``--with-celery`` also runs ``bench.dispatch`` and ``bench.conflicts`` afterwards and keeps their output.
 Writes ``bench/results.json`` and prints a table. Figures are printed, never asserted.
 """
 
@@ -14,22 +25,35 @@ import argparse
 import json
 import os
 import random
+import re
+import resource
 import shutil
 import signal
 import socket
+import statistics
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 import urllib.error
 import urllib.request
 from pathlib import Path
 
-from bench.portal import environment
+from bench.portal import BENCH_DB, environment
 
 ROOT = Path(__file__).resolve().parent.parent
 RESULTS = ROOT / "bench" / "results.json"
+GUNICORN_CONF = ROOT / "config" / "gunicorn.conf.py"
 ENDPOINTS = {"portal_plans": "/api/v1/portal/plans", "baseline": "/bench/baseline/plans"}
+DEFAULTS = {"patients": 1000, "rounds": 3, "duration": 10.0, "warmup": 3.0}
+QUICK = {"patients": 200, "rounds": 1, "duration": 5.0, "warmup": 1.0}
+FIGURES = ("req_per_s", "p50_ms", "p99_ms", "mean_ms")
+COUNTS = ("requests", "seconds", "non_2xx", "socket_errors")
+CLK_TCK = os.sysconf("SC_CLK_TCK")
+POSTGRES_BACKEND = re.compile(r"postgres: (?:\S+: )?\S+ (\S+) (?:\[local\]|\S+\(\d+\))")
+BUSY_ELSEWHERE = 0.25  # cores used by processes outside the benchmark that make a run worth a warning
+SAMPLE_EVERY = 0.5  # seconds between /proc scans inside a window (catches processes that come and go)
 
 WRK_SCRIPT = """
 local tokens = {}
@@ -52,6 +76,151 @@ done = function(summary, latency, requests)
     e.status, e.connect + e.read + e.write + e.timeout))
 end
 """
+
+
+# --- CPU accounting (standard library only: /proc) ---------------------------------------------------------
+
+
+def _proc_stat(pid: str) -> tuple[str, int, int, int] | None:
+    """(comm, ppid, starttime, utime + stime) of one process in clock ticks, or None if it is gone."""
+    try:
+        with open(f"/proc/{pid}/stat", "rb") as file:
+            data = file.read()
+    except OSError:
+        return None
+    close = data.rindex(b")")  # comm may itself hold spaces and parentheses
+    comm = data[data.index(b"(") + 1 : close].decode(errors="replace")
+    fields = data[close + 2 :].split()  # fields[0] is field 3 (state) of proc(5)
+    return comm, int(fields[1]), int(fields[19]), int(fields[11]) + int(fields[12])
+
+
+def _children_cpu() -> float:
+    """CPU seconds of this process's children that have exited and been waited for (wrk, the Python pool)."""
+    usage = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return usage.ru_utime + usage.ru_stime
+
+
+def _machine_ticks() -> tuple[int, int, int]:
+    """(busy, steal, total) jiffies of all CPUs together from the first line of /proc/stat."""
+    with open("/proc/stat") as file:
+        values = [int(x) for x in file.readline().split()[1:]]
+    user, nice, system, idle, iowait, irq, softirq, steal = (values + [0] * 8)[:8]
+    busy = user + nice + system + irq + softirq  # guest time is already inside user
+    return busy, steal, busy + idle + iowait + steal
+
+
+def _cmdline(pid: int) -> list[str]:
+    try:
+        with open(f"/proc/{pid}/cmdline", "rb") as file:
+            return file.read().replace(b"\0", b" ").decode(errors="replace").split()
+    except OSError:
+        return []
+
+
+def _other_db(pid: int) -> str | None:
+    """The database of a PostgreSQL client backend serving another database than the benchmark's, else None.
+
+    Backends retitle themselves ``postgres: [cluster: ]user database host(port) activity``; the lead's test
+    run on the same server is not the benchmark's database load.
+    """
+    match = POSTGRES_BACKEND.search(" ".join(_cmdline(pid)))
+    return match.group(1) if match and match.group(1) != BENCH_DB else None
+
+
+def _label(pid: int, comm: str) -> str:
+    """A short name for an ungrouped process: its comm, or the script or module a Python process runs."""
+    argv = _cmdline(pid)
+    if comm.startswith("python") and len(argv) > 1:
+        script = argv[2] if argv[1] == "-m" and len(argv) > 2 else Path(argv[1]).name
+        return f"python {script}"[:40]
+    return comm
+
+
+class CpuMeter:
+    """CPU seconds of process groups over one measured window, sampled from /proc by a background thread.
+
+    Groups: ``gunicorn`` (the server's pid and its descendants), ``postgres`` (every process whose comm
+    starts with ``postgres``, whoever owns it, except client backends of other databases), the load
+    generator (this process's other descendants: wrk, or the Python pool processes) and the whole machine
+    from /proc/stat; ``other`` is the machine's busy cores minus the groups, and ``top_other`` names the
+    ungrouped processes that used the most. A process is keyed by (pid, start time); one born inside the
+    window counts from zero, one that exits keeps its last sample (up to ``SAMPLE_EVERY`` s uncounted) —
+    except the load generator, which has been reaped when the window closes and is counted exactly with
+    ``getrusage(RUSAGE_CHILDREN)``.
+    """
+
+    def __init__(self, server_pid: int, load_name: str) -> None:
+        self.server_pid, self.load_name, self.self_pid = server_pid, load_name, os.getpid()
+        self.seen: dict[tuple[int, int], list] = {}  # (pid, start) -> [group, label, ticks at start, last ticks]
+        self.stop_event = threading.Event()
+        self.thread: threading.Thread | None = None
+
+    def _group(self, pid: int, comm: str, table: dict[int, tuple]) -> tuple[str | None, str]:
+        if comm.startswith("postgres"):
+            database = _other_db(pid)
+            return (None, f"postgres:{database}") if database else ("postgres", comm)
+        hops, current = 0, pid
+        while current > 1 and hops < 64:
+            if current == self.server_pid:
+                return "gunicorn", comm
+            if current == self.self_pid:
+                return (self.load_name, comm) if pid != self.self_pid else (None, "bench.run")
+            current = table[current][1] if current in table else 0
+            hops += 1
+        return None, _label(pid, comm)
+
+    def _sample(self, *, first: bool = False) -> None:
+        table = {}
+        for name in os.listdir("/proc"):
+            if name.isdigit() and (stat := _proc_stat(name)) is not None:
+                table[int(name)] = stat
+        for pid, (comm, _ppid, start, ticks) in table.items():
+            key = (pid, start)
+            if key in self.seen:
+                self.seen[key][3] = ticks
+            else:
+                self.seen[key] = [*self._group(pid, comm, table), ticks if first else 0, ticks]
+
+    def _loop(self) -> None:
+        while not self.stop_event.wait(SAMPLE_EVERY):
+            self._sample()
+
+    def start(self) -> None:
+        self._sample(first=True)
+        self.machine = _machine_ticks()
+        self.children = _children_cpu()
+        self.started = time.monotonic()
+        self.thread = threading.Thread(target=self._loop, daemon=True)
+        self.thread.start()
+
+    def stop(self) -> dict:
+        """Cores used per group (CPU seconds / wall seconds), ``other``, the machine's busy and steal fractions."""
+        self.stop_event.set()
+        self.thread.join()
+        self._sample()
+        wall = time.monotonic() - self.started
+        busy, steal, total = (end - start for end, start in zip(_machine_ticks(), self.machine, strict=True))
+        seconds = {"gunicorn": 0.0, "postgres": 0.0, self.load_name: 0.0}
+        others: dict[str, float] = {}
+        for group, label, begin, last in self.seen.values():
+            used = max(0, last - begin) / CLK_TCK
+            if group is not None:
+                seconds[group] += used
+            elif used:
+                others[label] = others.get(label, 0.0) + used
+        # The load generator (wrk, or the Python pool) has exited and been reaped by now: the kernel's exact
+        # count for reaped children beats the last /proc sample, up to SAMPLE_EVERY seconds old.
+        seconds[self.load_name] = max(seconds[self.load_name], _children_cpu() - self.children)
+        cores: dict = {group: round(value / wall, 2) for group, value in seconds.items()}
+        cores["other"] = round(max(0.0, busy / CLK_TCK - sum(seconds.values())) / wall, 2)
+        cores["machine_busy"] = round(busy / total, 3) if total else 0.0
+        cores["steal"] = round(steal / total, 3) if total else 0.0
+        top = sorted(others.items(), key=lambda item: -item[1])[:3]
+        cores["top_other"] = {label: round(used / wall, 2) for label, used in top if used / wall >= 0.01}
+        return cores
+
+
+# --- load ----------------------------------------------------------------------------------------------------
 
 
 def _free_port() -> int:
@@ -83,7 +252,8 @@ def _ensure_wrk() -> str | None:
 
 
 def _wrk(wrk: str, url: str, script: Path, tokens: Path, *, threads: int, connections: int, seconds: float):
-    command = [wrk, f"-t{threads}", f"-c{connections}", f"-d{int(seconds)}s", "--timeout", "10s", "-s", str(script)]
+    duration = f"-d{max(1, round(seconds))}s"
+    command = [wrk, f"-t{threads}", f"-c{connections}", duration, "--timeout", "10s", "-s", str(script)]
     output = subprocess.run(
         [*command, url, "--", str(tokens), str(random.randrange(1 << 20))],
         capture_output=True,
@@ -137,7 +307,7 @@ def _python_load(port: int, path: str, tokens: list[str], *, connections: int, s
     deadline = time.monotonic() + seconds
     with multiprocessing.Pool(connections) as pool:
         started = time.monotonic()
-        parts = pool.map(_python_worker, [(port, path, tokens, deadline, n) for n in range(connections)])
+        parts = pool.map(_python_worker, [(port, path, tokens, deadline, n) for n in range(connections)], 1)
         elapsed = time.monotonic() - started
     samples = [x for part in parts for x in part]
     latencies = sorted(x for x in samples if x >= 0)
@@ -159,23 +329,27 @@ def _python_load(port: int, path: str, tokens: list[str], *, connections: int, s
     }
 
 
+# --- server and Celery ---------------------------------------------------------------------------------------
+
+
 def _start_gunicorn(port: int, workers: int, log: Path) -> subprocess.Popen:
     command = [
         str(Path(sys.executable).with_name("gunicorn")),
-        "config.wsgi:application",
+        "-c",
+        str(GUNICORN_CONF.relative_to(ROOT)),
         f"--workers={workers}",
         f"--bind=127.0.0.1:{port}",
-        "--worker-class=sync",
         "--log-level=warning",
     ]
     env = {**os.environ, **environment()}
     return subprocess.Popen(command, cwd=ROOT, env=env, stdout=log.open("w"), stderr=subprocess.STDOUT)
 
 
-def _wait_ready(process: subprocess.Popen, base: str, token: str, timeout: float = 60.0) -> None:
+def _wait_ready(process: subprocess.Popen, base: str, token: str, log: Path, timeout: float = 60.0) -> None:
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         if process.poll() is not None:
+            sys.stderr.write(log.read_text()[-3000:])
             raise SystemExit(f"gunicorn exited with status {process.returncode} before it was ready.")
         try:
             if _get(base + ENDPOINTS["baseline"], token)[0] == 200:
@@ -199,18 +373,119 @@ def _run_module(module: str) -> dict:
     }
 
 
-def main() -> None:
+# --- report --------------------------------------------------------------------------------------------------
+
+
+def _summary(path: str, body: bytes, rounds: list[dict]) -> dict:
+    """An endpoint's medians across rounds (totals for the counts), its median CPU, and every round."""
+    summary: dict = {"path": path, "response_bytes": len(body)}
+    summary.update({key: round(statistics.median(r[key] for r in rounds), 2) for key in FIGURES})
+    summary.update({key: round(sum(r[key] for r in rounds), 2) for key in COUNTS})
+    numbers = [key for key, value in rounds[0]["cpu"].items() if isinstance(value, float | int)]
+    summary["cpu"] = {key: round(statistics.median(r["cpu"][key] for r in rounds), 3) for key in numbers}
+    others: dict[str, float] = {}
+    for r in rounds:
+        for label, value in r["cpu"].get("top_other", {}).items():
+            others[label] = others.get(label, 0.0) + value / len(rounds)
+    summary["cpu"]["top_other"] = {
+        label: round(value, 2) for label, value in sorted(others.items(), key=lambda x: -x[1])[:3]
+    }
+    summary["rounds"] = rounds
+    return summary
+
+
+def _warnings(results: dict) -> list[str]:
+    """What makes these figures less trustworthy than they look."""
+    warnings = []
+    for name in ENDPOINTS:
+        row = results[name]
+        cpu, path = row["cpu"], row["path"]
+        if cpu["other"] >= BUSY_ELSEWHERE:
+            names = ", ".join(cpu["top_other"]) or "unattributed"
+            warnings.append(
+                f"{path}: other processes used {cpu['other']:.2f} cores while measuring ({names}); "
+                "the machine was not quiet, the figures are low and noisy"
+            )
+        if cpu["steal"] >= 0.05:
+            warnings.append(f"{path}: the hypervisor stole {cpu['steal']:.0%} of the CPU")
+        if errors := row["non_2xx"] + row["socket_errors"]:
+            warnings.append(f"{path}: {errors} non-2xx answers or socket errors")
+    if results["rounds"] > 1:
+        for key, label in (("ratio", "req/s"), ("p99_ratio", "p99")):
+            values = [r[key] for r in results["round_ratios"]]
+            if max(values) - min(values) > 0.15 * statistics.median(values):
+                spread = ", ".join(f"{v:.3f}" for v in values)
+                warnings.append(f"the {label} ratio varies by more than 15 % between rounds ({spread})")
+    return warnings
+
+
+def _cpu_line(cpu: dict) -> str:
+    groups = "  ".join(
+        f"{key} {value:.2f}" for key, value in cpu.items() if key not in ("machine_busy", "steal", "top_other")
+    )
+    if cpu.get("top_other"):
+        groups += " (" + ", ".join(f"{label} {value:.2f}" for label, value in cpu["top_other"].items()) + ")"
+    steal = f", steal {cpu['steal']:.0%}" if cpu.get("steal", 0) >= 0.005 else ""
+    return f"{groups}  | machine busy {cpu['machine_busy']:.0%}{steal}"
+
+
+def _print_table(results: dict, tool: str, args) -> None:
+    portal, baseline = results["portal_plans"], results["baseline"]
+    print(
+        f"\nLoad: {tool}; {args.rounds} interleaved round(s) of {args.duration:g} s per endpoint "
+        f"after {args.warmup:g} s warm-up each; {args.patients:,} patients, {args.workers} gunicorn workers"
+    )
+    header = f"{'round':<7}{'endpoint':<24}{'req/s':>9}{'p50 ms':>9}{'p99 ms':>9}{'requests':>10}{'non-2xx':>9}"
+    print(header + f"{'ratio':>8}{'p99 ratio':>11}")
+    rows = [(str(n), r) for n, r in enumerate(zip(portal["rounds"], baseline["rounds"], strict=True), start=1)]
+    if len(rows) > 1:
+        rows.append(("median", (portal, baseline)))
+    for label, pair in rows:
+        for name, row in zip(ENDPOINTS, pair, strict=True):
+            line = (
+                f"{label:<7}{row['path']:<24}{row['req_per_s']:>9.1f}{row['p50_ms']:>9.2f}{row['p99_ms']:>9.2f}"
+                f"{row['requests']:>10}{row['non_2xx'] + row['socket_errors']:>9}"
+            )
+            if name == "baseline":
+                line += f"{pair[0]['req_per_s'] / row['req_per_s']:>8.3f}{pair[0]['p99_ms'] / row['p99_ms']:>11.3f}"
+            print(line)
+    if len(rows) > 2:
+        print("(median rows: medians of the rounds' req/s, p50 and p99; requests and non-2xx summed)")
+    print(f"portal/baseline req/s: {results['ratio']:.3f} (median / median; target >= 0.70)")
+    print(f"portal/baseline p99:   {results['p99_ratio']:.3f} (median / median; target <= 1.5)")
+    median = "median of rounds, " if args.rounds > 1 else ""
+    print(f"CPU, cores used while measured ({median}of {results['cpus']}):")
+    for name in ENDPOINTS:
+        print(f"  {results[name]['path']:<24}{_cpu_line(results[name]['cpu'])}")
+    for warning in results["warnings"]:
+        print(f"WARNING: {warning}")
+
+
+def _arguments() -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--patients", type=int, default=1000)
+    parser.add_argument("--quick", action="store_true", help="200 patients, 1 round of 5 s, 1 s warm-up, no Celery")
+    parser.add_argument("--patients", type=int, help=f"default {DEFAULTS['patients']}")
+    parser.add_argument("--rounds", type=int, help=f"interleaved rounds, default {DEFAULTS['rounds']}")
+    parser.add_argument(
+        "--duration", type=float, help=f"seconds per endpoint per round, default {DEFAULTS['duration']:g}"
+    )
+    parser.add_argument("--warmup", type=float, help=f"seconds of warm-up per endpoint, default {DEFAULTS['warmup']:g}")
     parser.add_argument("--workers", type=int, default=2, help="gunicorn workers")
     parser.add_argument("--threads", type=int, default=2, help="wrk threads")
     parser.add_argument("--connections", type=int, default=8)
-    parser.add_argument("--duration", type=float, default=15.0, help="seconds measured per endpoint")
-    parser.add_argument("--warmup", type=float, default=3.0, help="seconds of warm-up per endpoint")
     parser.add_argument("--with-celery", action="store_true", help="also run bench.dispatch and bench.conflicts")
     parser.add_argument("--python-load", action="store_true", help="use the Python load generator, not wrk")
     args = parser.parse_args()
+    for key, value in (QUICK if args.quick else DEFAULTS).items():
+        if getattr(args, key) is None:
+            setattr(args, key, value)
+    if args.rounds < 1 or args.duration <= 0 or args.warmup < 0 or args.patients < 1:
+        parser.error("--rounds and --patients must be >= 1, --duration > 0 and --warmup >= 0")
+    return args
 
+
+def main() -> None:
+    args = _arguments()
     workdir = Path(tempfile.mkdtemp(prefix="limber-bench-"))
     tokens_file = workdir / "tokens.txt"
     subprocess.run(
@@ -222,46 +497,70 @@ def main() -> None:
 
     wrk = None if args.python_load else _ensure_wrk()
     if wrk:
-        tool = f"wrk ({wrk}), {args.threads} threads, {args.connections} connections"
+        tool, load_name = f"wrk ({wrk}), {args.threads} threads, {args.connections} connections", "wrk"
         script = workdir / "tokens.lua"
         script.write_text(WRK_SCRIPT)
     else:
-        tool = f"Python http.client load generator, {args.connections} processes (wrk unavailable)"
-        print("wrk could not be installed: falling back to the Python load generator.", flush=True)
+        why = "--python-load" if args.python_load else "wrk unavailable"
+        tool, load_name = f"Python http.client load generator, {args.connections} processes ({why})", "load"
+        if not args.python_load:
+            print("wrk could not be installed: falling back to the Python load generator.", flush=True)
+
+    def load(path: str, seconds: float):
+        if wrk:
+            return _wrk(
+                wrk,
+                base + path,
+                script,
+                tokens_file,
+                threads=args.threads,
+                connections=args.connections,
+                seconds=seconds,
+            )
+        return _python_load(port, path, tokens, connections=args.connections, seconds=seconds)
 
     port = _free_port()
     base = f"http://127.0.0.1:{port}"
-    server = _start_gunicorn(port, args.workers, workdir / "gunicorn.log")
+    log = workdir / "gunicorn.log"
+    server = _start_gunicorn(port, args.workers, log)
     results: dict = {
         "patients": args.patients,
         "gunicorn_workers": args.workers,
+        "gunicorn_config": str(GUNICORN_CONF.relative_to(ROOT)),
         "load_tool": tool,
+        "rounds": args.rounds,
         "duration_s": args.duration,
         "warmup_s": args.warmup,
         "cpus": os.cpu_count(),
     }
+    bodies: dict[str, bytes] = {}
+    rounds: dict[str, list[dict]] = {name: [] for name in ENDPOINTS}
     try:
-        _wait_ready(server, base, tokens[0])
+        _wait_ready(server, base, tokens[0], log)
         for name, path in ENDPOINTS.items():
-            status, body = _get(base + path, random.choice(tokens))
+            status, bodies[name] = _get(base + path, random.choice(tokens))
             if status != 200:
-                raise SystemExit(f"{path} answered {status}: {body[:300]!r}")
-            print(f"{path}: 200, {len(body):,} bytes; measuring …", flush=True)
-            for seconds, keep in ((args.warmup, False), (args.duration, True)):
-                if wrk:
-                    figures = _wrk(
-                        wrk,
-                        base + path,
-                        script,
-                        tokens_file,
-                        threads=args.threads,
-                        connections=args.connections,
-                        seconds=seconds,
-                    )
-                else:
-                    figures = _python_load(port, path, tokens, connections=args.connections, seconds=seconds)
-                if keep:
-                    results[name] = {"path": path, "response_bytes": len(body), **figures}
+                raise SystemExit(f"{path} answered {status}: {bodies[name][:300]!r}")
+            print(f"{path}: 200, {len(bodies[name]):,} bytes; warming up {args.warmup:g} s …", flush=True)
+            if args.warmup > 0:
+                load(path, args.warmup)
+        for number in range(1, args.rounds + 1):
+            # ABBA order (portal, baseline, baseline, portal, …): neither endpoint always follows the other.
+            order = list(ENDPOINTS.items())
+            for name, path in order if number % 2 else order[::-1]:
+                meter = CpuMeter(server.pid, load_name)
+                meter.start()
+                figures = load(path, args.duration)
+                cpu = meter.stop()
+                rounds[name].append({"round": number, "path": path, **figures, "cpu": cpu})
+                errors = figures["non_2xx"] + figures["socket_errors"]
+                print(
+                    f"round {number}/{args.rounds} {path:<24}{figures['req_per_s']:>8.1f} req/s  "
+                    f"p50 {figures['p50_ms']:.1f} ms  p99 {figures['p99_ms']:.1f} ms"
+                    + (f"  {errors} ERRORS" if errors else "")
+                    + f"  | cpu {_cpu_line(cpu)}",
+                    flush=True,
+                )
     finally:
         server.send_signal(signal.SIGTERM)
         try:
@@ -269,25 +568,27 @@ def main() -> None:
         except subprocess.TimeoutExpired:
             server.kill()
 
+    for name, path in ENDPOINTS.items():
+        results[name] = _summary(path, bodies[name], rounds[name])
     portal, baseline = results["portal_plans"], results["baseline"]
     results["ratio"] = round(portal["req_per_s"] / baseline["req_per_s"], 3)
     results["p99_ratio"] = round(portal["p99_ms"] / baseline["p99_ms"], 3)
+    results["round_ratios"] = [
+        {
+            "round": p["round"],
+            "ratio": round(p["req_per_s"] / b["req_per_s"], 3),
+            "p99_ratio": round(p["p99_ms"] / b["p99_ms"], 3),
+        }
+        for p, b in zip(portal["rounds"], baseline["rounds"], strict=True)
+    ]
     results["targets"] = {"ratio": ">= 0.70", "p99_ratio": "<= 1.5"}
+    results["warnings"] = _warnings(results)
     if args.with_celery:
         results["dispatch"] = _run_module("bench.dispatch")
         results["conflicts"] = _run_module("bench.conflicts")
     RESULTS.write_text(json.dumps(results, indent=2) + "\n")
 
-    print(f"\nLoad: {tool}; {args.duration:g} s per endpoint after {args.warmup:g} s warm-up")
-    print(f"{'endpoint':<26}{'req/s':>10}{'p50 ms':>10}{'p99 ms':>10}{'requests':>10}{'non-2xx':>9}")
-    for name in ENDPOINTS:
-        row = results[name]
-        print(
-            f"{row['path']:<26}{row['req_per_s']:>10.1f}{row['p50_ms']:>10.2f}{row['p99_ms']:>10.2f}"
-            f"{row['requests']:>10}{row['non_2xx'] + row['socket_errors']:>9}"
-        )
-    print(f"portal/baseline req/s: {results['ratio']:.3f} (target >= 0.70)")
-    print(f"portal/baseline p99:   {results['p99_ratio']:.3f} (target <= 1.5)")
+    _print_table(results, tool, args)
     for name in ("dispatch", "conflicts"):
         if name in results:
             print(f"bench.{name}: exit {results[name]['returncode']} in {results[name]['seconds']} s (output above)")
