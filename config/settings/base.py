@@ -6,6 +6,7 @@ import re
 from pathlib import Path
 
 from celery.schedules import crontab
+from django.core.exceptions import ImproperlyConfigured
 
 from config.env import env_db, env_int, env_list, env_str
 
@@ -173,7 +174,8 @@ SPECTACULAR_SETTINGS = {
 
 # --- Celery (DESIGN §5) -------------------------------------------------------------------------
 REDIS_URL = env_str("REDIS_URL", default="redis://127.0.0.1:6379/0")
-CELERY_BROKER_URL = REDIS_URL
+# The broker: Redis by default; BROKER_URL=amqp://user:pass@host:5672/vhost switches it to RabbitMQ.
+CELERY_BROKER_URL = env_str("BROKER_URL", default=REDIS_URL)
 CELERY_TASK_SERIALIZER = "json"
 CELERY_RESULT_SERIALIZER = "json"
 CELERY_ACCEPT_CONTENT = ["json"]
@@ -213,6 +215,22 @@ CELERY_BEAT_SCHEDULE = {
     "nightly-conflict-sweep": {"task": "prescriptions.sweep_conflicts", "schedule": crontab(minute=15, hour=3)},
     "purge-expired-tokens": {"task": "clinic.purge_expired_tokens", "schedule": crontab(minute=45, hour=3)},
 }
+# "Exactly one beat" is held by a Redis lock (celery-redbeat, docs/deploy.md): a beat takes the lock before its
+# first tick and extends it on every tick (at most BEAT_MAX_LOOP_INTERVAL apart); a second beat blocks on it as a
+# standby and takes over within BEAT_LOCK_TIMEOUT + BEAT_MAX_LOOP_INTERVAL of the holder dying. The schedule's
+# state (each entry's last run) lives in Redis too, so the standby carries on where the dead one stopped. Its Redis
+# is its own setting: the broker may be RabbitMQ. Deployments sharing one Redis need their own BEAT_KEY_PREFIX.
+CELERY_BEAT_SCHEDULER = "redbeat.RedBeatScheduler"
+CELERY_BEAT_MAX_LOOP_INTERVAL = env_int("BEAT_MAX_LOOP_INTERVAL", default=5, minimum=1)
+CELERY_REDBEAT_REDIS_URL = env_str("BEAT_REDIS_URL", default=REDIS_URL)
+CELERY_REDBEAT_REDIS_OPTIONS = {"socket_connect_timeout": 2, "socket_timeout": 5}
+CELERY_REDBEAT_KEY_PREFIX = env_str("BEAT_KEY_PREFIX", default="limber:beat:")
+CELERY_REDBEAT_LOCK_TIMEOUT = env_int("BEAT_LOCK_TIMEOUT", default=30, minimum=1)
+if CELERY_REDBEAT_LOCK_TIMEOUT < 2 * CELERY_BEAT_MAX_LOOP_INTERVAL:
+    raise ImproperlyConfigured(
+        "Environment variable BEAT_LOCK_TIMEOUT must be at least twice BEAT_MAX_LOOP_INTERVAL, "
+        f"got {CELERY_REDBEAT_LOCK_TIMEOUT} and {CELERY_BEAT_MAX_LOOP_INTERVAL}."
+    )
 
 # --- Reminders and scheduling (DESIGN §5, §8) ---------------------------------------------------
 REMINDER_HORIZON_DAYS = env_int("REMINDER_HORIZON_DAYS", default=14, minimum=1)
