@@ -38,6 +38,8 @@ INSTALLED_APPS = [
 ]
 
 MIDDLEWARE = [
+    # /healthz and /readyz for the load balancer: first, so no host check or HTTPS redirect applies to probes.
+    "clinic.health.HealthCheckMiddleware",
     "django.middleware.security.SecurityMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.common.CommonMiddleware",
@@ -72,6 +74,8 @@ TEMPLATES = [
 DATABASES = {"default": env_db("DATABASE_URL", default="postgres://root@127.0.0.1:5432/limber")}
 DATABASES["default"]["ATOMIC_REQUESTS"] = False
 DATABASES["default"]["CONN_MAX_AGE"] = env_int("DB_CONN_MAX_AGE", default=0, minimum=0)
+# With persistent connections, a connection the database dropped (restart, failover) is replaced before use.
+DATABASES["default"]["CONN_HEALTH_CHECKS"] = True
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
 # Argon2id first: new and re-hashed passwords use it; older hashes still verify and upgrade on next login.
@@ -96,6 +100,12 @@ AXES_RESET_ON_SUCCESS = True
 AXES_RESET_COOL_OFF_ON_FAILURE_DURING_LOCKOUT = False
 AXES_HTTP_RESPONSE_CODE = 429
 AXES_VERBOSE = False  # no start-up banner; failure logs carry only the (masked) lockout parameters and the path
+# Behind a load balancer every request comes from its address: TRUSTED_PROXY_COUNT (the proxies in front of
+# gunicorn that append to X-Forwarded-For) makes the lockout and the login throttle key on the client's address,
+# read the same way by both (clinic.api.client_ip). 0 — the default — ignores X-Forwarded-For, which a client
+# can set to anything.
+TRUSTED_PROXY_COUNT = env_int("TRUSTED_PROXY_COUNT", default=0, minimum=0)
+AXES_CLIENT_IP_CALLABLE = "clinic.api.client_ip.client_ip"
 
 AUTH_PASSWORD_VALIDATORS = [
     {"NAME": "django.contrib.auth.password_validation.UserAttributeSimilarityValidator"},
@@ -136,6 +146,7 @@ REST_FRAMEWORK = {
     "DEFAULT_SCHEMA_CLASS": "clinic.api.schema.LimberAutoSchema",
     "EXCEPTION_HANDLER": "clinic.api.problems.exception_handler",
     "DEFAULT_THROTTLE_RATES": {"login": env_str("LOGIN_THROTTLE_RATE", default="10/min")},
+    "NUM_PROXIES": TRUSTED_PROXY_COUNT,
     "TEST_REQUEST_DEFAULT_FORMAT": "json",
     "UNAUTHENTICATED_USER": "django.contrib.auth.models.AnonymousUser",
 }

@@ -7,6 +7,9 @@ from .base import *  # noqa: F403
 DEBUG = False
 SECRET_KEY = env_str("SECRET_KEY")  # required: no default in production
 ALLOWED_HOSTS = env_list("ALLOWED_HOSTS")
+# Origins allowed to POST admin forms when the load balancer does not pass the public Host through
+# (e.g. "https://limber.example.org"); empty: Django compares Origin with the request's own host.
+CSRF_TRUSTED_ORIGINS = env_list("CSRF_TRUSTED_ORIGINS", default=[])
 SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")
 SECURE_SSL_REDIRECT = env_bool("SECURE_SSL_REDIRECT", default=True)
 SESSION_COOKIE_SECURE = True
