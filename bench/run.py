@@ -57,11 +57,16 @@ SAMPLE_EVERY = 0.5  # seconds between /proc scans inside a window (catches proce
 
 WRK_SCRIPT = """
 local tokens = {}
+local threads = 0
+setup = function(thread)
+  threads = threads + 1
+  thread:set("thread_id", threads)  -- each thread its own random sequence of tokens
+end
 init = function(args)
   for line in io.lines(args[1]) do
     if #line > 0 then tokens[#tokens + 1] = line end
   end
-  math.randomseed(os.time() + (tonumber(args[2]) or 0))
+  math.randomseed(os.time() + (tonumber(args[2]) or 0) + 7919 * (thread_id or 0))
 end
 request = function()
   local token = tokens[math.random(#tokens)]

@@ -62,9 +62,15 @@ def test_liveness_runs_no_query(client, count_queries, db):
     assert count_queries(lambda: client.get("/healthz")) == 0
 
 
-def _request(xff: str | None):
+def _request(xff: str | None, remote: str = "10.0.0.2"):
     extra = {"HTTP_X_FORWARDED_FOR": xff} if xff is not None else {}
-    return RequestFactory().get("/", REMOTE_ADDR="10.0.0.2", **extra)
+    return RequestFactory().get("/", REMOTE_ADDR=remote, **extra)
+
+
+@pytest.fixture
+def behind_one_proxy(settings):
+    settings.TRUSTED_PROXY_COUNT = 1
+    settings.TRUSTED_PROXY_NETWORKS = ["10.0.0.0/24", "fd00::/8"]
 
 
 def test_without_trusted_proxies_forwarded_for_is_ignored():
@@ -72,11 +78,49 @@ def test_without_trusted_proxies_forwarded_for_is_ignored():
     assert client_ip(_request(None)) == "10.0.0.2"
 
 
-def test_with_one_trusted_proxy_the_address_it_saw_is_the_client(settings):
-    settings.REST_FRAMEWORK = {**settings.REST_FRAMEWORK, "NUM_PROXIES": 1}
-    # The client wrote "1.2.3.4" itself; the load balancer appended the address it really came from.
-    assert client_ip(_request("1.2.3.4, 203.0.113.9")) == "203.0.113.9"
-    assert client_ip(_request(None)) == "10.0.0.2"
+@pytest.mark.usefixtures("behind_one_proxy")
+@pytest.mark.parametrize(
+    ("xff", "remote", "client"),
+    [
+        # The client wrote "1.2.3.4" itself; the load balancer appended the address it really came from.
+        ("1.2.3.4, 203.0.113.9", "10.0.0.2", "203.0.113.9"),
+        ("203.0.113.9:51234", "10.0.0.2", "203.0.113.9"),  # some balancers add the port
+        ("[2001:db8::7]:443", "fd00::1", "2001:db8::7"),
+        (None, "10.0.0.2", "10.0.0.2"),
+        ("not-an-address", "10.0.0.2", "10.0.0.2"),  # never a value the lockout's inet column refuses
+        ("", "10.0.0.2", "10.0.0.2"),
+        # Straight to gunicorn, not through the balancer: the header is the sender's own invention.
+        ("203.0.113.9", "198.51.100.4", "198.51.100.4"),
+    ],
+)
+def test_behind_a_trusted_proxy_the_address_it_saw_is_the_client(xff, remote, client):
+    assert client_ip(_request(xff, remote)) == client
+
+
+def test_a_header_shorter_than_the_proxy_chain_is_not_believed(settings):
+    settings.TRUSTED_PROXY_COUNT = 2
+    settings.TRUSTED_PROXY_NETWORKS = ["10.0.0.0/24"]
+    assert client_ip(_request("203.0.113.9")) == "10.0.0.2"
+    assert client_ip(_request("203.0.113.9, 10.0.0.9")) == "203.0.113.9"
+
+
+@pytest.mark.parametrize(
+    ("environ", "message"),
+    [
+        ({"TRUSTED_PROXY_COUNT": "1"}, "TRUSTED_PROXY_NETWORKS is required"),
+        ({"TRUSTED_PROXY_COUNT": "1", "TRUSTED_PROXY_NETWORKS": "10.0.0.300/8"}, "TRUSTED_PROXY_NETWORKS is invalid"),
+    ],
+)
+def test_proxy_settings_are_checked_at_start(environ, message):
+    result = subprocess.run(
+        [sys.executable, "-c", "import django; django.setup()"],
+        env={**os.environ, **PRODUCTION, **environ},
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+    assert result.returncode != 0 and message in result.stderr
 
 
 @pytest.fixture
@@ -101,16 +145,24 @@ def test_a_made_up_forwarded_for_does_not_escape_the_login_throttle(api, therapi
 
 
 @pytest.mark.usefixtures("_fresh_throttle")
-def test_the_lockout_counts_the_client_address_behind_the_proxy(api, therapist, settings):
+@pytest.mark.usefixtures("behind_one_proxy")
+def test_lockout_and_throttle_count_the_client_address_behind_the_proxy(api, therapist):
     from axes.models import AccessAttempt
 
-    settings.REST_FRAMEWORK = {**settings.REST_FRAMEWORK, "NUM_PROXIES": 1}
-    api.post(
-        "/api/v1/auth/login",
-        {"username": therapist.username, "password": "wrong"},
-        HTTP_X_FORWARDED_FOR="1.2.3.4, 203.0.113.9",
-    )
+    def attempt(client: str):
+        return api.post(
+            "/api/v1/auth/login",
+            {"username": therapist.username, "password": "wrong"},
+            HTTP_X_FORWARDED_FOR=f"1.2.3.4, {client}",
+            REMOTE_ADDR="10.0.0.2",
+        )
+
+    attempt("203.0.113.9")
     assert list(AccessAttempt.objects.values_list("ip_address", flat=True)) == ["203.0.113.9"]
+    for _ in range(9):
+        attempt("203.0.113.10")
+    assert attempt("203.0.113.10").status_code == 429  # that client is locked out (and throttled)
+    assert attempt("203.0.113.9").status_code == 400  # another client behind the same balancer is not held
 
 
 def test_production_reads_csrf_trusted_origins():

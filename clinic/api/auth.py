@@ -14,9 +14,9 @@ from knox.views import LogoutAllView as KnoxLogoutAllView
 from knox.views import LogoutView as KnoxLogoutView
 from rest_framework import exceptions, serializers, status
 from rest_framework.permissions import AllowAny
-from rest_framework.throttling import ScopedRateThrottle
 
 from clinic.api.authentication import TokenAuthentication
+from clinic.api.client_ip import LoginRateThrottle
 from clinic.api.problems import ProblemSerializer
 
 
@@ -58,7 +58,7 @@ class TokenOut(serializers.Serializer):
 class LoginView(KnoxLoginView):
     authentication_classes: list = []
     permission_classes = [AllowAny]
-    throttle_classes = [ScopedRateThrottle]
+    throttle_classes = [LoginRateThrottle]
     throttle_scope = "login"
 
     @extend_schema(

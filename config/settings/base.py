@@ -1,6 +1,7 @@
 """Settings shared by every environment. Values come from the environment (DESIGN §8)."""
 
 import datetime as dt
+import ipaddress
 import logging
 import re
 from pathlib import Path
@@ -76,6 +77,9 @@ DATABASES["default"]["ATOMIC_REQUESTS"] = False
 DATABASES["default"]["CONN_MAX_AGE"] = env_int("DB_CONN_MAX_AGE", default=0, minimum=0)
 # With persistent connections, a connection the database dropped (restart, failover) is replaced before use.
 DATABASES["default"]["CONN_HEALTH_CHECKS"] = True
+# A database host that stops answering fails a connection attempt (and /readyz) after this, instead of never.
+_CONNECT_TIMEOUT = env_int("DB_CONNECT_TIMEOUT", default=5, minimum=1)
+DATABASES["default"].setdefault("OPTIONS", {}).setdefault("connect_timeout", _CONNECT_TIMEOUT)
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
 # Argon2id first: new and re-hashed passwords use it; older hashes still verify and upgrade on next login.
@@ -100,11 +104,22 @@ AXES_RESET_ON_SUCCESS = True
 AXES_RESET_COOL_OFF_ON_FAILURE_DURING_LOCKOUT = False
 AXES_HTTP_RESPONSE_CODE = 429
 AXES_VERBOSE = False  # no start-up banner; failure logs carry only the (masked) lockout parameters and the path
-# Behind a load balancer every request comes from its address: TRUSTED_PROXY_COUNT (the proxies in front of
-# gunicorn that append to X-Forwarded-For) makes the lockout and the login throttle key on the client's address,
-# read the same way by both (clinic.api.client_ip). 0 — the default — ignores X-Forwarded-For, which a client
-# can set to anything.
+# Behind a load balancer every request comes from its address: with TRUSTED_PROXY_COUNT proxies (that append to
+# X-Forwarded-For) in front of gunicorn and their networks in TRUSTED_PROXY_NETWORKS, the lockout and the login
+# throttle both key on the client's own address (clinic.api.client_ip). The default, 0, ignores the header, which
+# anyone can write.
 TRUSTED_PROXY_COUNT = env_int("TRUSTED_PROXY_COUNT", default=0, minimum=0)
+TRUSTED_PROXY_NETWORKS = env_list("TRUSTED_PROXY_NETWORKS", default=[])
+try:
+    for _network in TRUSTED_PROXY_NETWORKS:
+        ipaddress.ip_network(_network)
+except ValueError as _error:
+    raise ImproperlyConfigured(f"Environment variable TRUSTED_PROXY_NETWORKS is invalid: {_error}") from None
+if TRUSTED_PROXY_COUNT and not TRUSTED_PROXY_NETWORKS:
+    raise ImproperlyConfigured(
+        "Environment variable TRUSTED_PROXY_NETWORKS is required when TRUSTED_PROXY_COUNT is set: "
+        "the load balancers' addresses or networks, e.g. 10.0.0.0/8."
+    )
 AXES_CLIENT_IP_CALLABLE = "clinic.api.client_ip.client_ip"
 
 AUTH_PASSWORD_VALIDATORS = [
@@ -146,7 +161,7 @@ REST_FRAMEWORK = {
     "DEFAULT_SCHEMA_CLASS": "clinic.api.schema.LimberAutoSchema",
     "EXCEPTION_HANDLER": "clinic.api.problems.exception_handler",
     "DEFAULT_THROTTLE_RATES": {"login": env_str("LOGIN_THROTTLE_RATE", default="10/min")},
-    "NUM_PROXIES": TRUSTED_PROXY_COUNT,
+    "NUM_PROXIES": 0,  # DRF's own rule would believe X-Forwarded-For from anyone; see TRUSTED_PROXY_COUNT
     "TEST_REQUEST_DEFAULT_FORMAT": "json",
     "UNAUTHENTICATED_USER": "django.contrib.auth.models.AnonymousUser",
 }
