@@ -8,7 +8,13 @@ from __future__ import annotations
 import datetime as dt
 
 from django import forms
-from django.contrib import admin
+from django.contrib import admin, messages
+from django.contrib.admin import helpers
+from django.contrib.admin.utils import unquote
+from django.contrib.auth import get_user_model
+from django.contrib.auth.password_validation import password_validators_help_text_html
+from django.contrib.auth.validators import UnicodeUsernameValidator
+from django.core.exceptions import PermissionDenied, ValidationError
 from django.db import transaction
 from django.db.models import (
     Case,
@@ -26,8 +32,13 @@ from django.db.models import (
     When,
 )
 from django.db.models.functions import Cast, Coalesce
+from django.http import Http404, HttpResponseRedirect
+from django.template.response import TemplateResponse
+from django.urls import path, reverse
 from django.utils import timezone
+from django.utils.decorators import method_decorator
 from django.utils.html import format_html
+from django.views.decorators.debug import sensitive_post_parameters, sensitive_variables
 
 from clinic.admin_base import (
     ClinicScopedAdmin,
@@ -36,8 +47,10 @@ from clinic.admin_base import (
     ReasonActionForm,
     ServiceFormAdmin,
     clinic_id_of,
+    refusal_text,
     run_service_action,
 )
+from clinic.errors import DomainError
 from clinic.models import MovementTag, StaffMembership
 from patients import audit, services
 from patients.models import Clearance, Episode, MobilityAssessment, Patient, PatientDiagnosis, PortalAccess
@@ -219,6 +232,114 @@ class MobilityInline(ReadOnlyInline):
     fields = ["level", "assessed_at", "assessed_by", "notes"]
 
 
+class PortalAccessInline(ReadOnlyInline):
+    """Who may use the portal for this patient; logins are created on the patient's "Portal login" page."""
+
+    model = PortalAccess
+    fk_name = "patient"
+    fields = ["user", "relationship", "created_at"]
+    ordering = ["created_at", "id"]
+    verbose_name = "portal login"
+    verbose_name_plural = "portal logins"
+
+    def get_queryset(self, request):
+        return super().get_queryset(request).select_related("user")
+
+
+# --- Portal logins --------------------------------------------------------------------------------------
+
+PORTAL_PASSWORD_FIELDS = ("password", "password_confirmation")
+
+
+def _self_login_taken(patient: Patient, relationship: str) -> bool:
+    return (
+        relationship == PortalAccess.Relationship.SELF
+        and patient.portal_access.filter(relationship=PortalAccess.Relationship.SELF).exists()
+    )
+
+
+class PortalLoginForm(forms.Form):
+    """A new portal login for the patient; ``portal_user_create`` validates the username and the password."""
+
+    username = forms.CharField(
+        max_length=150,
+        validators=[UnicodeUsernameValidator()],  # early, so it is not only reported once the password passes
+        help_text="Letters, digits and @ . + - _ only.",
+    )
+    email = forms.EmailField(required=False, help_text="Optional.")
+    relationship = forms.ChoiceField(choices=PortalAccess.Relationship.choices)
+    password = forms.CharField(
+        strip=False,
+        widget=forms.PasswordInput(attrs={"autocomplete": "new-password"}),
+        help_text=password_validators_help_text_html(),
+    )
+    password_confirmation = forms.CharField(
+        label="Password (again)",
+        strip=False,
+        widget=forms.PasswordInput(attrs={"autocomplete": "new-password"}),
+    )
+
+    def __init__(self, *args, patient: Patient, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.patient = patient
+
+    def clean_relationship(self) -> str:
+        # A field-named answer for what the service's constraint would refuse anyway.
+        relationship = self.cleaned_data["relationship"]
+        if _self_login_taken(self.patient, relationship):
+            raise ValidationError("This patient already has their own portal login.")
+        return relationship
+
+    def clean(self):
+        cleaned = super().clean()
+        password, again = cleaned.get("password"), cleaned.get("password_confirmation")
+        if password and again and password != again:
+            self.add_error("password_confirmation", "The two passwords differ.")
+        return cleaned
+
+
+class PortalGrantForm(forms.Form):
+    """Give an existing portal login (a guardian's, say) access to one more patient: ``portal_access_grant``."""
+
+    username = forms.CharField(max_length=150, help_text="The username of an existing portal login.")
+    relationship = forms.ChoiceField(choices=PortalAccess.Relationship.choices)
+
+    def __init__(self, *args, patient: Patient, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.patient = patient
+
+    def clean_username(self):
+        # As the API's grant: only an active portal login, never a staff account.
+        user = (
+            get_user_model()
+            .objects.filter(username=self.cleaned_data["username"], is_active=True, is_staff=False, is_superuser=False)
+            .filter(membership__isnull=True)
+            .first()
+        )
+        if user is None:
+            raise ValidationError("No portal login with this username; create a new login above instead.")
+        if self.patient.portal_access.filter(user=user).exists():
+            raise ValidationError("This login already has access to this patient.")
+        self.cleaned_data["user"] = user
+        return user.get_username()
+
+    def clean_relationship(self) -> str:
+        relationship = self.cleaned_data["relationship"]
+        if _self_login_taken(self.patient, relationship):
+            raise ValidationError("This patient already has their own portal login.")
+        return relationship
+
+
+def show_refusal(form: forms.Form, error: Exception, *, aliases: dict[str, str] | None = None) -> None:
+    """A service's refusal on the form: field errors on their fields (``aliases`` renames), the rest on top."""
+    if isinstance(error, ValidationError) and hasattr(error, "error_dict"):
+        for field, errors in error.error_dict.items():
+            field = (aliases or {}).get(field, field)
+            form.add_error(field if field in form.fields else None, [m for e in errors for m in e.messages])
+    else:
+        form.add_error(None, refusal_text(error))
+
+
 # --- Patients -------------------------------------------------------------------------------------------
 
 
@@ -245,7 +366,7 @@ class PatientAdmin(PatientReadsLogged, ServiceFormAdmin, ClinicScopedAdmin):
     list_select_related = ["primary_therapist"]
     search_fields = ["first_name", "last_name", "mrn", "phone", "email"]
     readonly_fields = ["email_consent_at", "sms_consent_at", "archived_at", "created_at", "updated_at"]
-    inlines = [ClearanceInline, EpisodeInline, DiagnosisInline, MobilityInline]
+    inlines = [ClearanceInline, EpisodeInline, DiagnosisInline, MobilityInline, PortalAccessInline]
     actions = ["archive", "restore"]
     scoped_choices = {"primary_therapist": "membership__clinic"}
 
@@ -305,6 +426,119 @@ class PatientAdmin(PatientReadsLogged, ServiceFormAdmin, ClinicScopedAdmin):
         run_service_action(
             self, request, queryset, lambda p: services.patient_restore(patient=p, by=request.user), done="Restored"
         )
+
+    # Portal logins: a page of its own, linked from the change page's object tools.
+
+    def get_urls(self):
+        portal_login = self.admin_site.admin_view(self.portal_login_view)
+        name = f"{self.opts.app_label}_{self.opts.model_name}_portal_login"
+        return [path("<path:object_id>/portal-login/", portal_login, name=name), *super().get_urls()]
+
+    def has_portal_login_permission(self, request) -> bool:
+        return request.user.has_perm("patients.add_portalaccess")
+
+    @method_decorator(sensitive_post_parameters(*PORTAL_PASSWORD_FIELDS))
+    def portal_login_view(self, request, object_id):
+        """Create a portal login for the patient, or give an existing login access to them.
+
+        Another clinic's patient is not found (404), as on the change page; an archived patient is refused.
+        """
+        if not self.has_portal_login_permission(request):
+            raise PermissionDenied
+        patient = self.get_object(request, unquote(object_id))
+        if patient is None:
+            raise Http404("No such patient.")
+        change_url = reverse(f"{self.admin_site.name}:patients_patient_change", args=[patient.pk])
+        if patient.is_archived:
+            self.message_user(
+                request, f"{patient} is archived: restore the patient before giving portal access.", messages.ERROR
+            )
+            return HttpResponseRedirect(change_url)
+
+        granting = request.method == "POST" and "_grant" in request.POST
+        posted = request.POST if request.method == "POST" else None
+        create_form = PortalLoginForm(None if granting else posted, patient=patient)
+        grant_form = PortalGrantForm(posted if granting else None, patient=patient, prefix="grant")
+        if posted is not None:
+            if granting:
+                done = self._portal_grant(request, patient, grant_form)
+            else:
+                done = self._portal_login_create(request, patient, create_form)
+            if done:
+                self.message_user(request, done, messages.SUCCESS)
+                return HttpResponseRedirect(change_url)
+        else:
+            create_form.initial["relationship"] = (
+                PortalAccess.Relationship.GUARDIAN
+                if _self_login_taken(patient, PortalAccess.Relationship.SELF)
+                else PortalAccess.Relationship.SELF
+            )
+            grant_form.initial["relationship"] = PortalAccess.Relationship.GUARDIAN
+
+        context = {
+            **self.admin_site.each_context(request),
+            "title": f"Portal login for {patient}",
+            "opts": self.opts,
+            "original": patient,
+            "has_view_permission": self.has_view_permission(request, patient),
+            "create_form": create_form,
+            "create_admin_form": helpers.AdminForm(
+                create_form, [("New portal login", {"fields": list(create_form.fields)})], {}
+            ),
+            "grant_form": grant_form,
+            "grant_admin_form": helpers.AdminForm(
+                grant_form,
+                [
+                    (
+                        "Or: an existing portal login",
+                        {
+                            "fields": list(grant_form.fields),
+                            "description": "For example a guardian who already has a login for another child.",
+                        },
+                    )
+                ],
+                {},
+            ),
+        }
+        with transaction.atomic():  # the page shows the patient: its read is logged with it (DESIGN §7)
+            audit.log_admin_read(request, patient.pk, what="admin:portal-login")
+            response = TemplateResponse(request, "admin/patients/patient/portal_login.html", context)
+            response.render()
+        return response
+
+    @sensitive_variables("data")
+    def _portal_login_create(self, request, patient: Patient, form: PortalLoginForm) -> str | None:
+        """``portal_user_create``; returns the success message, or None with the refusal on the form."""
+        if not form.is_valid():
+            return None
+        data = form.cleaned_data
+        try:
+            user = services.portal_user_create(
+                patient=patient,
+                by=request.user,
+                username=data["username"],
+                password=data["password"],
+                email=data["email"],
+                relationship=data["relationship"],
+            )
+        except (ValidationError, DomainError) as error:
+            show_refusal(form, error)
+            return None
+        return f"Portal login {user.get_username()} created for {patient}."
+
+    def _portal_grant(self, request, patient: Patient, form: PortalGrantForm) -> str | None:
+        """``portal_access_grant``; returns the success message, or None with the refusal on the form."""
+        if not form.is_valid():
+            return None
+        user = form.cleaned_data["user"]
+        try:
+            services.portal_access_grant(
+                patient=patient, user=user, relationship=form.cleaned_data["relationship"], by=request.user
+            )
+        except (ValidationError, DomainError) as error:
+            show_refusal(form, error, aliases={"user": "username"})
+            return None
+        return f"Portal access for {user.get_username()} granted to {patient}."
 
 
 # --- Clearances -----------------------------------------------------------------------------------------

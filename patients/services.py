@@ -13,6 +13,7 @@ from django.core.exceptions import PermissionDenied, ValidationError
 from django.db import IntegrityError, transaction
 from django.dispatch import Signal
 from django.utils import timezone
+from django.views.decorators.debug import sensitive_variables
 
 from clinic.access import ANY_STAFF, CLINICAL, Role, require_role
 from clinic.errors import StateConflict
@@ -171,8 +172,9 @@ def patient_restore(*, patient: Patient, by) -> Patient:
 
 @transaction.atomic
 def portal_access_grant(*, patient: Patient, user, relationship: str, by) -> PortalAccess:
-    """Let a portal user see a patient: themselves, or as guardian/caregiver."""
+    """Let a portal user see a patient: themselves, or as guardian/caregiver. Not for an archived patient."""
     require_role(by, patient.clinic_id, ANY_STAFF)
+    patient = _live(patient)  # the portal hides archived patients: access to one would be a dead login
     if getattr(user, "membership", None) is not None:
         raise ValidationError({"user": "Staff accounts cannot be portal users."})
     access = PortalAccess(patient=patient, user=user, relationship=relationship)
@@ -180,10 +182,12 @@ def portal_access_grant(*, patient: Patient, user, relationship: str, by) -> Por
     return access
 
 
+@sensitive_variables("password")
 @transaction.atomic
 def portal_user_create(*, patient: Patient, by, username: str, password: str, email: str = "", relationship: str):
-    """Create a portal login (not staff) and grant it access to ``patient``."""
+    """Create a portal login (not staff) and grant it access to ``patient``. Not for an archived patient."""
     require_role(by, patient.clinic_id, ANY_STAFF)
+    patient = _live(patient)  # refuse before the username and password are checked, not after
     User = get_user_model()
     if User.objects.filter(username=username).exists():
         raise ValidationError({"username": "That username is taken."})

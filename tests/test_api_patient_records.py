@@ -414,6 +414,18 @@ def test_create_a_portal_login_never_returns_the_password(as_user, patient, fron
     assert listed.json()["count"] == 1 and "password" not in listed.content.decode()
 
 
+def test_no_portal_access_to_an_archived_patient(as_user, patient, other_portal_user, front_desk):
+    from patients.services import patient_archive
+
+    patient_archive(patient=patient, by=front_desk)
+    client = as_user(front_desk)
+    url = f"{base(patient)}/portal-access/"
+    assert client.post(url, NEW_LOGIN).status_code == 409
+    assert client.post(url, {"username": other_portal_user.username, "relationship": "caregiver"}).status_code == 409
+    assert not get_user_model().objects.filter(username=NEW_LOGIN["username"]).exists()
+    assert not PortalAccess.objects.filter(patient=patient).exists()
+
+
 def test_grant_an_existing_portal_login(as_user, patient, other_portal_user, clinic_admin):
     response = as_user(clinic_admin).post(
         f"{base(patient)}/portal-access/", {"username": other_portal_user.username, "relationship": "caregiver"}

@@ -597,6 +597,21 @@ def test_refused_grant_leaves_no_account_behind(patient, front_desk):
     assert not get_user_model().objects.filter(username="second-self").exists()
 
 
+def test_an_archived_patient_gets_no_portal_login_or_access(patient, front_desk):
+    services.patient_archive(patient=patient, by=front_desk)
+    existing = factories.UserFactory()
+
+    with pytest.raises(StateConflict, match="archived"):
+        services.portal_user_create(
+            patient=patient, by=front_desk, username="late", password="stretch-every-morning-42", relationship="self"
+        )
+    with pytest.raises(StateConflict, match="archived"):
+        services.portal_access_grant(patient=patient, user=existing, relationship="guardian", by=front_desk)
+
+    assert not get_user_model().objects.filter(username="late").exists()
+    assert not PortalAccess.objects.filter(patient=patient).exists()
+
+
 @pytest.mark.parametrize("password", ["1234", "password", "rosa.delgado"])
 def test_portal_login_password_must_pass_the_configured_validators(patient, front_desk, password):
     with pytest.raises(ValidationError) as excinfo:
