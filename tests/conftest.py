@@ -140,3 +140,16 @@ def count_queries():
         return len(captured)
 
     return run
+
+
+@pytest.fixture
+def catalog(transactional_db):
+    """For ``transaction=True`` tests: every one flushes all tables afterwards, so put the migrations' catalog and
+    role groups back first. (``serialized_rollback`` would clash with the content types a flush re-creates.)"""
+    from django.apps import apps as global_apps
+
+    from clinic.catalog_seed import seed_catalog
+    from clinic.roles import sync_role_groups
+
+    seed_catalog(global_apps)
+    sync_role_groups(global_apps)

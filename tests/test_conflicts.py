@@ -532,8 +532,10 @@ def wait_for(condition, timeout: float = 20.0) -> bool:
     return condition()
 
 
-@pytest.mark.django_db(transaction=True, serialized_rollback=True)
-def test_revoking_through_the_service_blocks_sessions_via_a_real_worker(worker, django_capture_on_commit_callbacks):
+@pytest.mark.django_db(transaction=True)
+def test_revoking_through_the_service_blocks_sessions_via_a_real_worker(
+    worker, catalog, django_capture_on_commit_callbacks
+):
     clinic = factories.ClinicFactory()
     therapist = factories.MembershipFactory(clinic=clinic).user
     patient = factories.PatientFactory(
@@ -614,6 +616,32 @@ def test_ending_a_plan_resolves_its_conflict_flags(cleared_patient, therapist, f
     [flag] = flags(plan)
     assert flag.status == SafetyFlag.Status.RESOLVED
     assert "the plan was cancelled" in flag.resolution
+
+
+def test_a_paused_plans_conflict_flag_stays_open_until_resume_finds_the_cause_gone(
+    cleared_patient, therapist, front_desk, plan_for, today
+):
+    """Pausing is not ending: the plan may resume, so its conflict still needs the clinic's attention and the
+    flag stays open (ended plans resolve theirs). Resuming re-checks at once and resolves it, with the reason,
+    when the cause went away during the pause."""
+    plan = plan_for(cleared_patient)
+    sessions = with_sessions(plan, 3, first=1)
+    revoke(cleared_patient, front_desk)
+    prescription_recheck(prescription_id=plan.pk)
+
+    services.prescription_pause(prescription=plan, by=therapist)
+    record_clearance(cleared_patient, front_desk, valid_from=today)
+    patient_recheck(patient_id=cleared_patient.pk)  # what the clearance receiver runs: a paused plan is skipped
+
+    [flag] = flags(plan, Kind.CLEARANCE_CONFLICT)
+    assert flag.status == SafetyFlag.Status.OPEN
+
+    services.prescription_resume(prescription=plan, by=therapist)
+
+    flag.refresh_from_db()
+    assert flag.status == SafetyFlag.Status.RESOLVED
+    assert "clearance recorded" in flag.resolution
+    assert statuses(sessions) == [SCHEDULED] * 3
 
 
 def test_an_amendment_cannot_revive_a_cancelled_plan(cleared_patient, therapist, plan_for):

@@ -15,17 +15,14 @@ import time
 
 import pytest
 from celery.contrib.testing.worker import start_worker
-from django.apps import apps as global_apps
 from django.core import mail
 from django.core.exceptions import PermissionDenied
 from django.db import connection, transaction
 from django.db.models import F
 from django.utils import timezone
 
-from clinic.catalog_seed import seed_catalog
 from clinic.errors import StateConflict
 from clinic.models import Diagnosis, Stretch
-from clinic.roles import sync_role_groups
 from config.celery import app
 from patients.models import Clearance, Patient
 from prescriptions import scheduling
@@ -136,13 +133,6 @@ def db_channels():
     """Send through the database test channel (both email and SMS) for the test."""
     with use_channels(database_test_channels()):
         yield
-
-
-@pytest.fixture
-def catalog():
-    """Transactional tests flush every table afterwards; put the migrations' catalog and groups back first."""
-    seed_catalog(global_apps)
-    sync_role_groups(global_apps)
 
 
 def dispatch_until_done(now=None, batch=100):

@@ -10,12 +10,9 @@ from zoneinfo import ZoneInfo
 import kombu.pools
 import pytest
 from celery.contrib.testing.worker import start_worker
-from django.apps import apps as global_apps
 from django.utils import timezone
 
-from clinic.catalog_seed import seed_catalog
 from clinic.enqueue import publish
-from clinic.roles import sync_role_groups
 from config.celery import app
 from patients import services as patient_services
 from prescriptions import services
@@ -204,14 +201,6 @@ def worker(django_db_setup, django_db_blocker):
         queues = [app.conf.task_default_queue]
         with start_worker(app, pool="solo", queues=queues, perform_ping_check=False, shutdown_timeout=10) as running:
             yield running
-
-
-@pytest.fixture
-def catalog(transactional_db):
-    """Transactional tests flush every table afterwards (serialized rollback would clash with content types a
-    flush elsewhere re-created): put the migrations' catalog and role groups back first."""
-    seed_catalog(global_apps)
-    sync_role_groups(global_apps)
 
 
 @pytest.mark.django_db(transaction=True)

@@ -21,6 +21,10 @@ unchanged facts on a later day is not a new outcome, while a fact change inside 
 new override or a change date entering or leaving the window is. The latest evaluation of any purpose is
 the baseline, so the first re-check after an activation stores nothing when it agrees with the activation.
 
+Locks: the plan first (a batch: plans by id), then its sessions in id order, then its flags — the order of
+``prescriptions.services`` (its docstring). A re-check never locks the patient: a plan transition or a flag
+resolution that calls it already holds the patient, and others must not wait for it while holding a plan.
+
 Everything is read in bulk (`prescriptions.selectors.conflicts`): a batch of plans costs the same fixed
 number of reads whatever its size, and writes happen only for plans whose state must change. That is what
 keeps the nightly sweep over thousands of patients fast (see ``bench/conflicts.py``).
@@ -45,6 +49,7 @@ from prescriptions import safety
 from prescriptions.models import GateEvaluation, Prescription, Reminder, SafetyFlag, Session
 from prescriptions.selectors import conflicts as selectors
 from prescriptions.services.flags import SEVERITY_RANK, flag_auto_resolve, flag_raise
+from prescriptions.services.locks import in_id_order
 from prescriptions.services.plans import catalog_version
 from prescriptions.services.schedule import reminders_sync
 
@@ -336,7 +341,7 @@ def _apply_flags(check: _Check, unblock: list[int]) -> tuple[list[int], list[int
     """Unblock and raise/resolve the flags of one plan (locked by the caller); returns (raised, resolved)."""
     plan, now = check.plan, timezone.now()
     if unblock:
-        Session.objects.filter(pk__in=unblock, status=Session.Status.BLOCKED).update(
+        in_id_order(Session.objects.filter(pk__in=unblock, status=Session.Status.BLOCKED)).update(
             status=Session.Status.SCHEDULED, updated_at=now
         )
         # Their cancelled reminders come back while still timely, re-timed (and missing ones are created).
@@ -378,7 +383,7 @@ def _recheck_locked(
     now = timezone.now()
     to_block = [pk for check in checks for pk in check.to_block]
     if to_block:  # blocking is the safe direction: done for the batch before anything that may fail
-        Session.objects.filter(pk__in=to_block, status=Session.Status.SCHEDULED).update(
+        in_id_order(Session.objects.filter(pk__in=to_block, status=Session.Status.SCHEDULED)).update(
             status=Session.Status.BLOCKED, updated_at=now
         )
         Reminder.objects.filter(session_id__in=to_block, status=Reminder.Status.PENDING).update(

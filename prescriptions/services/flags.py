@@ -13,6 +13,7 @@ from clinic.access import CLINICAL, Role, require_role
 from clinic.errors import StateConflict
 from patients.models import Patient
 from prescriptions.models import Prescription, SafetyFlag, Session
+from prescriptions.services.locks import lock_patient_and_plans
 from prescriptions.services.schedule import reminders_sync
 
 Flag = SafetyFlag
@@ -115,6 +116,7 @@ def _release_sessions(flag: SafetyFlag) -> None:
         .filter(status=Session.Status.BLOCKED, scheduled_at__gt=now)
         .exclude(flags__in=SafetyFlag.objects.exclude(status=Flag.Status.RESOLVED).exclude(pk=flag.pk))
         .filter(prescription__status=Prescription.Status.ACTIVE)
+        .order_by("pk")
         .values_list("pk", flat=True)
     )
     if released:
@@ -126,10 +128,17 @@ def _release_sessions(flag: SafetyFlag) -> None:
 
 @transaction.atomic
 def flag_resolve(*, flag: SafetyFlag, by, resolution: str) -> SafetyFlag:
-    """Only a therapist resolves, saying how."""
+    """Only a therapist resolves, saying how.
+
+    The patient and their active plans are locked before the flag (lock order: see the package docstring):
+    resolving releases sessions of any of those plans and re-checks the flag's plan, so a re-check of that plan
+    or a log of the patient running at the same time waits for it, or it for them, instead of deadlocking.
+    """
     require_role(by, flag.patient.clinic_id, CLINICAL)
     if not resolution or not resolution.strip():
         raise ValidationError({"resolution": "Say how the flag was resolved."})
+    patient_id, plan_id = Flag.objects.values_list("patient_id", "prescription_id").get(pk=flag.pk)
+    lock_patient_and_plans(patient_id=patient_id, plan_ids=[plan_id] if plan_id else [])
     flag = Flag.objects.select_for_update().get(pk=flag.pk)
     if flag.status == Flag.Status.RESOLVED:
         raise StateConflict("This flag is already resolved.")
@@ -145,7 +154,11 @@ def flag_resolve(*, flag: SafetyFlag, by, resolution: str) -> SafetyFlag:
 
 @transaction.atomic
 def flag_auto_resolve(*, flag: SafetyFlag, reason: str) -> SafetyFlag:
-    """The system found the cause gone; record why."""
+    """The system found the cause gone; record why.
+
+    Callers hold the lock of the flag's plan (the re-check, a plan's end): the sessions it releases are that
+    plan's.
+    """
     flag = Flag.objects.select_for_update().get(pk=flag.pk)
     if flag.status == Flag.Status.RESOLVED:
         return flag

@@ -17,7 +17,7 @@ from clinic.access import CLINICAL, require_role
 from clinic.catalog_seed import CATALOG_VERSION
 from clinic.errors import SafetyBlocked, StateConflict
 from clinic.models import Stretch
-from patients.models import Episode
+from patients.models import Episode, Patient
 from prescriptions import safety, selectors
 from prescriptions.models import GateEvaluation, GateOverride, Prescription, PrescriptionItem, SafetyFlag
 from prescriptions.services.flags import flag_auto_resolve
@@ -75,7 +75,14 @@ def _require_draft(prescription: Prescription) -> None:
 
 
 def _lock(prescription: Prescription) -> Prescription:
-    return Prescription.objects.select_for_update().select_related("patient").get(pk=prescription.pk)
+    """The plan, locked, with its patient locked first (lock order: patient → plan; see the package docstring).
+
+    The patient lock keeps a transition and the patient's archiving apart (an archived patient has no live
+    plan); it is ``FOR NO KEY UPDATE`` so rows that merely reference the patient can still be inserted.
+    """
+    patient_id = Prescription.objects.values_list("patient_id", flat=True).get(pk=prescription.pk)
+    list(Patient.objects.select_for_update(no_key=True).filter(pk=patient_id).values_list("pk", flat=True))
+    return Prescription.objects.select_for_update(of=("self",)).select_related("patient").get(pk=prescription.pk)
 
 
 def _validate_items(prescription: Prescription, items: Sequence[ItemIn]) -> None:

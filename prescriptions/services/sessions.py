@@ -21,6 +21,7 @@ from patients.services import require_portal_access
 from prescriptions import safety, scheduling
 from prescriptions.models import Prescription, Reminder, SafetyFlag, Session, SessionLog
 from prescriptions.services.flags import flag_raise
+from prescriptions.services.locks import lock_patient_and_plans
 
 Status = Session.Status
 
@@ -142,7 +143,7 @@ def _hold_upcoming_sessions(patient_id: int) -> list[Session]:
     """Block the patient's upcoming scheduled sessions of active plans and cancel their pending reminders."""
     now = timezone.now()
     held = list(
-        Session.objects.select_for_update()
+        Session.objects.select_for_update(of=("self",))
         .filter(
             prescription__patient_id=patient_id,
             prescription__status=Prescription.Status.ACTIVE,
@@ -216,6 +217,9 @@ def session_log_create(
     ``pain-trend:<plan id>`` on pain rising across consecutive logs; ``red_flag_symptom`` (urgent)
     for ``log:<id>`` on any red-flag answer. ``advice`` tells the patient to stop and call the clinic
     (or seek urgent care) when pain is high or a red flag was answered.
+
+    Logs of one patient are serialized (the patient's row is locked before the earlier logs are read), so of
+    two logs made at once the second reads the first and a trend the two complete together is flagged.
     """
     red_flags = {
         "saddle_numbness": saddle_numbness,
@@ -223,9 +227,14 @@ def session_log_create(
         "progressive_leg_weakness": progressive_leg_weakness,
     }
     _check_input(pain_before=pain_before, pain_after=pain_after, difficulty=difficulty, red_flags=red_flags, note=note)
+    # One log of a patient at a time: the pain trend reads the patient's earlier logs, which a concurrent log
+    # (a guardian's, a double submit) would not see until it commits. The patient's active plans are locked
+    # too — their sessions may be held below — before the session (lock order: see the package docstring).
+    plan_id, patient_id = Session.objects.values_list("prescription_id", "prescription__patient_id").get(pk=session.pk)
+    require_portal_access(by, patient_id)  # before any lock: a stranger holds up no one
+    lock_patient_and_plans(patient_id=patient_id, plan_ids=[plan_id])
     session = _locked(session)
     patient = session.prescription.patient
-    require_portal_access(by, patient.pk)
     now = timezone.now()
     _require_open(session, verb="logged", now=now)
     completion = _item_completion(session, item_completion or {})
