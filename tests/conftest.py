@@ -153,3 +153,16 @@ def catalog(transactional_db):
 
     seed_catalog(global_apps)
     sync_role_groups(global_apps)
+
+
+@pytest.fixture
+def staff_client(client):
+    """``staff_client(user)``: the Django test client logged in as ``user`` with their role group's permissions."""
+    from django.contrib.auth.models import Group
+
+    def login(user):
+        Group.objects.get(name=user.membership.role).user_set.add(user)
+        client.force_login(user)
+        return client
+
+    return login

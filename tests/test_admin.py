@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import datetime as dt
 
-import pytest
 from django.contrib.auth.models import Group
 from django.contrib.messages import get_messages
 from django.utils import timezone
@@ -15,18 +14,6 @@ from tests import factories
 
 PATIENTS = "/admin/patients/patient/"
 FLAGS = "/admin/prescriptions/safetyflag/"
-
-
-@pytest.fixture
-def staff_client(client):
-    """Log ``user`` in with the Django permissions of their role group."""
-
-    def login(user):
-        Group.objects.get(name=user.membership.role).user_set.add(user)
-        client.force_login(user)
-        return client
-
-    return login
 
 
 def inline_management(response) -> dict[str, str]:
@@ -449,7 +436,6 @@ def test_superuser_sees_every_clinic_and_picks_the_clinic_on_add(client, patient
 
 
 def test_a_clinic_admin_picks_only_their_own_staff_for_memberships(client, clinic_admin, therapist, other_therapist):
-    from django.contrib.auth.models import Group
 
     Group.objects.get(name="clinic_admin").user_set.add(clinic_admin)
     client.force_login(clinic_admin)

@@ -23,18 +23,6 @@ def _fresh_login_throttle():
     cache.clear()
 
 
-@pytest.fixture
-def staff_client(client):
-    """Log ``user`` in with the Django permissions of their role group."""
-
-    def login(user):
-        Group.objects.get(name=user.membership.role).user_set.add(user)
-        client.force_login(user)
-        return client
-
-    return login
-
-
 def page_of(patient) -> str:
     return f"/admin/patients/patient/{patient.pk}/portal-login/"
 

@@ -16,7 +16,7 @@ from functools import partial
 from typing import Any
 
 import pytest
-from django.db import connection, connections, transaction
+from django.db import connection, transaction
 from django.utils import timezone
 
 from clinic.errors import StateConflict
@@ -28,33 +28,14 @@ from prescriptions.safety import PAIN_TREND_LOGS
 from prescriptions.services.conflicts import prescription_recheck
 from prescriptions.services.sessions import session_log_create
 from tests import factories
+from tests.threads import OnItsOwnConnection
 
 Kind = SafetyFlag.Kind
 BLOCKED, SCHEDULED, COMPLETED = Session.Status.BLOCKED, Session.Status.SCHEDULED, Session.Status.COMPLETED
 UNRESOLVED = (SafetyFlag.Status.OPEN, SafetyFlag.Status.ACKNOWLEDGED)
 
 
-class Request(threading.Thread):
-    """One request: ``work`` on the thread's own database connection; ``outcome()`` returns or re-raises."""
-
-    def __init__(self, work: Callable[[], Any]) -> None:
-        super().__init__(daemon=True)
-        self.work, self.result, self.error = work, None, None
-
-    def run(self) -> None:
-        try:
-            self.result = self.work()
-        except BaseException as error:  # noqa: BLE001 — handed to the test by outcome()
-            self.error = error
-        finally:
-            connections.close_all()
-
-    def outcome(self, timeout: float = 30.0) -> Any:
-        self.join(timeout)
-        assert not self.is_alive(), "the request is stuck"
-        if self.error is not None:
-            raise self.error
-        return self.result
+Request = OnItsOwnConnection
 
 
 def together(*works: Callable[[], Any]) -> list[Request]:

@@ -9,7 +9,7 @@ import time
 import pgtrigger
 import pytest
 from django.core.exceptions import PermissionDenied, ValidationError
-from django.db import connection, connections, transaction
+from django.db import connection, transaction
 from django.utils import timezone
 
 from clinic.errors import StateConflict
@@ -18,6 +18,7 @@ from patients.models import Patient
 from prescriptions import services
 from prescriptions.models import Prescription, Reminder, SafetyFlag, Session
 from tests import factories
+from tests.threads import OnItsOwnConnection
 
 Kind = SafetyFlag.Kind
 Severity = SafetyFlag.Severity
@@ -180,32 +181,8 @@ def test_clearance_expiring_while_unresolved_is_returned_as_is(patient, session_
     assert again.severity == Severity.INFO and not again.sessions.exists()
 
 
-class OnItsOwnConnection(threading.Thread):
-    """Runs ``work`` in a thread, hence on its own database connection, which commits for real (the test's own
-    connection stays inside the test's transaction and sees those commits)."""
-
-    def __init__(self, work) -> None:
-        super().__init__(daemon=True)
-        self.work, self.result, self.error = work, None, None
-
-    def run(self) -> None:
-        try:
-            self.result = self.work()
-        except BaseException as error:  # noqa: BLE001 — handed to the test by outcome()
-            self.error = error
-        finally:
-            connections.close_all()
-
-    def outcome(self, timeout: float = 15.0):
-        self.join(timeout)
-        assert not self.is_alive(), "the thread is stuck"
-        if self.error is not None:
-            raise self.error
-        return self.result
-
-
 def committed(work):
-    thread = OnItsOwnConnection(work)
+    thread = OnItsOwnConnection(work, timeout=15.0)
     thread.start()
     return thread.outcome()
 
