@@ -473,6 +473,32 @@ def test_no_clearance_expiring_when_a_successor_is_on_file(patient, therapist, p
     assert clearance_expiring_scan() == 0
 
 
+def test_a_successor_recorded_before_the_ending_clearance_counts(patient, therapist, plan_for, today, mobility):
+    """A future-dated letter filed first, then a short one: on the day after the short one ends the gate finds
+    the future-dated one in force, so there is nothing to warn about."""
+    earlier = timezone.now() - dt.timedelta(days=3)
+    factories.ClearanceFactory(
+        patient=patient, recorded_by=therapist, recorded_at=earlier, valid_from=today + dt.timedelta(days=3)
+    )
+    factories.ClearanceFactory(patient=patient, recorded_by=therapist, valid_until=today + dt.timedelta(days=2))
+    factories.MobilityAssessmentFactory(patient=patient, level=mobility(3), assessed_by=therapist)
+    factories.EpisodeFactory(patient=patient, primary_therapist=therapist)
+    plan_for(patient)
+
+    assert clearance_expiring_scan() == 0
+
+
+def test_a_revoked_successor_does_not_count(patient, therapist, plan_for, today, mobility):
+    factories.ClearanceFactory(patient=patient, recorded_by=therapist, valid_until=today + dt.timedelta(days=2))
+    factories.MobilityAssessmentFactory(patient=patient, level=mobility(3), assessed_by=therapist)
+    factories.EpisodeFactory(patient=patient, primary_therapist=therapist)
+    plan_for(patient)
+    successor = record_clearance(patient, therapist, valid_from=today + dt.timedelta(days=3))
+    patient_services.clearance_revoke(clearance=successor, by=therapist, reason="letter withdrawn")
+
+    assert clearance_expiring_scan() == 1
+
+
 def test_a_successor_that_leaves_a_gap_does_not_count(patient, therapist, plan_for, today, mobility):
     factories.ClearanceFactory(patient=patient, recorded_by=therapist, valid_until=today + dt.timedelta(days=2))
     factories.MobilityAssessmentFactory(patient=patient, level=mobility(3), assessed_by=therapist)

@@ -496,14 +496,10 @@ def sweep_batches(*, size: int) -> Iterator[list[int]]:
 
 
 def _successor(clearances: Sequence[safety.ClearanceFact], ending: safety.ClearanceFact) -> bool:
-    """A later-recorded, unrevoked clearance that starts by the day after ``ending`` ends and runs beyond it."""
-    return any(
-        (c.recorded_at, c.id) > (ending.recorded_at, ending.id)
-        and c.revoked_on is None
-        and c.valid_from <= ending.valid_until + dt.timedelta(days=1)
-        and c.valid_until > ending.valid_until
-        for c in clearances
-    )
+    """Whether a clearance is in force the day after ``ending`` ends, by the gate's own rule: then the sessions
+    after it stay scheduled and nobody needs warning. The successor may have been recorded before ``ending``
+    (a future-dated letter filed first) or after it."""
+    return safety.effective_clearance(clearances, ending.valid_until + dt.timedelta(days=1)) is not None
 
 
 def clearance_expiring_scan(*, today: dt.date | None = None) -> int:
