@@ -26,6 +26,7 @@ from prescriptions import services
 from prescriptions.models import Prescription, Reminder, SafetyFlag, Session, SessionLog
 from prescriptions.safety import PAIN_TREND_LOGS
 from prescriptions.services.conflicts import prescription_recheck
+from prescriptions.services.schedule import reminders_refresh_for_patient, sessions_retime_for_patient
 from prescriptions.services.sessions import session_log_create
 from tests import factories
 from tests.threads import OnItsOwnConnection
@@ -316,3 +317,34 @@ def test_a_log_while_the_plan_is_paused_never_deadlocks(catalog):
         plan.refresh_from_db()
         assert plan.status == Prescription.Status.PAUSED
         assert Session.objects.get(pk=today.pk).status == COMPLETED
+
+
+@pytest.mark.django_db(transaction=True)
+def test_re_planning_reminders_while_a_red_flag_log_holds_the_sessions_never_deadlocks(catalog):
+    """A preferences change re-plans the patient's reminders (inserting the missing ones key-share-locks their
+    sessions) while the patient logs a red flag, which holds those sessions and cancels their reminders; and a
+    zone change re-times the same sessions. All take the plans first, so they queue."""
+    for _ in range(12):
+        patient, therapist = a_patient()
+        plan = an_active_plan(patient, therapist, start_days_ago=0)
+        today = factories.SessionFactory(prescription=plan, local_date=patient.local_today(), local_time=dt.time(0))
+        upcoming(plan, 4)
+        for offset in range(1, 5):  # evening sessions with no reminder yet: the refresh inserts theirs
+            factories.SessionFactory(
+                prescription=plan, local_date=patient.local_today() + dt.timedelta(days=offset), local_time=dt.time(18)
+            )
+        portal = factories.PortalAccessFactory(patient=patient).user
+
+        log, refresh, retime = together(
+            partial(session_log_create, session=today, by=portal, pain_before=2, pain_after=2, saddle_numbness=True),
+            partial(reminders_refresh_for_patient, patient_id=patient.pk),
+            partial(sessions_retime_for_patient, patient_id=patient.pk),
+        )
+
+        log.outcome()
+        refresh.outcome()
+        retime.outcome()
+        assert SafetyFlag.objects.filter(patient=patient, kind=Kind.RED_FLAG_SYMPTOM).count() == 1
+        held = Session.objects.filter(prescription=plan, local_date__gt=patient.local_today())
+        assert held.count() == 8 and set(held.values_list("status", flat=True)) == {BLOCKED}
+        assert not Reminder.objects.filter(session__in=held, status=Reminder.Status.PENDING).exists()

@@ -488,6 +488,17 @@ def test_a_successor_recorded_before_the_ending_clearance_counts(patient, therap
     assert clearance_expiring_scan() == 0
 
 
+def test_a_short_successor_does_not_hide_the_gap_behind_it(patient, therapist, plan_for, today, mobility):
+    factories.ClearanceFactory(patient=patient, recorded_by=therapist, valid_until=today + dt.timedelta(days=2))
+    factories.MobilityAssessmentFactory(patient=patient, level=mobility(3), assessed_by=therapist)
+    factories.EpisodeFactory(patient=patient, primary_therapist=therapist)
+    plan_for(patient)
+    record_clearance(patient, therapist, valid_from=today + dt.timedelta(days=3), days=0)  # a one-day letter
+
+    assert clearance_expiring_scan() == 1
+    assert SafetyFlag.objects.get(kind=Kind.CLEARANCE_EXPIRING).details["days_left"] == 2
+
+
 def test_a_revoked_successor_does_not_count(patient, therapist, plan_for, today, mobility):
     factories.ClearanceFactory(patient=patient, recorded_by=therapist, valid_until=today + dt.timedelta(days=2))
     factories.MobilityAssessmentFactory(patient=patient, level=mobility(3), assessed_by=therapist)

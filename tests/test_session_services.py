@@ -152,6 +152,17 @@ def test_only_a_scheduled_session_can_be_logged_or_skipped(session, portal_user,
     assert session.status == status
 
 
+def test_a_session_of_an_archived_patient_cannot_be_logged(session, portal_user, plan, patient, front_desk):
+    """The portal hides archived patients; the service refuses too, for a request that was already past that."""
+    from patients.services import patient_archive
+
+    Prescription.objects.filter(pk=plan.pk).update(status=Prescription.Status.COMPLETED)
+    patient_archive(patient=patient, by=front_desk)
+    with pytest.raises(StateConflict, match="archived"):
+        session_log_create(session=session, by=portal_user, pain_before=2, pain_after=2)
+    assert not SessionLog.objects.filter(session=session).exists()
+
+
 def test_a_session_is_logged_once(session, portal_user):
     log(session, portal_user)
     with pytest.raises(StateConflict, match="already logged"):

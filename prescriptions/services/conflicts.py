@@ -495,11 +495,19 @@ def sweep_batches(*, size: int) -> Iterator[list[int]]:
 # --- Expiring clearances ----------------------------------------------------------------------------------
 
 
-def _successor(clearances: Sequence[safety.ClearanceFact], ending: safety.ClearanceFact) -> bool:
-    """Whether a clearance is in force the day after ``ending`` ends, by the gate's own rule: then the sessions
-    after it stay scheduled and nobody needs warning. The successor may have been recorded before ``ending``
-    (a future-dated letter filed first) or after it."""
-    return safety.effective_clearance(clearances, ending.valid_until + dt.timedelta(days=1)) is not None
+def _covered_through(clearances: Sequence[safety.ClearanceFact], ending: safety.ClearanceFact, until: dt.date) -> bool:
+    """Whether, by the gate's own rule (``safety.effective_clearance``), some clearance is in force on every day
+    from the one after ``ending`` ends through ``until``: following the chain of successors, each recorded before
+    or after ``ending`` (a future-dated letter filed first counts; a revoked one does not; a one-day letter that
+    leaves a gap behind it does not hide the gap). A successor's restrictions are the re-check's business: it
+    raises ``clearance_conflict`` for the sessions they rule out as soon as that letter is recorded."""
+    day = ending.valid_until + dt.timedelta(days=1)
+    while day <= until:
+        successor = safety.effective_clearance(clearances, day)
+        if successor is None:
+            return False
+        day = successor.valid_until + dt.timedelta(days=1)
+    return True
 
 
 def clearance_expiring_scan(*, today: dt.date | None = None) -> int:
@@ -516,7 +524,8 @@ def clearance_expiring_scan(*, today: dt.date | None = None) -> int:
             effective = safety.effective_clearance(clearances[pk], day)
             if effective is None or (effective.valid_until - day).days > EXPIRING_WITHIN_DAYS:
                 continue
-            if not _successor(clearances[pk], effective):
+            # Covered through the first day past the warning window: a gap that opens by then is warned of now.
+            if not _covered_through(clearances[pk], effective, day + dt.timedelta(days=EXPIRING_WITHIN_DAYS + 1)):
                 due.append((patient, effective, day))
         if not due:
             continue

@@ -38,3 +38,15 @@ def in_id_order(rows: QuerySet) -> QuerySet:
     or SELECT that uses it), so two writers of overlapping rows queue instead of each holding what the other
     needs. Filters belong in ``rows``: they are re-checked on the row version a wait ends with."""
     return rows.model.objects.filter(pk__in=rows.select_for_update().order_by("pk").values("pk"))
+
+
+def lock_active_plans(*, patient_id: int) -> None:
+    """Lock the patient's active plans in id order — for plan-scoped work that touches all of them (re-planning
+    a patient's reminders): inserting a reminder key-share-locks its session, which a writer holding the plan
+    may be updating, so the plans come first here as for every writer of their sessions."""
+    list(
+        Prescription.objects.select_for_update()
+        .filter(patient_id=patient_id, status=Prescription.Status.ACTIVE)
+        .order_by("pk")
+        .values_list("pk", flat=True)
+    )

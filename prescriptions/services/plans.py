@@ -343,6 +343,8 @@ def prescription_activate(
             run.evaluation.save()
             _store_waivers(prescription, run, by)
             if prescription.supersedes_id:
+                # Locked after the (newer, higher-id) amendment, against the id order: safe because this runs under
+                # the patient's lock, and nothing locks a draft without holding the patient first.
                 superseded = Prescription.objects.select_for_update().get(pk=prescription.supersedes_id)
                 _require_status(superseded, {Status.ACTIVE, Status.PAUSED}, "superseded by an amendment")
                 _end(superseded, Status.COMPLETED)

@@ -26,6 +26,7 @@ from django.utils import timezone
 from patients.models import Patient
 from prescriptions.models import Prescription, Reminder, SafetyFlag, Session
 from prescriptions.scheduling import follow_up_at, log_window, occurrences, reminder_send_at, to_utc
+from prescriptions.services.locks import lock_active_plans
 
 SessionStatus = Session.Status
 ReminderStatus = Reminder.Status
@@ -160,6 +161,7 @@ def reminders_refresh_for_patient(*, patient_id: int, now: dt.datetime | None = 
     patient = Patient.objects.filter(pk=patient_id).first()
     if patient is None:
         return
+    lock_active_plans(patient_id=patient_id)  # before the reminders and sessions (lock order: package docstring)
     open_from = patient.local_today(now) - dt.timedelta(days=1)  # yesterday's sessions may still be logged
     sessions = Session.objects.filter(
         prescription__patient_id=patient_id,

@@ -235,6 +235,8 @@ def session_log_create(
     lock_patient_and_plans(patient_id=patient_id, plan_ids=[plan_id])
     session = _locked(session)
     patient = session.prescription.patient
+    if patient.archived_at is not None:  # archived while this request waited for the patient's lock
+        raise StateConflict("This patient is archived: the session can no longer be logged.")
     now = timezone.now()
     _require_open(session, verb="logged", now=now)
     completion = _item_completion(session, item_completion or {})
