@@ -16,7 +16,10 @@ abort one, and nothing retries):
   (several plans: by id) and nothing above it; auto-resolving a plan's flags happens under that lock.
 - Rows of one kind are locked in one statement in id order (``locks.in_id_order``, ``order_by("pk")``).
   Below the plan lock the order of sessions, flags and reminders is not relied on: whoever writes a plan's
-  sessions or flags holds the plan (or, for a single session row and nothing else, only that row).
+  sessions or flags holds the plan (or, for a single session row and nothing else, only that row). That includes
+  re-planning a patient's reminders (``locks.lock_active_plans``): inserting a reminder key-share-locks its
+  session. The one exception, ``sessions_mark_missed``, touches only sessions whose log window has closed,
+  which no other writer touches any more.
 - The patient row is locked ``FOR NO KEY UPDATE`` (see ``locks.lock_patient_and_plans``): inserting a row that
   references the patient (a flag raised by a re-check that holds a plan) must not wait for it.
 """
