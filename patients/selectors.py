@@ -18,6 +18,11 @@ def portal_grants(*, user) -> list[PortalAccess]:
     )
 
 
+def grants_in_care(grants: list[PortalAccess]) -> list[PortalAccess]:
+    """The ``grants`` whose patient is still in care (archived patients are gone from the portal)."""
+    return [grant for grant in grants if grant.patient.archived_at is None]
+
+
 def granted_patients(grants: list[PortalAccess]) -> list[Patient]:
-    """The patients of ``grants`` still in care (archived patients are gone from the portal)."""
-    return [grant.patient for grant in grants if grant.patient.archived_at is None]
+    """The patients of ``grants`` still in care."""
+    return [grant.patient for grant in grants_in_care(grants)]

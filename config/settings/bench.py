@@ -15,4 +15,3 @@ from .production import *  # noqa: E402, F403
 DEBUG = False
 ROOT_URLCONF = "bench.urls"
 DATABASES["default"]["CONN_MAX_AGE"] = None  # noqa: F405  (persistent, as a tuned deployment runs)
-DATABASES["default"]["CONN_HEALTH_CHECKS"] = True  # noqa: F405

@@ -20,6 +20,7 @@ from clinic.api.views import PortalAPIView, PortalScoped
 from clinic.models import Stretch, validate_timezone
 from patients import services as patient_services
 from patients.models import Channel, Patient, PortalAccess
+from patients.selectors import grants_in_care
 from prescriptions.models import PrescriptionItem, Session
 from prescriptions.selectors.portal import portal_plans, portal_sessions
 from prescriptions.services.sessions import session_log_create, session_skip
@@ -234,8 +235,7 @@ class PortalMeView(PortalAPIView):
                 "relationship": access.relationship,
                 "timezone": access.patient.timezone,
             }
-            for access in self.portal_grants()
-            if access.patient.archived_at is None
+            for access in grants_in_care(self.portal_grants())
         ]
         return Response(
             {
