@@ -11,7 +11,6 @@ from django import forms
 from django.contrib import admin, messages
 from django.contrib.admin import helpers
 from django.contrib.admin.utils import unquote
-from django.contrib.auth import get_user_model
 from django.contrib.auth.password_validation import password_validators_help_text_html
 from django.contrib.auth.validators import UnicodeUsernameValidator
 from django.core.exceptions import PermissionDenied, ValidationError
@@ -54,6 +53,7 @@ from clinic.errors import DomainError
 from clinic.models import MovementTag, StaffMembership
 from patients import audit, services
 from patients.models import Clearance, Episode, MobilityAssessment, Patient, PatientDiagnosis, PortalAccess
+from patients.selectors import portal_login, self_login_taken
 
 EXPIRING_WITHIN_DAYS = 7
 
@@ -251,13 +251,6 @@ class PortalAccessInline(ReadOnlyInline):
 PORTAL_PASSWORD_FIELDS = ("password", "password_confirmation")
 
 
-def _self_login_taken(patient: Patient, relationship: str) -> bool:
-    return (
-        relationship == PortalAccess.Relationship.SELF
-        and patient.portal_access.filter(relationship=PortalAccess.Relationship.SELF).exists()
-    )
-
-
 class PortalLoginForm(forms.Form):
     """A new portal login for the patient; ``portal_user_create`` validates the username and the password."""
 
@@ -286,7 +279,7 @@ class PortalLoginForm(forms.Form):
     def clean_relationship(self) -> str:
         # A field-named answer for what the service's constraint would refuse anyway.
         relationship = self.cleaned_data["relationship"]
-        if _self_login_taken(self.patient, relationship):
+        if self_login_taken(patient=self.patient, relationship=relationship):
             raise ValidationError("This patient already has their own portal login.")
         return relationship
 
@@ -310,12 +303,7 @@ class PortalGrantForm(forms.Form):
 
     def clean_username(self):
         # As the API's grant: only an active portal login, never a staff account.
-        user = (
-            get_user_model()
-            .objects.filter(username=self.cleaned_data["username"], is_active=True, is_staff=False, is_superuser=False)
-            .filter(membership__isnull=True)
-            .first()
-        )
+        user = portal_login(username=self.cleaned_data["username"])
         if user is None:
             raise ValidationError("No portal login with this username; create a new login above instead.")
         if self.patient.portal_access.filter(user=user).exists():
@@ -325,7 +313,7 @@ class PortalGrantForm(forms.Form):
 
     def clean_relationship(self) -> str:
         relationship = self.cleaned_data["relationship"]
-        if _self_login_taken(self.patient, relationship):
+        if self_login_taken(patient=self.patient, relationship=relationship):
             raise ValidationError("This patient already has their own portal login.")
         return relationship
 
@@ -470,7 +458,7 @@ class PatientAdmin(PatientReadsLogged, ServiceFormAdmin, ClinicScopedAdmin):
         else:
             create_form.initial["relationship"] = (
                 PortalAccess.Relationship.GUARDIAN
-                if _self_login_taken(patient, PortalAccess.Relationship.SELF)
+                if self_login_taken(patient=patient, relationship=PortalAccess.Relationship.SELF)
                 else PortalAccess.Relationship.SELF
             )
             grant_form.initial["relationship"] = PortalAccess.Relationship.GUARDIAN

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from django.contrib.auth import get_user_model
+
 from patients.models import Patient, PortalAccess
 
 
@@ -26,3 +28,21 @@ def grants_in_care(grants: list[PortalAccess]) -> list[PortalAccess]:
 def granted_patients(grants: list[PortalAccess]) -> list[Patient]:
     """The patients of ``grants`` still in care."""
     return [grant.patient for grant in grants_in_care(grants)]
+
+
+def portal_login(*, username: str):
+    """The active portal login (never a staff account) with this username, or None — for granting it access."""
+    return (
+        get_user_model()
+        .objects.filter(username=username, is_active=True, is_staff=False, is_superuser=False)
+        .filter(membership__isnull=True)
+        .first()
+    )
+
+
+def self_login_taken(*, patient: Patient, relationship: str) -> bool:
+    """Whether ``relationship`` is "self" and the patient already has their own login (one "self" per patient)."""
+    return (
+        relationship == PortalAccess.Relationship.SELF
+        and patient.portal_access.filter(relationship=PortalAccess.Relationship.SELF).exists()
+    )

@@ -23,6 +23,7 @@ from patients.models import (
     PatientDiagnosis,
     PortalAccess,
 )
+from patients.selectors import portal_login, self_login_taken
 
 
 class PatientOut(serializers.ModelSerializer):
@@ -254,21 +255,13 @@ class PatientPortalAccessIn(serializers.Serializer):
     def validate(self, attrs: dict) -> dict:
         # Field-named answers for what the model's constraints would refuse anyway (the service still checks).
         patient = self.context["patient"]
-        if (
-            attrs["relationship"] == PortalAccess.Relationship.SELF
-            and patient.portal_access.filter(relationship=PortalAccess.Relationship.SELF).exists()
-        ):
+        if self_login_taken(patient=patient, relationship=attrs["relationship"]):
             raise serializers.ValidationError({"relationship": "This patient already has their own portal login."})
         if "password" in attrs:
             return attrs
         if attrs.get("email"):
             raise serializers.ValidationError({"email": "An email is only set on a new login (give a password)."})
-        user = (
-            get_user_model()
-            .objects.filter(username=attrs["username"], is_active=True, is_staff=False, is_superuser=False)
-            .filter(membership__isnull=True)
-            .first()
-        )
+        user = portal_login(username=attrs["username"])
         if user is None:
             raise serializers.ValidationError(
                 {"username": "No portal login with this username; give a password to create one."}
