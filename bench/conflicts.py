@@ -42,28 +42,16 @@ import sys
 import time
 import uuid
 from contextlib import contextmanager
-from urllib.parse import urlsplit, urlunsplit
 
-DEFAULT_URL = "postgres://root@127.0.0.1:5432/limber"
+from bench.db import admin, server_url, url_for
+
 TEMPLATE_DB = "limber_bench_conflicts"
 SESSIONS_PER_PLAN = 7
 ZONES = ["America/New_York", "America/Los_Angeles", "Europe/London", "Europe/Berlin", "Australia/Sydney"]
 
 
-def _url_for(url: str, name: str) -> str:
-    return urlunsplit(urlsplit(url)._replace(path=f"/{name}"))
-
-
-def _admin(url: str, *statements: str) -> None:
-    import psycopg
-
-    with psycopg.connect(_url_for(url, "postgres"), autocommit=True) as conn:
-        for statement in statements:
-            conn.execute(statement)
-
-
 def _setup_django(url: str) -> None:
-    os.environ["DATABASE_URL"] = _url_for(url, TEMPLATE_DB)
+    os.environ["DATABASE_URL"] = url_for(url, TEMPLATE_DB)
     os.environ.setdefault("DJANGO_SETTINGS_MODULE", "config.settings.dev")
     os.environ["DEBUG"] = "0"  # no SQL kept in memory; statements are counted by an execute wrapper
     import django
@@ -328,7 +316,7 @@ def run_size(url: str, patients: int, *, baseline: bool, seed_value: int) -> dic
     from django.db import connections
 
     connections["default"].close()
-    _admin(url, f'DROP DATABASE IF EXISTS "{name}"', f'CREATE DATABASE "{name}" TEMPLATE "{TEMPLATE_DB}"')
+    admin(url, f'DROP DATABASE IF EXISTS "{name}"', f'CREATE DATABASE "{name}" TEMPLATE "{TEMPLATE_DB}"')
     _use_database(name)
 
     started = time.perf_counter()
@@ -369,8 +357,8 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--seed", type=int, default=5, help="random seed for the mix of cases")
     args = parser.parse_args(argv)
 
-    url = os.environ.get("DATABASE_URL", DEFAULT_URL)
-    _admin(url, f'DROP DATABASE IF EXISTS "{TEMPLATE_DB}"', f'CREATE DATABASE "{TEMPLATE_DB}"')
+    url = server_url()
+    admin(url, f'DROP DATABASE IF EXISTS "{TEMPLATE_DB}"', f'CREATE DATABASE "{TEMPLATE_DB}"')
     _setup_django(url)
     from django.core.management import call_command
 
@@ -389,7 +377,7 @@ def main(argv: list[str] | None = None) -> None:
         connections["default"].close()
         if not args.keep:
             names = [TEMPLATE_DB, *(f"{TEMPLATE_DB}_{size}" for size in args.sizes)]
-            _admin(url, *(f'DROP DATABASE IF EXISTS "{name}"' for name in names))
+            admin(url, *(f'DROP DATABASE IF EXISTS "{name}"' for name in names))
 
     if len(results) > 1:
         small, large = min(results), max(results)

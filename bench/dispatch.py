@@ -37,9 +37,9 @@ import subprocess
 import sys
 import time
 import uuid
-from urllib.parse import urlsplit, urlunsplit
 
-DEFAULT_URL = "postgres://root@127.0.0.1:5432/limber"
+from bench.db import admin, server_url, url_for
+
 DEFAULT_REDIS = "redis://127.0.0.1:6379/0"
 BENCH_DB = "limber_bench_dispatch"
 BENCH_REDIS_DB = 14
@@ -49,18 +49,14 @@ REPUBLISH_EVERY = 30.0
 TIMEOUT = 600.0
 
 
-def _url_for(url: str, path: str) -> str:
-    return urlunsplit(urlsplit(url)._replace(path=f"/{path}"))
-
-
 def _environment() -> dict[str, str]:
     """The settings every process of the benchmark runs with (the worker inherits them)."""
-    database_url = os.environ.get("DATABASE_URL", DEFAULT_URL)
-    redis_url = os.environ.get("BENCH_REDIS_URL") or _url_for(
+    database_url = server_url()
+    redis_url = os.environ.get("BENCH_REDIS_URL") or url_for(
         os.environ.get("REDIS_URL", DEFAULT_REDIS), str(BENCH_REDIS_DB)
     )
     return {
-        "DATABASE_URL": _url_for(database_url, BENCH_DB),
+        "DATABASE_URL": url_for(database_url, BENCH_DB),
         "REDIS_URL": redis_url,
         "DJANGO_SETTINGS_MODULE": "config.settings.dev",
         "DEBUG": "0",  # no SQL kept in memory
@@ -75,13 +71,10 @@ def _setup_django() -> None:
 
 
 def _recreate_database(*, drop_only: bool = False) -> None:
-    import psycopg
-
-    server = _url_for(os.environ.get("DATABASE_URL", DEFAULT_URL), "postgres")
-    with psycopg.connect(server, autocommit=True) as conn:
-        conn.execute(f"DROP DATABASE IF EXISTS {BENCH_DB} WITH (FORCE)")
-        if not drop_only:
-            conn.execute(f"CREATE DATABASE {BENCH_DB}")
+    statements = [f"DROP DATABASE IF EXISTS {BENCH_DB} WITH (FORCE)"]
+    if not drop_only:
+        statements.append(f"CREATE DATABASE {BENCH_DB}")
+    admin(server_url(), *statements)
 
 
 def _seed(reminders: int) -> None:

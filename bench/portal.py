@@ -16,34 +16,25 @@ import subprocess
 import sys
 import time
 from pathlib import Path
-from urllib.parse import urlsplit, urlunsplit
 
-DEFAULT_URL = "postgres://root@127.0.0.1:5432/limber"
+from bench.db import admin, server_url, url_for
+
 BENCH_DB = "limber_bench_portal"
 ITEMS_PER_PLAN = 8
 SESSION_DAYS = range(-3, 11)  # 14 days around today
 ZONES = ["America/New_York", "Europe/London", "Australia/Lord_Howe", "Asia/Tokyo"]
 
 
-def _url_for(url: str, path: str) -> str:
-    return urlunsplit(urlsplit(url)._replace(path=f"/{path}"))
-
-
 def environment() -> dict[str, str]:
     """What the migrate, seed and gunicorn processes run with."""
     return {
-        "DATABASE_URL": _url_for(os.environ.get("DATABASE_URL", DEFAULT_URL), BENCH_DB),
+        "DATABASE_URL": url_for(server_url(), BENCH_DB),
         "DJANGO_SETTINGS_MODULE": "config.settings.bench",
     }
 
 
 def recreate_database() -> None:
-    import psycopg
-
-    server = _url_for(os.environ.get("DATABASE_URL", DEFAULT_URL), "postgres")
-    with psycopg.connect(server, autocommit=True) as conn:
-        conn.execute(f"DROP DATABASE IF EXISTS {BENCH_DB} WITH (FORCE)")
-        conn.execute(f"CREATE DATABASE {BENCH_DB}")
+    admin(server_url(), f"DROP DATABASE IF EXISTS {BENCH_DB} WITH (FORCE)", f"CREATE DATABASE {BENCH_DB}")
 
 
 def seed(patients_count: int) -> list[str]:
