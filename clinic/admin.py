@@ -1,6 +1,7 @@
 from django.contrib import admin
 from django.db.models import Q
 
+from clinic import services
 from clinic.admin_base import ClinicScopedAdmin
 from clinic.models import Clinic, Contraindication, Diagnosis, MobilityLevel, MovementTag, StaffMembership, Stretch
 
@@ -10,7 +11,21 @@ class NoDeleteAdmin(admin.ModelAdmin):
         return False
 
 
-class ClinicCatalogAdmin(ClinicScopedAdmin, NoDeleteAdmin):
+class CatalogAdmin(NoDeleteAdmin):
+    """Catalog rows are saved through ``clinic.services.catalog_row_save``, which records the re-check of every
+    active plan the change may affect (the gate reads these rows)."""
+
+    def save_model(self, request, obj, form, change) -> None:
+        pass  # saved together with its many-to-many fields in save_related, through the service
+
+    def save_related(self, request, form, formsets, change) -> None:
+        def save_related() -> None:
+            super(CatalogAdmin, self).save_related(request, form, formsets, change)
+
+        services.catalog_row_save(row=form.instance, by=request.user, save_related=save_related)
+
+
+class ClinicCatalogAdmin(ClinicScopedAdmin, CatalogAdmin):
     """A clinic's own catalog rows beside the global ones; global rows are edited by superusers only."""
 
     include_global = True
@@ -58,17 +73,17 @@ class StaffMembershipAdmin(ClinicScopedAdmin, NoDeleteAdmin):
 
 
 @admin.register(MovementTag)
-class MovementTagAdmin(NoDeleteAdmin):
+class MovementTagAdmin(CatalogAdmin):
     list_display = ["slug", "name"]
 
 
 @admin.register(MobilityLevel)
-class MobilityLevelAdmin(NoDeleteAdmin):
+class MobilityLevelAdmin(CatalogAdmin):
     list_display = ["level", "name", "description"]
 
 
 @admin.register(Diagnosis)
-class DiagnosisAdmin(NoDeleteAdmin):
+class DiagnosisAdmin(CatalogAdmin):
     list_display = ["code", "name", "body_region", "clearance_by"]
     search_fields = ["code", "name"]
 

@@ -248,3 +248,43 @@ class Contraindication(CatalogRow):
     def __str__(self) -> str:
         target = self.tag or self.stretch
         return f"{self.diagnosis.code} × {target}: {self.get_severity_display()}"
+
+
+# --- The transactional outbox of gate re-checks (DESIGN §10) ----------------------------------------------
+
+
+class RecheckOutboxRow(models.Model):
+    """One open-or-done request to re-run the safety gate for a scope; written in the same transaction as the
+    fact change that calls for it (``clinic.outbox.request``), so a broker outage can never lose it.
+
+    One row per scope: every write bumps ``version`` and reopens the row; a drainer reads the version, re-checks,
+    and closes the row only while the version is still the one it read — a change that lands during the re-check
+    leaves it open for the next run. ``claimed_until`` is a drainer's lease: other drainers skip the row until it
+    passes, and a drainer that dies simply lets it lapse.
+    """
+
+    version = models.BigIntegerField(default=1)
+    done = models.BooleanField(default=False)
+    requested_at = models.DateTimeField(help_text="When the row last went from done to open (oldest first).")
+    reason = models.CharField(max_length=100, blank=True, help_text="What changed last.")
+    claimed_until = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        abstract = True
+
+
+class CatalogRecheckRequest(RecheckOutboxRow):
+    """A catalog change (contraindication, stretch tags or minimum mobility, diagnosis authority…) that calls
+    for re-checking every patient with an active plan in its scope: one clinic, or every clinic for a global
+    row (``clinic`` null). The drainer expands it into patient requests."""
+
+    clinic = models.ForeignKey(Clinic, on_delete=models.PROTECT, null=True, blank=True, related_name="+")
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["clinic"], nulls_distinct=False, name="catalog_recheck_one_per_scope")
+        ]
+
+    def __str__(self) -> str:
+        scope = f"clinic {self.clinic_id}" if self.clinic_id else "every clinic"
+        return f"Catalog re-check of {scope} (v{self.version}, {'done' if self.done else 'open'})"

@@ -7,12 +7,22 @@ import datetime as dt
 from django.contrib.auth import get_user_model
 from django.contrib.auth.models import Group
 from django.contrib.auth.password_validation import validate_password
-from django.core.exceptions import ValidationError
+from django.core.exceptions import PermissionDenied, ValidationError
 from django.db import IntegrityError, transaction
 from django.utils import timezone
 
+from clinic import outbox, signals
 from clinic.access import Role, require_role
-from clinic.models import Clinic, Contraindication, MovementTag, Profession, StaffMembership, Stretch
+from clinic.models import (
+    CatalogRecheckRequest,
+    CatalogRow,
+    Clinic,
+    Contraindication,
+    MovementTag,
+    Profession,
+    StaffMembership,
+    Stretch,
+)
 
 
 @transaction.atomic
@@ -109,6 +119,44 @@ def contraindication_create(*, clinic: Clinic, by, **fields) -> Contraindication
         raise ValidationError(errors)
     row.full_clean()
     row.save()
+    catalog_recheck_request(clinic_id=clinic.pk, reason="contraindication added")
+    return row
+
+
+def catalog_recheck_request(*, clinic_id: int | None, reason: str) -> None:
+    """Record, in the caller's transaction, that every active plan in the scope (one clinic, or every clinic
+    for a global row: ``clinic_id`` None) must be re-checked by the gate; the fast path is published after
+    commit (``catalog_changed``), the per-minute drain catches up if it is lost."""
+    outbox.request(CatalogRecheckRequest, key="clinic_id", values=[clinic_id], reason=reason)
+
+    def announce() -> None:
+        signals.catalog_changed.send_robust(sender=CatalogRecheckRequest, clinic_id=clinic_id)
+
+    transaction.on_commit(announce, robust=True)
+
+
+@transaction.atomic
+def catalog_row_save(*, row: CatalogRow, by, save_related=None) -> CatalogRow:
+    """Save a catalog row edited (and validated) in the admin, with its many-to-many fields (``save_related``), and
+    record a re-check of every active plan in its scope: a changed contraindication, a stretch's tags or
+    minimum mobility, a diagnosis's clearing professions or a mobility level all change what the gate decides.
+
+    Global rows (no clinic, and the vocabularies that have no clinic at all) are superusers' only; a clinic's
+    own rows its clinic admin's.
+    """
+    clinic_id = getattr(row, "clinic_id", None)
+    if clinic_id is None:
+        if not (by is not None and by.is_active and by.is_superuser):
+            raise PermissionDenied("Only a superuser may change the global catalog.")
+    else:
+        require_role(by, clinic_id, CATALOG_EDITORS)
+    adding = row._state.adding
+    row.save()  # validated by the admin's form
+    if save_related is not None:
+        save_related()
+    if not (adding and isinstance(row, Stretch)):  # a new stretch is in no plan yet
+        verb = "added" if adding else "changed"
+        catalog_recheck_request(clinic_id=clinic_id, reason=f"{row._meta.verbose_name} {verb}")
     return row
 
 

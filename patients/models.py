@@ -20,6 +20,7 @@ from clinic.models import (
     Phase,
     Profession,
     Qualifier,
+    RecheckOutboxRow,
     validate_timezone,
 )
 
@@ -368,3 +369,18 @@ class AccessLog(models.Model):
 
     def __str__(self) -> str:
         return f"{self.what} of patient {self.patient_id} by {self.actor_id or 'system'} at {self.at:%Y-%m-%d %H:%M}"
+
+
+class RecheckRequest(RecheckOutboxRow):
+    """A change of one of the patient's gate facts (clearance, diagnosis, mobility, zone) that calls for
+    re-checking their active plans; see ``clinic.models.RecheckOutboxRow``."""
+
+    patient = models.OneToOneField(Patient, on_delete=models.PROTECT, primary_key=True, related_name="+")
+
+    class Meta:
+        indexes = [
+            models.Index(fields=["requested_at", "patient"], condition=Q(done=False), name="recheck_request_open")
+        ]
+
+    def __str__(self) -> str:
+        return f"Re-check of patient {self.patient_id} (v{self.version}, {'done' if self.done else 'open'})"

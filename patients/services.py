@@ -15,6 +15,7 @@ from django.dispatch import Signal
 from django.utils import timezone
 from django.views.decorators.debug import sensitive_variables
 
+from clinic import outbox
 from clinic.access import ANY_STAFF, CLINICAL, Role, require_role
 from clinic.errors import StateConflict
 from clinic.models import Clinic, Diagnosis, MobilityLevel, MovementTag
@@ -27,6 +28,7 @@ from patients.models import (
     Patient,
     PatientDiagnosis,
     PortalAccess,
+    RecheckRequest,
 )
 
 logger = logging.getLogger(__name__)
@@ -51,6 +53,22 @@ def _announce(signal: Signal, **ids: int) -> None:
                 logger.error("Receiver %r failed for %r", receiver, ids, exc_info=error)
 
     transaction.on_commit(send, robust=True)
+
+
+def recheck_request(*, patient_ids: Iterable[int], reason: str) -> None:
+    """Record, in the caller's transaction, that these patients' active plans must be re-checked by the gate.
+
+    The transactional outbox (DESIGN §10): every write that can change a gate fact calls this before it
+    commits, so the re-check cannot be lost to a broker outage; the per-minute drain runs it if the
+    after-commit fast path did not.
+    """
+    outbox.request(RecheckRequest, key="patient_id", values=patient_ids, reason=reason)
+
+
+def _fact_changed(signal: Signal, reason: str, **ids: int) -> None:
+    """A gate fact of the patient changed: the outbox row in this transaction, the signal after commit."""
+    recheck_request(patient_ids=[ids["patient_id"]], reason=reason)
+    _announce(signal, **ids)
 
 
 def _save(instance, *, update_fields: Iterable[str] | None = None) -> None:
@@ -137,8 +155,8 @@ def _apply_changes(patient: Patient, fields: dict[str, Any], *, allowed: set[str
     _check_preferences(patient)
     _save(patient)
     changed = {name for name in PATIENT_FIELDS if getattr(patient, name) != before[name]}
-    if "timezone" in changed:
-        _announce(signals.patient_zone_changed, patient_id=patient.pk)
+    if "timezone" in changed:  # local dates move: the gate's "today" and every session's date with them
+        _fact_changed(signals.patient_zone_changed, "time zone changed", patient_id=patient.pk)
     if changed & PREFERENCE_FIELDS:
         _announce(signals.patient_preferences_changed, patient_id=patient.pk)
     return patient
@@ -274,7 +292,7 @@ def patient_diagnosis_add(
         recorded_by=by,
     )
     _save(row)
-    _announce(signals.diagnosis_changed, patient_id=patient.pk, patient_diagnosis_id=row.pk)
+    _fact_changed(signals.diagnosis_changed, "diagnosis added", patient_id=patient.pk, patient_diagnosis_id=row.pk)
     return row
 
 
@@ -292,7 +310,9 @@ def patient_diagnosis_update(*, patient_diagnosis: PatientDiagnosis, by, **field
     for name, value in fields.items():
         setattr(row, name, value)
     _save(row)
-    _announce(signals.diagnosis_changed, patient_id=row.patient_id, patient_diagnosis_id=row.pk)
+    _fact_changed(
+        signals.diagnosis_changed, "diagnosis changed", patient_id=row.patient_id, patient_diagnosis_id=row.pk
+    )
     return row
 
 
@@ -309,7 +329,7 @@ def mobility_assess(
     if assessment.assessed_at > timezone.now() + dt.timedelta(minutes=5):
         raise ValidationError({"assessed_at": "An assessment cannot be in the future."})
     _save(assessment)
-    _announce(signals.mobility_changed, patient_id=patient.pk, assessment_id=assessment.pk)
+    _fact_changed(signals.mobility_changed, "mobility assessed", patient_id=patient.pk, assessment_id=assessment.pk)
     return assessment
 
 
@@ -352,7 +372,7 @@ def clearance_record(
     )
     _save(clearance)
     clearance.restricted_tags.set(tags)
-    _announce(signals.clearance_changed, patient_id=patient.pk, clearance_id=clearance.pk)
+    _fact_changed(signals.clearance_changed, "clearance recorded", patient_id=patient.pk, clearance_id=clearance.pk)
     return clearance
 
 
@@ -369,7 +389,9 @@ def clearance_revoke(*, clearance: Clearance, by, reason: str) -> Clearance:
     clearance.revoked_by = by
     clearance.revoke_reason = reason.strip()
     _save(clearance, update_fields=["revoked_at", "revoked_by", "revoke_reason"])
-    _announce(signals.clearance_changed, patient_id=clearance.patient_id, clearance_id=clearance.pk)
+    _fact_changed(
+        signals.clearance_changed, "clearance revoked", patient_id=clearance.patient_id, clearance_id=clearance.pk
+    )
     return clearance
 
 

@@ -5,7 +5,6 @@ from __future__ import annotations
 import threading
 import time
 
-import kombu.pools
 import pytest
 from celery.contrib.testing.worker import start_worker
 from django.conf import settings
@@ -13,6 +12,7 @@ from django.db import transaction
 
 from clinic.enqueue import enqueue_after_commit, publish
 from config.celery import app
+from tests.broker import broker_unreachable
 
 seen: list[int] = []
 ran = threading.Event()
@@ -27,17 +27,8 @@ def record_run(value: int) -> None:
 @pytest.fixture
 def broker_down():
     """Point the app at a closed port and drop its pooled connections, then restore."""
-    original = app.conf.broker_url
-    app.pool.force_close_all()
-    app.conf.broker_url = "redis://127.0.0.1:1/0"
-    app._pool = None
-    app.amqp._producer_pool = None
-    yield
-    app.pool.force_close_all()
-    app.conf.broker_url = original
-    app._pool = None
-    app.amqp._producer_pool = None
-    kombu.pools.reset()  # the closed pool would otherwise refuse every later publish in this process
+    with broker_unreachable():
+        yield
 
 
 def test_app_is_configured_as_designed():

@@ -232,9 +232,13 @@ CELERY_TASK_PUBLISH_RETRY_POLICY = {
     "interval_step": 0.2,
     "interval_max": 0.5,
 }
-# Exactly one beat runs these (UTC). Per-minute sweeps make the database the source of truth: anything a
-# broker outage dropped is caught up within a minute of Redis returning.
+# Exactly one beat runs these (UTC). The database is the source of truth and per-minute tasks drain it, so
+# whatever a broker outage dropped is caught up by the first run after the broker returns: sessions to
+# materialize (sweep_materialize), re-checks recorded in the outbox with every gate-fact change (drain_rechecks;
+# each run drains within its time budget, oldest first, so a backlog larger than one run continues in the next),
+# reminders due (dispatch_reminders, which also re-runs the whole gate before each send).
 CELERY_BEAT_SCHEDULE = {
+    "drain-rechecks": {"task": "prescriptions.drain_rechecks", "schedule": 60.0},
     "materialize-sessions": {"task": "prescriptions.sweep_materialize", "schedule": 60.0},
     "dispatch-reminders": {"task": "prescriptions.dispatch_reminders", "schedule": 60.0},
     "mark-missed-sessions": {"task": "prescriptions.sweep_missed_sessions", "schedule": 300.0},

@@ -7,19 +7,23 @@ limit, where one task for 10,000 patients would not be), holds its plan-row lock
 over the workers, and a failed batch is retried on its own (re-checks are idempotent).
 """
 
+import time
+
 from celery import shared_task
 
 from clinic.enqueue import enqueue_after_commit
 from prescriptions.models import GateEvaluation
-from prescriptions.services import conflicts
+from prescriptions.services import conflicts, outbox
+from prescriptions.tasks.budget import run_budget
 
 SWEEP_BATCH_SIZE = 250
 
 
 @shared_task(name="prescriptions.recheck_patient_conflicts", acks_late=True, ignore_result=True)
 def recheck_patient_conflicts(patient_id: int) -> None:
-    """A clearance, diagnosis or mobility fact of the patient changed: re-check their active plans."""
-    conflicts.patient_recheck(patient_id=patient_id)
+    """A gate fact of the patient changed (the fast path): re-check their active plans and close the outbox
+    request the change recorded, unless another change overtook it."""
+    outbox.patient_rechecks_run(patient_ids=[patient_id])
 
 
 @shared_task(name="prescriptions.recheck_conflicts_batch", acks_late=True, ignore_result=True)
@@ -34,3 +38,12 @@ def sweep_conflicts() -> None:
     for patient_ids in conflicts.sweep_batches(size=SWEEP_BATCH_SIZE):
         enqueue_after_commit(recheck_conflicts_batch, *patient_ids)
     conflicts.clearance_expiring_scan()
+
+
+@shared_task(name="prescriptions.drain_rechecks", acks_late=True, ignore_result=True)
+def drain_rechecks() -> None:
+    """Per minute (beat), and the fast path of a catalog change: re-check every patient whose outbox request is
+    open, oldest first, within the run's time budget; then escalate conflict flags whose held sessions come
+    within 24 hours. Safe to run twice at once (claims skip locked rows and are leased) and after a crash (an
+    unclosed request stays open)."""
+    outbox.rechecks_drain(deadline=time.monotonic() + run_budget())
