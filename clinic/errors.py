@@ -24,7 +24,8 @@ class SafetyBlocked(DomainError):
     def __init__(self, findings: Sequence[dict[str, Any]], detail: str | None = None) -> None:
         self.findings = list(findings)
         if detail is None:
-            reasons = "; ".join(f["message"] for f in self.findings[:3])
+            # Each message is a sentence of its own; joined as clauses they drop their closing full stop.
+            reasons = "; ".join(f["message"].rstrip().rstrip(".") for f in self.findings[:3])
             more = f" (and {len(self.findings) - 3} more)" if len(self.findings) > 3 else ""
-            detail = f"The safety gate refused this plan: {reasons}{more}"
+            detail = f"The safety gate refused this plan: {reasons}{more}."
         super().__init__(detail)

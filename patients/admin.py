@@ -13,6 +13,7 @@ from django.contrib.admin import helpers
 from django.contrib.admin.utils import unquote
 from django.contrib.auth.password_validation import password_validators_help_text_html
 from django.contrib.auth.validators import UnicodeUsernameValidator
+from django.contrib.postgres.fields import ArrayField
 from django.core.exceptions import PermissionDenied, ValidationError
 from django.db import transaction
 from django.db.models import (
@@ -24,6 +25,7 @@ from django.db.models import (
     ExpressionWrapper,
     F,
     Func,
+    IntegerField,
     OuterRef,
     Q,
     Subquery,
@@ -52,7 +54,15 @@ from clinic.admin_base import (
 from clinic.errors import DomainError
 from clinic.models import MovementTag, StaffMembership
 from patients import audit, services
-from patients.models import Clearance, Episode, MobilityAssessment, Patient, PatientDiagnosis, PortalAccess
+from patients.models import (
+    Clearance,
+    ClearanceRestriction,
+    Episode,
+    MobilityAssessment,
+    Patient,
+    PatientDiagnosis,
+    PortalAccess,
+)
 from patients.selectors import portal_login, self_login_taken
 
 EXPIRING_WITHIN_DAYS = 7
@@ -104,70 +114,116 @@ def _local_date(zone, instant):
     return Cast(Func(zone, instant, function="timezone", output_field=DateTimeField()), DateField())
 
 
-def clearance_state_today(now: dt.datetime | None = None):
-    """cleared / restricted / expiring / revoked / none for each patient on their local today.
+class _StatesThatApply(Func):
+    """The states whose condition holds, in the order given, as a text array; NULL when none does."""
 
-    Mirrors ``ClearanceQuerySet.effective_on``: the covering, unrevoked-by-today clearance recorded last
-    decides; without one, a covering clearance revoked by today says "revoked", else "none".
+    template = "NULLIF(array_remove(ARRAY[%(expressions)s]::text[], NULL), '{}')"
+    output_field = ArrayField(CharField())
+
+    def __init__(self, *states: tuple[str, Q]):
+        super().__init__(
+            *(Case(When(condition, then=Value(state)), output_field=CharField()) for state, condition in states)
+        )
+
+
+def clearance_states_today(now: dt.datetime | None = None):
+    """Each patient's clearance states on their local today: the one that matters most first, then the lesser.
+
+    The gate's rule (``prescriptions.safety.clearance_states``, property-tested equal), as one expression of
+    the list query. With no clearance in force: revoked, expired, not yet valid (a clearance not revoked by
+    today starts later), else none. With the covering, unrevoked-by-today clearance recorded last in force:
+    insufficient authority (an active diagnosis its profession may not clear), restricted (tags or status),
+    expiring (ends within ``EXPIRING_WITHIN_DAYS``), else cleared. Revocation dates are local dates.
     """
     now_value = Value(now or timezone.now(), output_field=DateTimeField())
-    covering = (
-        Clearance.objects.filter(patient=OuterRef("pk"))
-        .alias(
-            today=_local_date(OuterRef("timezone"), now_value),
-            revoked_on=_local_date(OuterRef("timezone"), F("revoked_at")),
-        )
-        .filter(valid_from__lte=F("today"), valid_until__gte=F("today"))
+    clearances = Clearance.objects.filter(patient=OuterRef("pk")).alias(
+        today=_local_date(OuterRef("timezone"), now_value),
+        revoked_on=_local_date(OuterRef("timezone"), F("revoked_at")),
     )
-    effective = (
-        covering.filter(Q(revoked_at__isnull=True) | Q(revoked_on__gt=F("today")))
+    not_revoked = Q(revoked_at__isnull=True) | Q(revoked_on__gt=F("today"))
+    covering = clearances.filter(valid_from__lte=F("today"), valid_until__gte=F("today"))
+
+    uncleared_diagnosis = (
+        PatientDiagnosis.objects.filter(patient=OuterRef("patient"))
+        .alias(
+            today=OuterRef("today"),
+            cleared_by_position=Func(
+                F("diagnosis__clearance_by"),
+                OuterRef("profession"),
+                function="array_position",
+                output_field=IntegerField(),
+            ),
+        )
+        .filter(Q(onset_date__isnull=True) | Q(onset_date__lte=F("today")))
+        .filter(Q(resolved_date__isnull=True) | Q(resolved_date__gt=F("today")))
+        .filter(cleared_by_position__isnull=True)
+    )
+    restricted = Q(status=Clearance.Status.RESTRICTED) | Exists(
+        ClearanceRestriction.objects.filter(clearance=OuterRef("pk"))
+    )
+    expiring = Q(valid_until__lte=ExpressionWrapper(F("today") + Value(EXPIRING_WITHIN_DAYS), output_field=DateField()))
+    in_force = (
+        covering.filter(not_revoked)
         .annotate(
-            state=Case(
-                When(
-                    valid_until__lte=ExpressionWrapper(
-                        F("today") + Value(EXPIRING_WITHIN_DAYS), output_field=DateField()
-                    ),
-                    then=Value("expiring"),
+            states=Coalesce(
+                _StatesThatApply(
+                    ("insufficient_authority", Q(Exists(uncleared_diagnosis))),
+                    ("restricted", restricted),
+                    ("expiring", expiring),
                 ),
-                default=F("status"),
-                output_field=CharField(),
+                Value(["cleared"]),
+                output_field=ArrayField(CharField()),
             )
         )
         .order_by("-recorded_at", "-id")
-        .values("state")[:1]
+        .values("states")[:1]
     )
-    revoked = covering.filter(revoked_on__lte=F("today"))
+    missing = _StatesThatApply(
+        ("revoked", Q(Exists(covering.filter(revoked_on__lte=F("today"))))),
+        ("expired", Q(Exists(clearances.filter(valid_until__lt=F("today"))))),
+        ("not_yet_valid", Q(Exists(clearances.filter(not_revoked, valid_from__gt=F("today"))))),
+    )
     return Coalesce(
-        Subquery(effective, output_field=CharField()),
-        Case(When(Exists(revoked), then=Value("revoked")), default=Value("none"), output_field=CharField()),
+        Subquery(in_force, output_field=ArrayField(CharField())),
+        missing,
+        Value(["none"]),
+        output_field=ArrayField(CharField()),
     )
 
 
 CLEARANCE_BADGES = {
-    "cleared": ("Cleared", "#1b7f3b"),
+    "revoked": ("Revoked", "#b00020"),
+    "expired": ("Expired", "#b00020"),
+    "insufficient_authority": ("Insufficient authority", "#b00020"),
+    "not_yet_valid": ("Not yet valid", "#b26a00"),
     "restricted": ("Restricted", "#b26a00"),
     "expiring": ("Expiring", "#b26a00"),
-    "revoked": ("Revoked", "#b00020"),
     "none": ("None", "#666666"),
+    "cleared": ("Cleared", "#1b7f3b"),
 }
 
 
 class ClearanceTodayFilter(admin.SimpleListFilter):
+    """By the badge's main state."""
+
     title = "clearance today"
     parameter_name = "clearance"
 
     def lookups(self, request, model_admin):
         return [
             ("cleared", "Cleared"),
-            ("restricted", "Restricted"),
             ("expiring", f"Expiring within {EXPIRING_WITHIN_DAYS} days"),
+            ("restricted", "Restricted"),
+            ("insufficient_authority", "Insufficient authority"),
+            ("not_yet_valid", "Not yet valid"),
             ("none", "None"),
+            ("expired", "Expired"),
             ("revoked", "Revoked"),
         ]
 
     def queryset(self, request, queryset):
         if self.value() in CLEARANCE_BADGES:
-            return queryset.filter(clearance_state=self.value())
+            return queryset.filter(clearance_states__0=self.value())
         return queryset
 
 
@@ -362,7 +418,7 @@ class PatientAdmin(PatientReadsLogged, ServiceFormAdmin, ClinicScopedAdmin):
         return obj.pk
 
     def get_queryset(self, request):
-        return super().get_queryset(request).annotate(clearance_state=clearance_state_today())
+        return super().get_queryset(request).annotate(clearance_states=clearance_states_today())
 
     def get_fields(self, request, obj=None):
         fields = list(super().get_fields(request, obj))
@@ -379,10 +435,16 @@ class PatientAdmin(PatientReadsLogged, ServiceFormAdmin, ClinicScopedAdmin):
     def has_delete_permission(self, request, obj=None) -> bool:
         return False  # archive instead
 
-    @admin.display(description="Clearance today", ordering="clearance_state")
+    @admin.display(description="Clearance today", ordering="clearance_states")
     def clearance_badge(self, patient: Patient) -> str:
-        label, colour = CLEARANCE_BADGES[getattr(patient, "clearance_state", "none")]
-        return format_html('<strong style="color: {}">{}</strong>', colour, label)
+        """The main state as a coloured badge; the lesser states that also apply in small text beside it."""
+        first, *lesser = getattr(patient, "clearance_states", None) or ["none"]
+        label, colour = CLEARANCE_BADGES[first]
+        badge = format_html('<strong style="color: {}">{}</strong>', colour, label)
+        if not lesser:
+            return badge
+        also = ", ".join(CLEARANCE_BADGES[state][0].lower() for state in lesser)
+        return format_html('{} <small style="color: #666666">{}</small>', badge, also)
 
     @admin.display(description="Archived", boolean=True, ordering="archived_at")
     def is_archived(self, patient: Patient) -> bool:

@@ -16,8 +16,13 @@ restricted movements (by tag), contraindications (by row id). The rules (DESIGN 
    recorded last (greatest ``(recorded_at, id)``). Its restrictions apply alone: a later
    clearance supersedes an earlier one, it never merges with it.
 2. Without an effective clearance every item gets one blocking, non-overridable finding and
-   nothing else is checked: ``clearance_revoked`` if a clearance covering D was revoked on or
-   before D, else ``clearance_expired`` if a clearance ended before D, else ``no_clearance``.
+   nothing else is checked. The first of these that holds names the reason:
+   ``clearance_revoked`` if a clearance covering D was revoked on or before D (the professional's
+   explicit no, never hidden); ``clearance_expired`` if a clearance ended before D (what left the
+   gap); ``clearance_not_yet_valid`` if a clearance not revoked by D starts after D; else
+   ``no_clearance``. A clearance on file that starts after D (the one starting first) is always
+   told with its start date: as the reason, or after the revocation or expiry, where "record a new
+   one" would be untrue.
 3. ``clearance_insufficient_authority`` (block, never overridable) for each diagnosis active on D
    whose ``clearance_by`` does not include the clearing profession.
 4. ``mobility_unknown`` (block, never overridable) without an assessment;
@@ -25,10 +30,22 @@ restricted movements (by tag), contraindications (by row id). The rules (DESIGN 
 5. ``restricted_movement`` (block, never overridable) for each tag the clearance restricts and
    the stretch has.
 6. A contraindication row applies when its diagnosis is active on D, its phase and qualifier are
-   empty or equal to the diagnosis's, D falls in its window of days since onset (inclusive; an
-   unknown onset counts as inside, to be safe), and it names one of the stretch's tags or the
-   stretch itself. ``absolute`` → ``contraindicated`` (block, overridable with a reason);
+   empty, equal to the diagnosis's or not recorded on the diagnosis, D falls in its window of days
+   since onset (inclusive; an unrecorded onset is inside), and it names one of the stretch's tags or
+   the stretch itself. ``absolute`` → ``contraindicated`` (block, overridable with a reason);
    ``relative`` → ``caution`` (warn, must be acknowledged).
+
+Unknown means the risky case (DESIGN §10): a fact the patient's record leaves empty never relaxes a
+rule. A diagnosis without an onset is active from the start and inside every window; one without
+a phase or a qualifier (surgical approach) meets every row that names one. The finding's message
+then says what was not recorded and what was assumed ("surgical approach not recorded —
+posterior-approach precautions applied"); recording the real value lifts it when it differs. The
+cause stays the row (``contraindication:<id>``): the risk overridden is the row's, whether the fact
+was recorded or assumed. When several diagnoses trigger one row, the one needing the fewest
+assumptions (then the lowest id) is named.
+
+``Finding.item`` is the plan item's id (what an override names; None for the unsaved items of a
+dry run) and ``Finding.item_index`` the item's place in the ``items`` given, from 0.
 
 Each finding carries a stable ``cause`` string naming what produced it, and ``Finding.key`` =
 ``(item, code, cause)`` is exactly what an override or acknowledgement covers: a new cause is
@@ -37,9 +54,10 @@ never covered by an old override, and a non-overridable finding is never covered
 
 Facts change only on a few dates, so `change_dates()` / `spans()` split a date range into spans
 within which `evaluate()` yields the same findings (codes, severities, items and causes; the
-``no_clearance`` message quotes the date evaluated, so only its wording varies). A caller
-evaluates once per span instead of once per session. `facts_as_dict()` and `Finding.as_dict()`
-give JSON-safe snapshots for storing in a GateEvaluation.
+``no_clearance`` message quotes the date evaluated, so only its wording varies; what a message
+says was assumed is not dated, so it holds across the span). A caller evaluates once per span
+instead of once per session. `facts_as_dict()` and `Finding.as_dict()` give JSON-safe snapshots
+for storing in a GateEvaluation.
 """
 
 from __future__ import annotations
@@ -61,6 +79,7 @@ class Code(StrEnum):
     NO_CLEARANCE = "no_clearance"
     CLEARANCE_EXPIRED = "clearance_expired"
     CLEARANCE_REVOKED = "clearance_revoked"
+    CLEARANCE_NOT_YET_VALID = "clearance_not_yet_valid"
     CLEARANCE_INSUFFICIENT_AUTHORITY = "clearance_insufficient_authority"
     MOBILITY_UNKNOWN = "mobility_unknown"
     MOBILITY_BELOW_MINIMUM = "mobility_below_minimum"
@@ -172,9 +191,9 @@ class StretchFact:
 
 @dataclass(frozen=True)
 class ItemFact:
-    """A prescription item: ``key`` is its id, or a position index for unsaved items (dry run)."""
+    """A prescription item: ``key`` is its id, None while unsaved (the dry run)."""
 
-    key: int
+    key: int | None
     stretch: StretchFact
 
 
@@ -199,13 +218,16 @@ class Finding:
     code: Code
     severity: Severity
     overridable: bool
-    item: int
+    item: int | None
+    """The plan item's id; None for an unsaved item (the dry run)."""
+    item_index: int
+    """The item's place among the items evaluated, from 0 (plan order, or the dry run's request order)."""
     stretch: str
     cause: str
     message: str
 
     @property
-    def key(self) -> tuple[int, str, str]:
+    def key(self) -> tuple[int | None, str, str]:
         """``(item, code, cause)``: exactly what an override or acknowledgement covers."""
         return (self.item, self.code.value, self.cause)
 
@@ -216,6 +238,7 @@ class Finding:
             "severity": self.severity.value,
             "overridable": self.overridable,
             "item": self.item,
+            "item_index": self.item_index,
             "stretch": self.stretch,
             "cause": self.cause,
             "message": self.message,
@@ -244,14 +267,89 @@ def effective_clearance(clearances: Iterable[ClearanceFact], on_date: date) -> C
 
 
 def _missing_clearance(clearances: Sequence[ClearanceFact], on_date: date) -> tuple[Code, ClearanceFact | None]:
-    """Why no clearance is in force: revoked beats expired beats none; the latest recorded is named."""
+    """Why no clearance is in force: revoked beats expired beats not yet valid beats none.
+
+    A revoked or expired reason names the latest recorded such clearance; a not-yet-valid one the
+    clearance that starts first (`_next_clearance`).
+    """
     revoked = _latest(c for c in clearances if c.covers(on_date) and c.revoked_by(on_date))
     if revoked is not None:
         return Code.CLEARANCE_REVOKED, revoked
     expired = _latest(c for c in clearances if c.valid_until < on_date)
     if expired is not None:
         return Code.CLEARANCE_EXPIRED, expired
+    upcoming = _next_clearance(clearances, on_date)
+    if upcoming is not None:
+        return Code.CLEARANCE_NOT_YET_VALID, upcoming
     return Code.NO_CLEARANCE, None
+
+
+def _next_clearance(clearances: Sequence[ClearanceFact], on_date: date) -> ClearanceFact | None:
+    """The clearance on file that starts first after ``on_date`` and was not revoked by then (among those
+    starting that day, the latest recorded), or None."""
+    upcoming = [c for c in clearances if on_date < c.valid_from and not c.revoked_by(on_date)]
+    if not upcoming:
+        return None
+    first_start = min(c.valid_from for c in upcoming)
+    return _latest(c for c in upcoming if c.valid_from == first_start)
+
+
+class ClearanceState(StrEnum):
+    """What a patient's clearance looks like on a date, as the patient list's badge shows it."""
+
+    REVOKED = "revoked"
+    EXPIRED = "expired"
+    NOT_YET_VALID = "not_yet_valid"
+    NONE = "none"
+    INSUFFICIENT_AUTHORITY = "insufficient_authority"
+    RESTRICTED = "restricted"
+    EXPIRING = "expiring"
+    CLEARED = "cleared"
+
+
+EXPIRING_WITHIN_DAYS = 7
+"""A clearance in force that ends within this many days of D (D + 7 included) is expiring."""
+
+_MISSING_STATES = {
+    Code.CLEARANCE_REVOKED: ClearanceState.REVOKED,
+    Code.CLEARANCE_EXPIRED: ClearanceState.EXPIRED,
+    Code.CLEARANCE_NOT_YET_VALID: ClearanceState.NOT_YET_VALID,
+    Code.NO_CLEARANCE: ClearanceState.NONE,
+}
+
+
+def clearance_states(
+    clearances: Iterable[ClearanceFact], diagnoses: Iterable[DiagnosisFact], on_date: date
+) -> tuple[ClearanceState, ...]:
+    """The patient's clearance on ``on_date``: the state that matters most, then the lesser ones that apply.
+
+    Without an effective clearance the first state is the gate's reason (`evaluate`): ``revoked``
+    beats ``expired`` beats ``not_yet_valid`` (a clearance not revoked by D starts after D) beats
+    ``none``; the other reasons that apply follow, in that order. With one in force:
+    ``insufficient_authority`` (a diagnosis active on D that its profession may not clear) beats
+    ``restricted`` (restricted tags, or a restricted status) beats ``expiring`` (it ends within
+    `EXPIRING_WITHIN_DAYS`), and ``cleared`` stands alone when none of them applies.
+    """
+    clearances = tuple(clearances)
+    clearance = effective_clearance(clearances, on_date)
+    if clearance is None:
+        code, _ = _missing_clearance(clearances, on_date)
+        first = _MISSING_STATES[code]
+        applying = (
+            (ClearanceState.REVOKED, any(c.covers(on_date) and c.revoked_by(on_date) for c in clearances)),
+            (ClearanceState.EXPIRED, any(c.valid_until < on_date for c in clearances)),
+            (ClearanceState.NOT_YET_VALID, _next_clearance(clearances, on_date) is not None),
+        )
+        return (first, *(state for state, applies in applying if applies and state is not first))
+
+    states = []
+    if any(d.active_on(on_date) and clearance.profession not in d.clearance_by for d in diagnoses):
+        states.append(ClearanceState.INSUFFICIENT_AUTHORITY)
+    if clearance.restricted_tags or clearance.status == "restricted":
+        states.append(ClearanceState.RESTRICTED)
+    if (clearance.valid_until - on_date).days <= EXPIRING_WITHIN_DAYS:
+        states.append(ClearanceState.EXPIRING)
+    return tuple(states) or (ClearanceState.CLEARED,)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -288,20 +386,33 @@ def _window_phrase(row: ContraindicationFact) -> str:
     return f"until day {row.until_day} after onset"
 
 
+QUALIFIER_ASSUMED: Mapping[str, tuple[str, str]] = {
+    "posterior_approach": ("surgical approach", "posterior-approach precautions applied"),
+    "anterior_approach": ("surgical approach", "anterior-approach precautions applied"),
+    "lateral_approach": ("surgical approach", "lateral-approach precautions applied"),
+}
+"""Qualifier slug → (the fact a diagnosis left unrecorded, what the gate assumed), for the message of a
+row that applies because the qualifier is unknown. A slug missing here reads "qualifier not recorded"."""
+
+
+def _qualifier_assumed(qualifier: str) -> str:
+    fact, assumed = QUALIFIER_ASSUMED.get(qualifier, ("qualifier", f"{_words(qualifier)} assumed"))
+    return f"{fact} not recorded — {assumed}"
+
+
 def _contraindication_message(stretch: StretchFact, row: ContraindicationFact, diagnosis: DiagnosisFact) -> str:
     subject = _words(row.tag) if row.tag is not None else "this stretch"
     verb = "is contraindicated" if row.severity == ABSOLUTE else "calls for caution"
     conditions = []
     if row.phase:
-        conditions.append(f"{_words(row.phase)} phase")
+        phase = f"{_words(row.phase)} phase"
+        conditions.append(phase if diagnosis.phase else f"phase not recorded — {phase} assumed")
     if row.qualifier:
-        conditions.append(_words(row.qualifier))
+        conditions.append(_words(row.qualifier) if diagnosis.qualifier else _qualifier_assumed(row.qualifier))
     if row.has_window:
         window = _window_phrase(row)
-        if diagnosis.onset is None:
-            window += ", onset unknown so applied to be safe"
-        conditions.append(window)
-    condition = f" ({', '.join(conditions)})" if conditions else ""
+        conditions.append(window if diagnosis.onset is not None else f"onset not recorded — assumed within {window}")
+    condition = f" ({'; '.join(conditions)})" if conditions else ""
     reason = f": {row.rationale}" if row.rationale else "."
     return f"{stretch.name}: {subject} {verb} with {diagnosis.code} {diagnosis.name}{condition}{reason}"
 
@@ -311,11 +422,12 @@ def _contraindication_message(stretch: StretchFact, row: ContraindicationFact, d
 
 
 def _row_applies_to(row: ContraindicationFact, diagnosis: DiagnosisFact, on_date: date) -> bool:
+    """An unrecorded phase, qualifier or onset never keeps a row from applying (the risky case)."""
     if row.diagnosis_code != diagnosis.code:
         return False
-    if row.phase and row.phase != diagnosis.phase:
+    if row.phase and diagnosis.phase and row.phase != diagnosis.phase:
         return False
-    if row.qualifier and row.qualifier != diagnosis.qualifier:
+    if row.qualifier and diagnosis.qualifier and row.qualifier != diagnosis.qualifier:
         return False
     if not row.has_window or diagnosis.onset is None:
         return True
@@ -326,27 +438,51 @@ def _row_applies_to(row: ContraindicationFact, diagnosis: DiagnosisFact, on_date
 def _applicable_rows(
     facts: Facts, active: Sequence[DiagnosisFact], on_date: date
 ) -> list[tuple[ContraindicationFact, DiagnosisFact]]:
-    """Rows in force on the date, each with the (lowest-id) active diagnosis that triggers it."""
-    by_id = sorted(active, key=lambda d: d.id)
+    """Rows in force on the date, each with the active diagnosis that triggers it: the one whose record
+    leaves the fewest of the row's conditions assumed, then the lowest id."""
     applicable = []
     for row in sorted(facts.contraindications, key=lambda r: r.id):
-        diagnosis = next((d for d in by_id if _row_applies_to(row, d, on_date)), None)
-        if diagnosis is not None:
-            applicable.append((row, diagnosis))
+        candidates = [d for d in active if _row_applies_to(row, d, on_date)]
+        if candidates:
+            applicable.append((row, min(candidates, key=lambda d: (_assumptions(row, d), d.id))))
     return applicable
 
 
-def _clearance_level_finding(item: ItemFact, code: Code, clearance: ClearanceFact | None, on_date: date) -> Finding:
+def _assumptions(row: ContraindicationFact, diagnosis: DiagnosisFact) -> int:
+    """How many of the row's conditions the diagnosis leaves unrecorded (each assumed to hold)."""
+    return (
+        (bool(row.phase) and not diagnosis.phase)
+        + (bool(row.qualifier) and not diagnosis.qualifier)
+        + (row.has_window and diagnosis.onset is None)
+    )
+
+
+def _starts_on(upcoming: ClearanceFact) -> str:
+    return f"the {_clearance_label(upcoming)} starts on {upcoming.valid_from.isoformat()}"
+
+
+def _clearance_level_finding(
+    item: ItemFact,
+    index: int,
+    code: Code,
+    clearance: ClearanceFact | None,
+    upcoming: ClearanceFact | None,
+    on_date: date,
+) -> Finding:
     name = item.stretch.name
+    # A clearance that starts later is news the reader needs: without it "record a new one" would be untrue.
+    if upcoming is None:
+        then = "; record a new one before prescribing."
+    else:
+        then = f" and {_starts_on(upcoming)}; start on or after that date, or record one that covers the gap."
     if code is Code.CLEARANCE_REVOKED and clearance is not None:
-        message = (
-            f"{name}: the {_clearance_label(clearance)} was revoked on {clearance.revoked_on}; "
-            "record a new one before prescribing."
-        )
+        message = f"{name}: the {_clearance_label(clearance)} was revoked on {clearance.revoked_on}{then}"
     elif code is Code.CLEARANCE_EXPIRED and clearance is not None:
+        message = f"{name}: the {_clearance_label(clearance)} expired after {clearance.valid_until.isoformat()}{then}"
+    elif code is Code.CLEARANCE_NOT_YET_VALID and clearance is not None:
         message = (
-            f"{name}: the {_clearance_label(clearance)} expired after "
-            f"{clearance.valid_until.isoformat()}; record a new one before prescribing."
+            f"{name}: {_starts_on(clearance)}; start on or after that date, or record one that covers the days "
+            "before it."
         )
     else:
         message = f"{name}: no clearance on file for {on_date.isoformat()}; record one before prescribing."
@@ -355,14 +491,19 @@ def _clearance_level_finding(item: ItemFact, code: Code, clearance: ClearanceFac
         severity=Severity.BLOCK,
         overridable=False,
         item=item.key,
+        item_index=index,
         stretch=item.stretch.slug,
         cause=f"clearance:{clearance.id}" if clearance is not None else "clearance:none",
         message=message,
     )
 
 
-def _finding(item: ItemFact, code: Code, severity: Severity, overridable: bool, cause: str, reason: str) -> Finding:
-    return Finding(code, severity, overridable, item.key, item.stretch.slug, cause, f"{item.stretch.name}: {reason}")
+def _finding(
+    item: ItemFact, index: int, code: Code, severity: Severity, overridable: bool, cause: str, reason: str
+) -> Finding:
+    return Finding(
+        code, severity, overridable, item.key, index, item.stretch.slug, cause, f"{item.stretch.name}: {reason}"
+    )
 
 
 def evaluate(facts: Facts, items: Sequence[ItemFact], on_date: date) -> list[Finding]:
@@ -374,7 +515,10 @@ def evaluate(facts: Facts, items: Sequence[ItemFact], on_date: date) -> list[Fin
     clearance = effective_clearance(facts.clearances, on_date)
     if clearance is None:
         code, named = _missing_clearance(facts.clearances, on_date)
-        return [_clearance_level_finding(item, code, named, on_date) for item in items]
+        upcoming = _next_clearance(facts.clearances, on_date)
+        return [
+            _clearance_level_finding(item, index, code, named, upcoming, on_date) for index, item in enumerate(items)
+        ]
 
     active = [d for d in facts.diagnoses if d.active_on(on_date)]
     uncovered: dict[str, DiagnosisFact] = {}
@@ -385,12 +529,13 @@ def evaluate(facts: Facts, items: Sequence[ItemFact], on_date: date) -> list[Fin
     level = facts.mobility_level
 
     findings: list[Finding] = []
-    for item in items:
+    for index, item in enumerate(items):
         stretch = item.stretch
         for diagnosis in uncovered.values():
             findings.append(
                 _finding(
                     item,
+                    index,
                     Code.CLEARANCE_INSUFFICIENT_AUTHORITY,
                     Severity.BLOCK,
                     False,
@@ -404,6 +549,7 @@ def evaluate(facts: Facts, items: Sequence[ItemFact], on_date: date) -> list[Fin
             findings.append(
                 _finding(
                     item,
+                    index,
                     Code.MOBILITY_UNKNOWN,
                     Severity.BLOCK,
                     False,
@@ -415,6 +561,7 @@ def evaluate(facts: Facts, items: Sequence[ItemFact], on_date: date) -> list[Fin
             findings.append(
                 _finding(
                     item,
+                    index,
                     Code.MOBILITY_BELOW_MINIMUM,
                     Severity.BLOCK,
                     True,
@@ -427,6 +574,7 @@ def evaluate(facts: Facts, items: Sequence[ItemFact], on_date: date) -> list[Fin
             findings.append(
                 _finding(
                     item,
+                    index,
                     Code.RESTRICTED_MOVEMENT,
                     Severity.BLOCK,
                     False,
@@ -446,6 +594,7 @@ def evaluate(facts: Facts, items: Sequence[ItemFact], on_date: date) -> list[Fin
                     severity=Severity.BLOCK if absolute else Severity.WARN,
                     overridable=True,
                     item=item.key,
+                    item_index=index,
                     stretch=stretch.slug,
                     cause=f"contraindication:{row.id}",
                     message=_contraindication_message(stretch, row, diagnosis),
@@ -594,8 +743,9 @@ class Signal:
     """One reason a session log must reach the clinic.
 
     ``flag_kind`` is the SafetyFlag kind it opens (``pain_escalation`` or ``red_flag_symptom``);
-    ``stop`` says the patient should stop the stretches now; ``evidence`` is what triggered it
-    (the two ratings, the pain-after series, or the red-flag questions answered yes).
+    ``stop`` says the patient should stop the stretches now (such a signal is always ``urgent``);
+    ``evidence`` is what triggered it (the two ratings, the pain-after series, or the red-flag questions
+    answered yes).
     """
 
     code: SignalCode
@@ -628,11 +778,13 @@ def pain_signals(
     ``RED_FLAG_QUESTIONS`` to the answers; an unknown question is an error, a missing one is "no".
 
     Signals come in this order:
-    1. ``pain_high`` (warning, stop): pain before or after is ``PAIN_STOP_AT`` or more.
+    1. ``pain_high`` (urgent, stop): pain before or after is ``PAIN_STOP_AT`` or more.
     2. ``pain_rise`` (warning): pain after − pain before is ``PAIN_RISE_ALARM`` or more.
     3. ``pain_trend`` (warning): pain after rose strictly across the last ``PAIN_TREND_LOGS`` logs.
     4. ``red_flag`` (urgent, stop): any red-flag question answered yes; one signal for all of them.
-    The first three open ``pain_escalation`` flags, the last ``red_flag_symptom``.
+    The first three open ``pain_escalation`` flags, the last ``red_flag_symptom``. Every signal that tells
+    the patient to stop is urgent: it holds their plan, so the clinic must hear of it as soon as the patient
+    is told to call.
     """
     _pain_rating("pain_before", pain_before)
     _pain_rating("pain_after", pain_after)
@@ -650,7 +802,7 @@ def pain_signals(
             Signal(
                 SignalCode.PAIN_HIGH,
                 PAIN_ESCALATION,
-                Urgency.WARNING,
+                Urgency.URGENT,
                 stop=True,
                 message=f"Pain rated {worst}/10 {when} the session.",
                 evidence=(pain_before, pain_after),

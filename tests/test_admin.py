@@ -147,10 +147,10 @@ def test_patient_list_shows_clearance_badge_and_open_flags(staff_client, front_d
 
     rows = {p.pk: p for p in client.get(PATIENTS).context["cl"].result_list}
 
-    assert rows[cleared.pk].clearance_state == "cleared"
-    assert rows[expiring.pk].clearance_state == "expiring"
-    assert rows[revoked.pk].clearance_state == "revoked"
-    assert rows[nothing.pk].clearance_state == "none"
+    assert rows[cleared.pk].clearance_states[0] == "cleared"
+    assert rows[expiring.pk].clearance_states[0] == "expiring"
+    assert rows[revoked.pk].clearance_states[0] == "revoked"
+    assert rows[nothing.pk].clearance_states[0] == "none"
     assert rows[nothing.pk].open_flag_count == 2
     assert rows[cleared.pk].open_flag_count == 0
 

@@ -358,7 +358,7 @@ def test_contraindication_refuses_then_an_override_activates(therapist_api, ther
     [finding] = refused.json()["findings"]
     assert (finding["code"], finding["severity"], finding["overridable"]) == ("contraindicated", "block", True)
     assert finding["stretch"] == "knees-to-chest"
-    assert finding["item"] == plan.items.get(order=1).pk
+    assert (finding["item"], finding["item_index"]) == (plan.items.get(order=1).pk, 0)
     assert "Knees to chest" in finding["message"]
 
     waiver = {"item": finding["item"], "code": finding["code"], "cause": finding["cause"]}
@@ -381,6 +381,7 @@ def test_contraindication_refuses_then_an_override_activates(therapist_api, ther
     assert evaluation["passed"] is True
     [covered] = evaluation["spans"][0]["findings"]
     assert covered["covered"] is True and covered["cause"] == finding["cause"]
+    assert (covered["item"], covered["item_index"]) == (finding["item"], 0)
     assert [e.passed for e in plan.evaluations.order_by("id")] == [False, True]
 
 
@@ -439,7 +440,7 @@ def test_dry_run_passes_and_defaults_to_the_patients_today(therapist_api, cleare
     assert not GateEvaluation.objects.exists()
 
 
-def test_dry_run_findings_name_item_positions_and_save_nothing(therapist_api, therapist, cleared_patient, stretch):
+def test_dry_run_findings_name_item_indexes_and_save_nothing(therapist_api, therapist, cleared_patient, stretch):
     diagnose(cleared_patient, therapist, "M51.26", phase="acute")
     on_date = cleared_patient.local_today() + dt.timedelta(days=3)
     payload = {
@@ -451,10 +452,13 @@ def test_dry_run_findings_name_item_positions_and_save_nothing(therapist_api, th
     assert response.status_code == 200, response.json()
     body = response.json()
     assert body["on_date"] == on_date.isoformat() and body["passed"] is False
-    assert [(f["item"], f["code"], f["stretch"]) for f in body["findings"]] == [
-        (1, "contraindicated", "knees-to-chest")
+    # ``item`` is a plan item id everywhere: the dry run's items are not saved, so it is null here.
+    assert [(f["item"], f["item_index"], f["code"], f["stretch"]) for f in body["findings"]] == [
+        (None, 1, "contraindicated", "knees-to-chest")
     ]
-    assert set(body["findings"][0]) == {"code", "severity", "overridable", "item", "stretch", "cause", "message"}
+    assert set(body["findings"][0]) == {
+        "code", "severity", "overridable", "item", "item_index", "stretch", "cause", "message",
+    }  # fmt: skip
     assert not GateEvaluation.objects.exists()
     assert not Prescription.objects.exists()
 
@@ -464,10 +468,54 @@ def test_dry_run_without_clearance_blocks_every_item(therapist_api, patient):
         CHECK, {"patient": patient.pk, "items": [{"stretch": "pelvic-tilt"}, {"stretch": "bridge"}]}
     )
     body = response.json()
-    assert [(f["item"], f["code"], f["overridable"]) for f in body["findings"]] == [
-        (0, "no_clearance", False),
-        (1, "no_clearance", False),
+    assert [(f["item"], f["item_index"], f["code"], f["overridable"]) for f in body["findings"]] == [
+        (None, 0, "no_clearance", False),
+        (None, 1, "no_clearance", False),
     ]
+
+
+def test_item_means_the_same_in_the_dry_run_and_at_activation(therapist_api, therapist, cleared_patient, draft):
+    """Same stretches, same order: the dry run and the refusal agree on everything but the (unsaved) item id."""
+    diagnose(cleared_patient, therapist, "M81.0")
+    stretches = ("pelvic-tilt", "knees-to-chest", "seated-thoracic-rotation")
+    checked = therapist_api.post(CHECK, {"patient": cleared_patient.pk, "items": [{"stretch": s} for s in stretches]})
+    plan = draft(*stretches)
+    refused = therapist_api.post(url(plan, "activate"), {})
+    assert refused.status_code == 409
+    ids = [i.pk for i in plan.items.order_by("order")]
+    dry, real = checked.json()["findings"], refused.json()["findings"]
+    assert [f["item_index"] for f in dry] == [f["item_index"] for f in real] == [1, 2]
+    assert [f["item"] for f in dry] == [None, None]
+    assert [f["item"] for f in real] == [ids[1], ids[2]]
+    assert [{**f, "item": None} for f in real] == dry
+
+
+def test_refusal_detail_reads_as_one_sentence(therapist_api, therapist, cleared_patient, draft):
+    diagnose(cleared_patient, therapist, "M81.0")
+    refused = therapist_api.post(url(draft("knees-to-chest", "seated-thoracic-rotation"), "activate"), {})
+    detail = refused.json()["detail"]
+    assert ".;" not in detail and ".." not in detail
+    first, second = (f["message"].removesuffix(".") for f in refused.json()["findings"])
+    assert detail == f"The safety gate refused this plan: {first}; {second}."
+
+
+def test_dry_run_names_a_clearance_that_starts_later(therapist_api, cleared_patient):
+    clearance = cleared_patient.clearances.get()
+    starts = cleared_patient.local_today() + dt.timedelta(days=4)
+    clearance.valid_from, clearance.professional_name = starts, "Dr Reyes"
+    clearance.save()
+    body = therapist_api.post(CHECK, {"patient": cleared_patient.pk, "items": [{"stretch": "pelvic-tilt"}]}).json()
+    [finding] = body["findings"]
+    assert (finding["code"], finding["cause"]) == ("clearance_not_yet_valid", f"clearance:{clearance.pk}")
+    assert f"the clearance by Dr Reyes (physician) starts on {starts.isoformat()}" in finding["message"]
+
+
+def test_dry_run_assumes_the_risky_approach_when_it_is_not_recorded(therapist_api, therapist, cleared_patient):
+    diagnose(cleared_patient, therapist, "Z96.641", phase="", onset_date=cleared_patient.local_today())
+    body = therapist_api.post(CHECK, {"patient": cleared_patient.pk, "items": [{"stretch": "knees-to-chest"}]}).json()
+    [finding] = body["findings"]
+    assert finding["code"] == "contraindicated"
+    assert "surgical approach not recorded — posterior-approach precautions applied" in finding["message"]
 
 
 def test_dry_run_sees_the_clinics_own_contraindications(as_user, therapist, clinic_admin, cleared_patient):

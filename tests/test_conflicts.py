@@ -219,7 +219,7 @@ def test_an_expiring_clearance_blocks_only_the_sessions_after_its_end(patient, t
 
 def test_a_new_diagnosis_contraindicating_a_stretch_opens_a_contraindication_flag(cleared_patient, therapist, plan_for):
     plan = plan_for(cleared_patient, "pelvic-tilt", "knees-to-chest")
-    sessions = with_sessions(plan, 3)
+    sessions = with_sessions(plan, 3, first=2)  # none within 24 hours: a warning
 
     diagnose(cleared_patient, therapist, "M81.0", onset_date=dt.date(2020, 1, 1))
     (result,) = patient_recheck(patient_id=cleared_patient.pk)

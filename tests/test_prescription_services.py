@@ -10,9 +10,9 @@ from django.db import transaction
 from django.utils import timezone
 
 from clinic.errors import SafetyBlocked, StateConflict
-from clinic.models import Diagnosis, MovementTag
+from clinic.models import Diagnosis, MovementTag, Qualifier
 from patients import services as patient_services
-from prescriptions import services
+from prescriptions import safety, services
 from prescriptions.models import GateEvaluation, GateOverride, Prescription
 from prescriptions.services import ItemIn, WaiverIn
 from tests import factories
@@ -357,6 +357,124 @@ def test_later_failures_in_the_window_do_not_block_the_start(cleared_patient, th
     assert spans[0]["findings"] == []
     assert spans[-1]["from"] == (today + dt.timedelta(days=4)).isoformat()
     assert spans[-1]["findings"][0]["code"] == "clearance_expired"
+
+
+# --- Unknown means the risky case ---------------------------------------------------------------------
+
+
+def test_an_unrecorded_surgical_approach_gets_the_posterior_hip_precautions(
+    cleared_patient, therapist, draft_for, today
+):
+    """Hip replacement 30 days ago, approach not recorded: knees to chest is refused until the approach is known."""
+    hip = patient_services.patient_diagnosis_add(
+        patient=cleared_patient,
+        by=therapist,
+        diagnosis=Diagnosis.objects.get(code="Z96.642"),
+        onset_date=today - dt.timedelta(days=30),
+    )
+    plan = draft_for(cleared_patient, "knees-to-chest")
+    with pytest.raises(SafetyBlocked) as refused:
+        services.prescription_activate(prescription=plan, by=therapist)
+    assert {f["code"] for f in refused.value.findings} == {"contraindicated"}
+    assert all(f["cause"].startswith("contraindication:") for f in refused.value.findings)
+    assert all(
+        "surgical approach not recorded — posterior-approach precautions applied" in f["message"]
+        for f in refused.value.findings
+    )
+
+    patient_services.patient_diagnosis_update(patient_diagnosis=hip, by=therapist, qualifier="posterior_approach")
+    with pytest.raises(SafetyBlocked) as still:
+        services.prescription_activate(prescription=plan, by=therapist)
+    assert [f["cause"] for f in still.value.findings] == [f["cause"] for f in refused.value.findings]
+    assert not any("not recorded" in f["message"] for f in still.value.findings)
+
+    patient_services.patient_diagnosis_update(patient_diagnosis=hip, by=therapist, qualifier="anterior_approach")
+    assert services.prescription_activate(prescription=plan, by=therapist).status == Status.ACTIVE
+
+
+def test_a_disc_herniation_without_a_phase_keeps_the_acute_flexion_block(cleared_patient, therapist, draft_for):
+    disc = diagnose(cleared_patient, therapist, "M51.26", phase="")
+    plan = draft_for(cleared_patient, "knees-to-chest")
+    with pytest.raises(SafetyBlocked) as refused:
+        services.prescription_activate(prescription=plan, by=therapist)
+    [finding] = refused.value.findings
+    assert finding["code"] == "contraindicated"
+    assert "phase not recorded — acute phase assumed" in finding["message"]
+    patient_services.patient_diagnosis_update(patient_diagnosis=disc, by=therapist, phase="chronic")
+    assert services.prescription_activate(prescription=plan, by=therapist).status == Status.ACTIVE
+
+
+def test_every_qualifier_has_its_wording_for_an_unrecorded_value():
+    assert set(safety.QUALIFIER_ASSUMED) == set(Qualifier.values)
+
+
+def test_a_clinics_stretch_is_checked_against_what_its_position_implies(cleared_patient, therapist, clinic, today):
+    """A supine stretch whose tags leave out ``supine`` is still supine to the gate."""
+    untagged = factories.StretchFactory(clinic=clinic, position="supine")
+    assert not untagged.tags.exists()
+    clearance = cleared_patient.clearances.get()
+    clearance.status = "restricted"
+    clearance.save()
+    clearance.restricted_tags.set([MovementTag.objects.get(slug="supine")])
+    plan = services.prescription_create(
+        episode=cleared_patient.episodes.get(),
+        by=therapist,
+        start_date=today,
+        days_of_week=EVERY_DAY,
+        times=[dt.time(8, 0)],
+        items=[ItemIn(stretch=untagged, reps=5, hold_seconds=20)],
+    )
+    with pytest.raises(SafetyBlocked) as refused:
+        services.prescription_activate(prescription=plan, by=therapist)
+    assert [(f["code"], f["cause"]) for f in refused.value.findings] == [
+        ("restricted_movement", f"clearance:{clearance.pk}:tag:supine")
+    ]
+
+
+def test_a_clearance_that_starts_later_is_named_with_its_start(patient, therapist, mobility, draft_for, today):
+    factories.EpisodeFactory(patient=patient)
+    factories.MobilityAssessmentFactory(patient=patient, level=mobility(3))
+    later = factories.ClearanceFactory(
+        patient=patient, professional_name="Dr Reyes", valid_from=today + dt.timedelta(days=3)
+    )
+    plan = draft_for(patient, "pelvic-tilt")
+    with pytest.raises(SafetyBlocked) as refused:
+        services.prescription_activate(prescription=plan, by=therapist)
+    [finding] = refused.value.findings
+    assert (finding["code"], finding["cause"], finding["overridable"]) == (
+        "clearance_not_yet_valid",
+        f"clearance:{later.pk}",
+        False,
+    )
+    starts = (today + dt.timedelta(days=3)).isoformat()
+    assert f"the clearance by Dr Reyes (physician) starts on {starts}" in finding["message"]
+    assert "no clearance on file" not in finding["message"]
+
+
+# --- Refusals: findings and their detail -------------------------------------------------------------
+
+
+def test_refusal_findings_name_the_plan_item_and_its_place(cleared_patient, therapist, draft_for):
+    diagnose(cleared_patient, therapist, "M81.0")
+    plan = draft_for(cleared_patient, "pelvic-tilt", "knees-to-chest", "seated-thoracic-rotation")
+    with pytest.raises(SafetyBlocked) as refused:
+        services.prescription_activate(prescription=plan, by=therapist)
+    ids = {i.order - 1: i.pk for i in plan.items.all()}
+    assert [(f["item"], f["item_index"], f["stretch"]) for f in refused.value.findings] == [
+        (ids[1], 1, "knees-to-chest"),
+        (ids[2], 2, "seated-thoracic-rotation"),
+    ]
+    stored = plan.evaluations.get().findings[0]["findings"]
+    assert [(f["item"], f["item_index"]) for f in stored] == [(ids[1], 1), (ids[2], 2)]
+
+
+@pytest.mark.parametrize("count", [2, 4])
+def test_refusal_detail_joins_messages_without_doubled_punctuation(count):
+    findings = [{"message": f"Stretch {n}: record one before prescribing."} for n in range(count)]
+    detail = SafetyBlocked(findings).detail
+    assert ".;" not in detail and not detail.endswith("..")
+    assert detail.startswith("The safety gate refused this plan: Stretch 0: record one before prescribing; Stretch 1")
+    assert detail.endswith(" (and 1 more)." if count == 4 else "Stretch 1: record one before prescribing.")
 
 
 # --- Transitions --------------------------------------------------------------------------------------

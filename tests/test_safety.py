@@ -148,6 +148,13 @@ def check(f, stretch=KNEES_TO_CHEST, on=D):
         ),
         (facts(clearances=[clearance(revoked_on=D)]), PRAYER, Code.CLEARANCE_REVOKED, Severity.BLOCK, False),
         (
+            facts(clearances=[clearance(valid_from=D + timedelta(days=3))]),
+            PRAYER,
+            Code.CLEARANCE_NOT_YET_VALID,
+            Severity.BLOCK,
+            False,
+        ),
+        (
             facts(clearances=[clearance(profession="athletic_trainer")], diagnoses=[diagnosis("M81.0")]),
             PELVIC_TILT,
             Code.CLEARANCE_INSUFFICIENT_AUTHORITY,
@@ -186,7 +193,7 @@ def check(f, stretch=KNEES_TO_CHEST, on=D):
 def test_each_code_has_its_severity_and_overridability(f, stretch, code, severity, overridable):
     (finding,) = evaluate(f, [item(stretch, key=7)], D)
     assert (finding.code, finding.severity, finding.overridable) == (code, severity, overridable)
-    assert (finding.item, finding.stretch) == (7, stretch.slug)
+    assert (finding.item, finding.item_index, finding.stretch) == (7, 0, stretch.slug)
     assert finding.message.startswith(f"{stretch.name}: ")
 
 
@@ -200,7 +207,7 @@ def test_everything_clear_gives_no_findings():
 @pytest.mark.parametrize(
     ("on", "expected"),
     [
-        (date(2026, 2, 28), [(Code.NO_CLEARANCE, "clearance:none")]),
+        (date(2026, 2, 28), [(Code.CLEARANCE_NOT_YET_VALID, "clearance:1")]),
         (date(2026, 3, 1), []),  # valid_from is inclusive
         (date(2026, 3, 31), []),  # valid_until is inclusive
         (date(2026, 4, 1), [(Code.CLEARANCE_EXPIRED, "clearance:1")]),
@@ -229,13 +236,33 @@ def test_revocation_counts_from_its_own_day(revoked_on, expected):
         pytest.param([], (Code.NO_CLEARANCE, "clearance:none"), id="none at all"),
         pytest.param(
             [clearance(valid_from=D + timedelta(days=1))],
-            (Code.NO_CLEARANCE, "clearance:none"),
+            (Code.CLEARANCE_NOT_YET_VALID, "clearance:1"),
             id="only future",
+        ),
+        pytest.param(
+            [clearance(1, valid_from=D + timedelta(days=9)), clearance(2, valid_from=D + timedelta(days=4))],
+            (Code.CLEARANCE_NOT_YET_VALID, "clearance:2"),
+            id="not yet valid names the first to start",
+        ),
+        pytest.param(
+            [clearance(1, valid_from=D + timedelta(days=4)), clearance(2, valid_from=D + timedelta(days=4))],
+            (Code.CLEARANCE_NOT_YET_VALID, "clearance:2"),
+            id="same start names the latest recorded",
+        ),
+        pytest.param(
+            [clearance(valid_from=D + timedelta(days=1), revoked_on=D)],
+            (Code.NO_CLEARANCE, "clearance:none"),
+            id="future but revoked is none",
         ),
         pytest.param(
             [clearance(1, valid_until=D - timedelta(days=1)), clearance(2, valid_from=D + timedelta(days=1))],
             (Code.CLEARANCE_EXPIRED, "clearance:1"),
             id="expired with a future one",
+        ),
+        pytest.param(
+            [clearance(1, revoked_on=D), clearance(2, valid_from=D + timedelta(days=1))],
+            (Code.CLEARANCE_REVOKED, "clearance:1"),
+            id="revoked beats not yet valid",
         ),
         pytest.param(
             [clearance(1, valid_until=date(2026, 6, 30)), clearance(2, valid_until=date(2026, 3, 31))],
@@ -413,7 +440,13 @@ def test_absolute_blocks_and_relative_warns(severity, expected):
 
 @pytest.mark.parametrize(
     ("row_phase", "dx_phase", "applies"),
-    [("acute", "acute", True), ("acute", "chronic", False), ("acute", "", False), ("", "chronic", True)],
+    [
+        ("acute", "acute", True),
+        ("acute", "chronic", False),
+        ("acute", "", True),  # not recorded: the row's phase is assumed
+        ("", "chronic", True),
+        ("", "", True),
+    ],
 )
 def test_phase_must_match_when_the_row_names_one(row_phase, dx_phase, applies):
     f = facts(
@@ -428,7 +461,7 @@ def test_phase_must_match_when_the_row_names_one(row_phase, dx_phase, applies):
     [
         ("posterior_approach", "posterior_approach", True),
         ("posterior_approach", "anterior_approach", False),
-        ("posterior_approach", "", False),
+        ("posterior_approach", "", True),  # not recorded: posterior precautions are assumed
         ("", "anterior_approach", True),
     ],
 )
@@ -473,7 +506,79 @@ def test_a_window_applies_when_onset_is_unknown():
     f = facts(diagnoses=[diagnosis("Z96.641", qualifier="posterior_approach")], rows=[HIP_ROW])
     (finding,) = evaluate(f, [item()], D)
     assert finding.cause == "contraindication:5"
-    assert "onset unknown" in finding.message
+    assert "onset not recorded — assumed within days 0 to 84 after onset" in finding.message
+
+
+@pytest.mark.parametrize(
+    ("dx", "assumed"),
+    [
+        pytest.param(
+            diagnosis("Z96.641", onset=D - timedelta(days=30)),
+            "(surgical approach not recorded — posterior-approach precautions applied; days 0 to 84 after onset)",
+            id="approach",
+        ),
+        pytest.param(
+            diagnosis("Z96.641"),
+            "(surgical approach not recorded — posterior-approach precautions applied; "
+            "onset not recorded — assumed within days 0 to 84 after onset)",
+            id="approach and onset",
+        ),
+    ],
+)
+def test_an_unrecorded_approach_applies_the_precautions_and_says_so(dx, assumed):
+    (finding,) = evaluate(facts(diagnoses=[dx], rows=[HIP_ROW]), [item()], D)
+    assert (finding.code, finding.cause) == (Code.CONTRAINDICATED, "contraindication:5")
+    assert finding.message == (
+        f"Knees to chest: hip flexion over 90 is contraindicated with Z96.641 Presence of right artificial hip "
+        f"joint {assumed}: load on the injured tissue"
+    )
+
+
+def test_an_unrecorded_phase_assumes_the_rows_phase_and_says_so():
+    f = facts(diagnoses=[diagnosis("M51.26")], rows=[row(1, "M51.26", "lumbar_flexion", phase="acute")])
+    (finding,) = evaluate(f, [item()], D)
+    assert finding.cause == "contraindication:1"
+    assert "(phase not recorded — acute phase assumed)" in finding.message
+
+
+@pytest.mark.parametrize(
+    ("phase", "qualifier", "condition"),
+    [
+        pytest.param(
+            "",
+            "",
+            "(phase not recorded — acute phase assumed; "
+            "surgical approach not recorded — posterior-approach precautions applied)",
+            id="neither recorded",
+        ),
+        pytest.param("", "posterior_approach", "(phase not recorded — acute phase assumed; posterior approach)"),
+        pytest.param(
+            "acute", "", "(acute phase; surgical approach not recorded — posterior-approach precautions applied)"
+        ),
+        pytest.param("acute", "posterior_approach", "(acute phase; posterior approach)", id="both recorded"),
+        pytest.param("chronic", "", None, id="another phase recorded: lifted"),
+        pytest.param("", "anterior_approach", None, id="another approach recorded: lifted"),
+    ],
+)
+def test_recording_the_fact_lifts_the_assumption(phase, qualifier, condition):
+    f = facts(
+        diagnoses=[diagnosis("Z96.641", phase=phase, qualifier=qualifier)],
+        rows=[row(1, "Z96.641", "hip_flexion_over_90", phase="acute", qualifier="posterior_approach")],
+    )
+    findings = evaluate(f, [item()], D)
+    if condition is None:
+        assert findings == []
+    else:
+        (finding,) = findings
+        assert f"joint {condition}: " in finding.message
+
+
+def test_the_diagnosis_needing_no_assumption_is_named():
+    unknown = diagnosis("Z96.641", id=1)
+    recorded = diagnosis("Z96.641", id=2, qualifier="posterior_approach", onset=D - timedelta(days=30))
+    (finding,) = evaluate(facts(diagnoses=[unknown, recorded], rows=[HIP_ROW]), [item()], D)
+    assert "not recorded" not in finding.message
+    assert "(posterior approach; days 0 to 84 after onset)" in finding.message
 
 
 def test_a_row_naming_a_stretch_applies_to_that_stretch_only():
@@ -530,10 +635,24 @@ def test_several_findings_on_one_item_come_in_rule_order():
 def test_findings_are_grouped_by_item_in_the_given_order():
     f = facts(mobility=2, diagnoses=[diagnosis("M51.26")], rows=[row(1, "M51.26", "supine")])
     findings = evaluate(f, [item(CAT_COW, key=20), item(PELVIC_TILT, key=10)], D)
-    assert [(x.item, x.stretch, x.code) for x in findings] == [
-        (20, "cat-and-cow", Code.MOBILITY_BELOW_MINIMUM),
-        (10, "pelvic-tilt", Code.CONTRAINDICATED),
+    assert [(x.item, x.item_index, x.stretch, x.code) for x in findings] == [
+        (20, 0, "cat-and-cow", Code.MOBILITY_BELOW_MINIMUM),
+        (10, 1, "pelvic-tilt", Code.CONTRAINDICATED),
     ]
+
+
+@pytest.mark.parametrize(
+    "f",
+    [
+        pytest.param(facts(clearances=()), id="clearance level"),
+        pytest.param(facts(mobility=None), id="item level"),
+    ],
+)
+def test_item_is_the_items_id_and_item_index_its_place_even_unsaved(f):
+    saved = evaluate(f, [item(PRAYER, key=31), item(CAT_COW, key=30)], D)
+    assert [(x.item, x.item_index) for x in saved] == [(31, 0), (30, 1)]
+    unsaved = evaluate(f, [item(PRAYER, key=None), item(CAT_COW, key=None)], D)
+    assert [(x.item, x.item_index) for x in unsaved] == [(None, 0), (None, 1)]
 
 
 @pytest.mark.parametrize(
@@ -555,6 +674,39 @@ def test_findings_are_grouped_by_item_in_the_given_order():
             PRAYER,
             "Prayer stretch: the clearance by Dr Ada Park (physician) was revoked on 2026-11-15; "
             "record a new one before prescribing.",
+        ),
+        pytest.param(
+            facts(clearances=[clearance(name="Dr Reyes", valid_from=date(2026, 12, 4))]),
+            PRAYER,
+            "Prayer stretch: the clearance by Dr Reyes (physician) starts on 2026-12-04; start on or after that "
+            "date, or record one that covers the days before it.",
+            id="not yet valid says when",
+        ),
+        pytest.param(
+            facts(
+                clearances=[
+                    clearance(1, valid_until=date(2026, 11, 30)),
+                    clearance(2, name="Dr Reyes", valid_from=date(2026, 12, 4)),
+                ]
+            ),
+            PRAYER,
+            "Prayer stretch: the clearance by Dr Ada Park (physician) expired after 2026-11-30 and the clearance "
+            "by Dr Reyes (physician) starts on 2026-12-04; start on or after that date, or record one that covers "
+            "the gap.",
+            id="expired names the one to come",
+        ),
+        pytest.param(
+            facts(
+                clearances=[
+                    clearance(1, revoked_on=date(2026, 11, 15)),
+                    clearance(2, name="Dr Reyes", valid_from=date(2026, 12, 4)),
+                ]
+            ),
+            PRAYER,
+            "Prayer stretch: the clearance by Dr Ada Park (physician) was revoked on 2026-11-15 and the clearance "
+            "by Dr Reyes (physician) starts on 2026-12-04; start on or after that date, or record one that covers "
+            "the gap.",
+            id="revoked names the one to come",
         ),
         (
             facts(
@@ -766,6 +918,7 @@ def test_finding_as_dict_is_json_safe():
         "severity": "block",
         "overridable": True,
         "item": 4,
+        "item_index": 0,
         "stretch": "cat-and-cow",
         "cause": "mobility:1<min:3",
         "message": "Cat and cow: mobility level 1 is below this stretch's minimum of 3.",
@@ -836,8 +989,8 @@ def random_facts(draw):
         diagnosis(
             draw(st.sampled_from(CODES)),
             id=i + 1,
-            phase=draw(st.sampled_from(["", "acute"])),
-            qualifier=draw(st.sampled_from(["", "posterior_approach"])),
+            phase=draw(st.sampled_from(["", "acute", "chronic"])),  # "" is unknown: rows of any phase apply
+            qualifier=draw(st.sampled_from(["", "posterior_approach", "anterior_approach"])),
             onset=draw(st.none() | day_offsets.map(nth_day)),
             resolved=draw(rarely(day_offsets.map(nth_day))),
         )

@@ -269,7 +269,8 @@ def test_pain_escalation_at_the_edges(session, portal_user, patient, before, aft
         return
     (flag,) = flags
     assert outcome.flags == [flag]
-    assert flag.kind == SafetyFlag.Kind.PAIN_ESCALATION and flag.severity == SafetyFlag.Severity.WARNING
+    severity = SafetyFlag.Severity.URGENT if advice else SafetyFlag.Severity.WARNING  # told to stop: plan held
+    assert flag.kind == SafetyFlag.Kind.PAIN_ESCALATION and flag.severity == severity
     assert flag.cause_key == f"log:{outcome.log.pk}" and flag.status == SafetyFlag.Status.OPEN
     assert flag.prescription_id == session.prescription_id
     assert flag.details["log"] == outcome.log.pk and flag.details["pain_after"] == after

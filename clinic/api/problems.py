@@ -107,10 +107,15 @@ class ProblemSerializer(serializers.Serializer):
 
 
 class FindingSerializer(serializers.Serializer):
+    """One reason the safety gate objects to one item; an override or acknowledgement names its item, code, cause."""
+
     code = serializers.CharField()
     severity = serializers.ChoiceField(choices=["block", "warn"])
     overridable = serializers.BooleanField()
-    item = serializers.IntegerField()
+    item = serializers.IntegerField(help_text="The plan item's id: what an override or acknowledgement names.")
+    item_index = serializers.IntegerField(
+        min_value=0, help_text="The item's place, from 0: among the plan's items in order, or in a request's `items`."
+    )
     stretch = serializers.CharField()
     cause = serializers.CharField()
     message = serializers.CharField()

@@ -66,6 +66,11 @@ class PrescriptionOut(serializers.ModelSerializer):
 
 
 class EvaluatedFindingOut(FindingSerializer):
+    item_index = serializers.IntegerField(
+        min_value=0,
+        allow_null=True,
+        help_text="The item's place among the plan's items, from 0 (null in evaluations stored before it was kept).",
+    )
     covered = serializers.BooleanField(help_text="Covered by an override or acknowledgement of this plan.")
 
 
@@ -110,10 +115,19 @@ class PrescriptionDetailOut(PrescriptionOut):
         read_only_fields = fields
 
 
+class SafetyCheckFindingOut(FindingSerializer):
+    item = serializers.IntegerField(
+        allow_null=True, help_text="Always null here: a plan item id, and the dry run's items are not saved."
+    )
+    item_index = serializers.IntegerField(min_value=0, help_text="The item's place in the request's `items`, from 0.")
+
+
 class SafetyCheckOut(serializers.Serializer):
     on_date = serializers.DateField()
     passed = serializers.BooleanField(help_text="No findings: nothing to override or acknowledge.")
-    findings = FindingSerializer(many=True, help_text="`item` is the item's position in the request, from 0.")
+    findings = SafetyCheckFindingOut(
+        many=True, help_text="`item_index` names the request's item; `item` (a plan item id) is null."
+    )
 
 
 # --- In ------------------------------------------------------------------------------------------------

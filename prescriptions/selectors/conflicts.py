@@ -32,6 +32,8 @@ class UpcomingSession:
     id: int
     local_date: dt.date
     status: str
+    scheduled_at: dt.datetime
+    """The instant it starts (UTC): how soon a session a conflict holds begins sets the flag's urgency."""
 
 
 def active_plan_patient_ids() -> QuerySet:
@@ -263,12 +265,12 @@ def covered_keys(plan_ids: Iterable[int]) -> dict[int, set[tuple[int, str, str]]
 def upcoming_sessions(plan_ids: Iterable[int], since: dt.date) -> dict[int, list[UpcomingSession]]:
     """prescription id → its scheduled or blocked sessions on or after ``since``, by date and time."""
     sessions: dict[int, list[UpcomingSession]] = defaultdict(list)
-    for pk, plan_id, local_date, status in (
+    for pk, plan_id, local_date, status, scheduled_at in (
         Session.objects.filter(prescription_id__in=plan_ids, status__in=UPCOMING, local_date__gte=since)
         .order_by("prescription_id", "local_date", "local_time", "id")
-        .values_list("id", "prescription_id", "local_date", "status")
+        .values_list("id", "prescription_id", "local_date", "status", "scheduled_at")
     ):
-        sessions[plan_id].append(UpcomingSession(pk, local_date, status))
+        sessions[plan_id].append(UpcomingSession(pk, local_date, status, scheduled_at))
     return sessions
 
 

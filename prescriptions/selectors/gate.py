@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 
 from django.db.models import Prefetch, Q, QuerySet
 
@@ -11,13 +11,28 @@ from patients.models import Patient
 from prescriptions import safety
 from prescriptions.models import Prescription, PrescriptionItem
 
+POSITION_TAGS: Mapping[str, frozenset[str]] = {
+    Stretch.Position.SUPINE: frozenset({"supine"}),
+    Stretch.Position.PRONE: frozenset({"prone"}),
+    Stretch.Position.KNEELING: frozenset({"kneeling"}),
+    Stretch.Position.QUADRUPED: frozenset({"kneeling", "weight_bearing_wrist"}),
+}
+"""The movement tags a stretch's position implies. The gate reads tags only, so a catalog row whose tags
+leave out what its position says (a clinic's supine stretch without the ``supine`` tag) would otherwise
+escape every supine contraindication and restriction: unknown means the risky case."""
+
+
+def gate_tags(stretch: Stretch) -> frozenset[str]:
+    """The stretch's movement tags as the gate sees them: its own plus those its position implies."""
+    return frozenset(tag.slug for tag in stretch.tags.all()) | POSITION_TAGS.get(stretch.position, frozenset())
+
 
 def stretch_fact(stretch: Stretch) -> safety.StretchFact:
     """Needs ``tags`` prefetched and ``min_mobility`` selected to stay query-free."""
     return safety.StretchFact(
         slug=stretch.slug,
         name=stretch.name,
-        tags=frozenset(tag.slug for tag in stretch.tags.all()),
+        tags=gate_tags(stretch),
         min_mobility=stretch.min_mobility.level,
     )
 
@@ -54,7 +69,7 @@ def gate_facts(*, patient: Patient, stretches: Iterable[Stretch]) -> safety.Fact
     )
     latest = patient.mobility_assessments.select_related("level").order_by("-assessed_at", "-id").first()
     stretch_ids = {s.pk for s in stretches}
-    tag_slugs = {tag.slug for s in stretches for tag in s.tags.all()}
+    tag_slugs = {tag for s in stretches for tag in gate_tags(s)}
     rows = (
         Contraindication.objects.visible_to(patient.clinic_id)
         .filter(diagnosis__code__in={d.code for d in diagnoses})

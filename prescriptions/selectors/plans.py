@@ -41,10 +41,11 @@ def prescription_for_staff(*, clinic_id: int | None, pk: int) -> Prescription | 
 def dry_run(*, patient: Patient, stretches: Sequence[Stretch], on_date: dt.date) -> list[safety.Finding]:
     """What the gate would say about these stretches for ``patient`` on ``on_date``; nothing is saved.
 
-    Items are unsaved, so each ``ItemFact.key`` (and each finding's ``item``) is the item's position, 0…n-1.
+    Items are unsaved, so each finding's ``item`` (a plan item id) is None; its ``item_index`` is the stretch's
+    place in ``stretches``, 0…n-1.
     """
     loaded = stretches_for_gate(s.pk for s in stretches)
     ordered = [loaded[s.pk] for s in stretches]
     facts = gate_facts(patient=patient, stretches=list(loaded.values()))
-    items = [safety.ItemFact(key=index, stretch=stretch_fact(s)) for index, s in enumerate(ordered)]
+    items = [safety.ItemFact(key=None, stretch=stretch_fact(s)) for s in ordered]
     return safety.evaluate(facts, items, on_date)

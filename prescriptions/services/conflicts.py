@@ -10,9 +10,13 @@ overrides and acknowledgements for exactly the same (item, code, cause). Then:
 - a blocked session in a passing span that no *other* unresolved flag lists goes back to ``scheduled`` and
   its cancelled reminders become ``pending`` again while still timely, re-timed (``reminders_sync``);
 - one flag per (kind, plan), cause ``prescription:<id>``, lists the findings and the sessions they hold:
-  ``clearance_conflict`` (no / expired / revoked clearance, insufficient authority, restricted movement;
-  urgent when today fails), ``contraindication`` (contraindicated, caution) and ``mobility``; a kind whose
-  cause is gone is auto-resolved with the reason;
+  ``clearance_conflict`` (no / expired / revoked clearance, insufficient authority, restricted movement),
+  ``contraindication`` (contraindicated, caution) and ``mobility``; a kind whose cause is gone is
+  auto-resolved with the reason;
+- a flag is ``urgent`` when a session it holds starts within the next 24 hours (``URGENT_WITHIN``; and a
+  ``clearance_conflict`` whenever today fails), else ``warning``. Severity never goes back down: a re-check
+  that computes ``warning`` leaves an urgent flag urgent, and as time passes ``conflict_flags_escalate``
+  (per minute) turns a warning urgent once its earliest held session comes within 24 hours;
 - a GateEvaluation is stored only when the outcome differs from the plan's latest stored evaluation.
 
 The outcome is compared as a fingerprint of the unresolved findings per span, with the window's moving
@@ -42,6 +46,8 @@ from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 
 from django.db import transaction
+from django.db.models import CharField, Exists, OuterRef, Value
+from django.db.models.functions import Cast, Concat
 from django.utils import timezone
 
 from patients.models import Patient
@@ -63,6 +69,7 @@ KIND_OF_CODE: dict[str, str] = {
     Code.NO_CLEARANCE: Kind.CLEARANCE_CONFLICT,
     Code.CLEARANCE_EXPIRED: Kind.CLEARANCE_CONFLICT,
     Code.CLEARANCE_REVOKED: Kind.CLEARANCE_CONFLICT,
+    Code.CLEARANCE_NOT_YET_VALID: Kind.CLEARANCE_CONFLICT,
     Code.CLEARANCE_INSUFFICIENT_AUTHORITY: Kind.CLEARANCE_CONFLICT,
     Code.RESTRICTED_MOVEMENT: Kind.CLEARANCE_CONFLICT,
     Code.CONTRAINDICATED: Kind.CONTRAINDICATION,
@@ -84,6 +91,8 @@ RESOLVED_NOTHING_UPCOMING = "the plan has no upcoming sessions"
 PLAN_FIELDS = ("id", "patient_id", "status", "start_date", "end_date")
 PATIENT_FIELDS = ("id", "clinic_id", "timezone")
 
+URGENT_WITHIN = dt.timedelta(hours=24)
+"""A conflict flag is urgent once a session it holds starts this soon: someone must call the patient first."""
 EXPIRING_WITHIN_DAYS = 7
 """``clearance_expiring`` opens when the effective clearance ends this many days ahead or fewer."""
 SCAN_BATCH_SIZE = 1000
@@ -129,6 +138,8 @@ class _KindOutcome:
     first: dt.date | None = None
     last: dt.date | None = None
     today: bool = False
+    soonest: dt.datetime | None = None
+    """When the first held session that has not begun yet starts."""
 
 
 @dataclass
@@ -143,6 +154,7 @@ class _Check:
     sessions: list[selectors.UpcomingSession]
     latest: tuple[dt.date, list] | None
     flags: dict[str, SafetyFlag]
+    now: dt.datetime
     window_start: dt.date | None = None
     spans: list[_Span] = field(default_factory=list)
     failing: list[int] = field(default_factory=list)
@@ -204,7 +216,12 @@ def _decide(check: _Check) -> None:
             if session.status == Session.Status.SCHEDULED:
                 check.to_block.append(session.id)
             for kind in {KIND_OF_CODE[f.code] for f in span.unresolved}:
-                check.by_kind.setdefault(kind, _KindOutcome()).sessions.append(session.id)
+                outcome = check.by_kind.setdefault(kind, _KindOutcome())
+                outcome.sessions.append(session.id)
+                if session.scheduled_at >= check.now and (
+                    outcome.soonest is None or session.scheduled_at < outcome.soonest
+                ):
+                    outcome.soonest = session.scheduled_at
         elif session.status == Session.Status.BLOCKED:
             check.passing_blocked.append(session.id)
 
@@ -225,11 +242,17 @@ def _decide(check: _Check) -> None:
     _decide_flags(check)
 
 
+def _severity(check: _Check, kind: str, outcome: _KindOutcome) -> str:
+    """Urgent when a held session starts within ``URGENT_WITHIN`` of now, or a clearance conflict holds today."""
+    starts_soon = outcome.soonest is not None and outcome.soonest <= check.now + URGENT_WITHIN
+    if starts_soon or (kind == Kind.CLEARANCE_CONFLICT and outcome.today):
+        return SafetyFlag.Severity.URGENT
+    return SafetyFlag.Severity.WARNING
+
+
 def _flag_content(check: _Check, kind: str, outcome: _KindOutcome) -> tuple[str, str, dict]:
     plan = check.plan
-    severity = (
-        SafetyFlag.Severity.URGENT if kind == Kind.CLEARANCE_CONFLICT and outcome.today else SafetyFlag.Severity.WARNING
-    )
+    severity = _severity(check, kind, outcome)
     findings = list(outcome.findings.values())
     count = len(outcome.sessions)
     if count:
@@ -270,11 +293,11 @@ def _decide_flags(check: _Check) -> None:
 # --- Reading ----------------------------------------------------------------------------------------------
 
 
-def _read(plans: Sequence[Prescription], today: dt.date | None) -> list[_Check]:
+def _read(plans: Sequence[Prescription], today: dt.date | None, now: dt.datetime | None) -> list[_Check]:
     """Everything the re-check needs for ``plans`` (patients selected), in a fixed number of queries."""
     if not plans:
         return []
-    now = timezone.now()
+    now = now or timezone.now()
     ids = [p.pk for p in plans]
     todays = {p.pk: today or p.patient.local_today(now) for p in plans}
     gate = selectors.gate_facts_for_plans(plans)
@@ -296,6 +319,7 @@ def _read(plans: Sequence[Prescription], today: dt.date | None) -> list[_Check]:
                 sessions=[s for s in sessions.get(plan.pk, []) if s.local_date >= plan_today],
                 latest=latest.get(plan.pk),
                 flags={kind: flags[(plan.pk, kind)] for kind in CONFLICT_KINDS if (plan.pk, kind) in flags},
+                now=now,
             )
         )
     return checks
@@ -373,11 +397,11 @@ def _apply_flags(check: _Check, unblock: list[int]) -> tuple[list[int], list[int
 
 
 def _recheck_locked(
-    plans: Sequence[Prescription], *, today: dt.date | None, purpose: str, isolate: bool
+    plans: Sequence[Prescription], *, today: dt.date | None, purpose: str, isolate: bool, now: dt.datetime | None
 ) -> list[RecheckResult]:
     """Read in bulk, decide per plan, write: blocks and evaluations for the whole batch at once, flags and
     unblocks plan by plan (each in a savepoint when ``isolate``, so one failure skips only that plan)."""
-    checks = _read(plans, today)
+    checks = _read(plans, today, now)
     for check in checks:
         _decide(check)
     now = timezone.now()
@@ -450,24 +474,33 @@ def _plans_locked():
 
 @transaction.atomic
 def prescription_recheck(
-    *, prescription_id: int, today: dt.date | None = None, purpose: str = Purpose.RECHECK
+    *,
+    prescription_id: int,
+    today: dt.date | None = None,
+    purpose: str = Purpose.RECHECK,
+    now: dt.datetime | None = None,
 ) -> RecheckResult:
     """Re-evaluate an active plan's upcoming sessions and block, unblock and flag accordingly (idempotent).
 
-    ``today`` defaults to the patient's local today. The plan row is locked for the duration. A plan that
-    is not active is left alone (``checked`` is False). Runs a fixed number of queries whatever the
-    number of sessions.
+    ``now`` (default: the current time) decides which held sessions start soon enough to make a flag
+    urgent; ``today`` defaults to the patient's local date at ``now``. The plan row is locked for the
+    duration. A plan that is not active is left alone (``checked`` is False). Runs a fixed number of queries
+    whatever the number of sessions.
     """
     plan = Prescription.objects.select_for_update(of=("self",)).select_related("patient").get(pk=prescription_id)
     if plan.status != Prescription.Status.ACTIVE:
         return RecheckResult(prescription_id=plan.pk, checked=False)
-    (result,) = _recheck_locked([plan], today=today, purpose=purpose, isolate=False)
+    (result,) = _recheck_locked([plan], today=today, purpose=purpose, isolate=False, now=now)
     return result
 
 
 @transaction.atomic
 def patients_recheck(
-    *, patient_ids: Iterable[int], today: dt.date | None = None, purpose: str = Purpose.RECHECK
+    *,
+    patient_ids: Iterable[int],
+    today: dt.date | None = None,
+    purpose: str = Purpose.RECHECK,
+    now: dt.datetime | None = None,
 ) -> list[RecheckResult]:
     """`prescription_recheck` for every active plan of these patients, reading them all in bulk.
 
@@ -477,12 +510,50 @@ def patients_recheck(
     plans = list(
         _plans_locked().filter(patient_id__in=list(patient_ids), status=Prescription.Status.ACTIVE).order_by("id")
     )
-    return _recheck_locked(plans, today=today, purpose=purpose, isolate=True)
+    return _recheck_locked(plans, today=today, purpose=purpose, isolate=True, now=now)
 
 
-def patient_recheck(*, patient_id: int, today: dt.date | None = None) -> list[RecheckResult]:
+def patient_recheck(
+    *, patient_id: int, today: dt.date | None = None, now: dt.datetime | None = None
+) -> list[RecheckResult]:
     """Re-check every active plan of one patient (after a clearance, diagnosis or mobility change)."""
-    return patients_recheck(patient_ids=[patient_id], today=today)
+    return patients_recheck(patient_ids=[patient_id], today=today, now=now)
+
+
+@transaction.atomic  # Django refuses SELECT … FOR UPDATE outside one, even inside a single UPDATE
+def conflict_flags_escalate(*, now: dt.datetime | None = None) -> int:
+    """Make urgent every unresolved conflict flag of a plan (kind of ``CONFLICT_KINDS``, cause
+    ``prescription:<id>``) that holds a blocked session starting within ``URGENT_WITHIN`` of ``now``; returns
+    how many were escalated. Never lowers a severity and never touches a resolved flag, so running it again
+    changes nothing (per minute, from ``prescriptions.sweep_materialize``).
+
+    One UPDATE. It locks only flag rows and waits for none (``SKIP LOCKED``): a flag another transaction holds
+    right now is being re-checked or resolved — a re-check applies the same rule itself — and the next run
+    escalates it if it still must be. Waiting could deadlock with a re-check that locks a plan's flags one
+    kind after another.
+    """
+    now = now or timezone.now()
+    starting_soon = Session.objects.filter(
+        flags=OuterRef("pk"),
+        status=Session.Status.BLOCKED,
+        scheduled_at__gte=now,
+        scheduled_at__lte=now + URGENT_WITHIN,
+    )
+    due = (
+        SafetyFlag.objects.filter(
+            kind__in=CONFLICT_KINDS,
+            cause_key=Concat(Value("prescription:"), Cast("prescription_id", CharField())),
+        )
+        .exclude(status=SafetyFlag.Status.RESOLVED)
+        .exclude(severity=SafetyFlag.Severity.URGENT)
+        .filter(Exists(starting_soon))
+    )
+    escalated = SafetyFlag.objects.filter(
+        pk__in=due.select_for_update(skip_locked=True).order_by("pk").values("pk")
+    ).update(severity=SafetyFlag.Severity.URGENT)
+    if escalated:
+        logger.info("Escalated %d conflict flag(s) to urgent: a session they hold starts within 24 hours", escalated)
+    return escalated
 
 
 def sweep_batches(*, size: int) -> Iterator[list[int]]:

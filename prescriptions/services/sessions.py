@@ -171,10 +171,17 @@ def _raise_flags(log: SessionLog, signals: list[safety.Signal]) -> list[SafetyFl
         grouped.setdefault((signal.flag_kind, cause), []).append(signal)
     raised = []
     for (kind, cause), group in grouped.items():
-        severity = max((signal.severity for signal in group), key=_SEVERITY_RANK.__getitem__)
+        stop = any(signal.stop for signal in group)
+        # A flag that holds the patient's plan is urgent, whatever else it lists: the patient has just been
+        # told to stop and call the clinic.
+        severity = (
+            safety.Urgency.URGENT
+            if stop
+            else max((signal.severity for signal in group), key=_SEVERITY_RANK.__getitem__)
+        )
         # The patient was told to stop: hold their upcoming sessions (and reminders) until a therapist
         # resolves the flag, which releases them.
-        held = _hold_upcoming_sessions(prescription.patient_id) if any(s.stop for s in group) else []
+        held = _hold_upcoming_sessions(prescription.patient_id) if stop else []
         flag, _created = flag_raise(
             patient=prescription.patient,
             prescription=prescription,
@@ -213,10 +220,11 @@ def session_log_create(
     """Log a scheduled session inside its window; the session becomes ``completed``.
 
     In the same transaction, the pain and red-flag rules (``safety.pain_signals``) open or refresh
-    flags: ``pain_escalation`` (warning) for ``log:<id>`` on high or rising pain and for
-    ``pain-trend:<plan id>`` on pain rising across consecutive logs; ``red_flag_symptom`` (urgent)
-    for ``log:<id>`` on any red-flag answer. ``advice`` tells the patient to stop and call the clinic
-    (or seek urgent care) when pain is high or a red flag was answered.
+    flags: ``pain_escalation`` for ``log:<id>`` on high or rising pain and for ``pain-trend:<plan id>``
+    on pain rising across consecutive logs; ``red_flag_symptom`` for ``log:<id>`` on any red-flag
+    answer. ``advice`` tells the patient to stop and call the clinic (or seek urgent care) when pain is
+    high or a red flag was answered; such a flag holds the patient's upcoming sessions and is ``urgent``
+    (the patient was told to call), while one for a rise or a trend alone is a ``warning``.
 
     Logs of one patient are serialized (the patient's row is locked before the earlier logs are read), so of
     two logs made at once the second reads the first and a trend the two complete together is flagged.
