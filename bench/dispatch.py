@@ -12,8 +12,10 @@ it is dropped again at the end unless ``--keep``. The broker is Redis database 1
 (``BENCH_REDIS_URL`` overrides), flushed before the run: the benchmark owns it.
 
 Seed (``bulk_create``, bypassing the services — this is a benchmark): one clinic, ``--reminders / 5``
-patients in four zones, each consented to email and cleared, with an active two-stretch plan and 5
-sessions 10–14 minutes ahead, each with a pending email reminder due a minute ago.
+patients in four zones, each consented to email, cleared, assessed at mobility level 3 and diagnosed with a
+chronic lumbar disc displacement (whose contraindication rows the dispatcher's gate loads and checks; none
+applies outside the acute phase), with an active two-stretch plan and 5 sessions 10–14 minutes ahead, each
+with a pending email reminder due a minute ago. Every reminder passes the gate, so all of them are sent.
 
 Run: a real ``celery worker --pool prefork --concurrency 2`` subprocess (``--processes`` changes the 2)
 on that database and broker, started inside ``use_channels(database_test_channels())`` so its forked
@@ -85,8 +87,8 @@ def _seed(reminders: int) -> None:
     from django.db import transaction
     from django.utils import timezone
 
-    from clinic.models import Clinic, Profession, Stretch
-    from patients.models import Channel, Clearance, Episode, Patient
+    from clinic.models import Clinic, Diagnosis, MobilityLevel, Profession, Stretch
+    from patients.models import Channel, Clearance, Episode, MobilityAssessment, Patient, PatientDiagnosis
     from prescriptions import scheduling
     from prescriptions.models import Prescription, PrescriptionItem, Reminder, Session
 
@@ -122,6 +124,22 @@ def _seed(reminders: int) -> None:
                 valid_until=today + dt.timedelta(days=180),
                 recorded_by=therapist,
                 recorded_at=now,
+            )
+            for patient in patients
+        )
+        level = MobilityLevel.objects.get(level=3)
+        MobilityAssessment.objects.bulk_create(
+            MobilityAssessment(patient=patient, level=level, assessed_by=therapist, assessed_at=now)
+            for patient in patients
+        )
+        disc = Diagnosis.objects.get(code="M51.26")
+        PatientDiagnosis.objects.bulk_create(
+            PatientDiagnosis(
+                patient=patient,
+                diagnosis=disc,
+                phase="chronic",
+                onset_date=today - dt.timedelta(days=120),
+                recorded_by=therapist,
             )
             for patient in patients
         )

@@ -57,7 +57,8 @@ TEST_QUEUE = "limber-test-reminder-dispatch"
 
 
 def consented_plan(*, clinic=None, staff=None, zone="America/New_York", first_name="Ann", last_name="Okafor"):
-    """An active two-stretch plan for a patient who consented to email and SMS and is cleared."""
+    """An active two-stretch plan for a patient who consented to email and SMS, is cleared and whose mobility
+    (level 3) meets both stretches' minimum: the gate passes, as it must for an active plan."""
     now = timezone.now()
     clinic = clinic or factories.ClinicFactory()
     staff = staff or factories.UserFactory()
@@ -74,6 +75,7 @@ def consented_plan(*, clinic=None, staff=None, zone="America/New_York", first_na
         sms_consent_at=now,
     )
     factories.ClearanceFactory(patient=patient, recorded_by=staff)
+    factories.MobilityAssessmentFactory(patient=patient, assessed_by=staff)
     plan = factories.PrescriptionFactory(
         episode__patient=patient,
         therapist=staff,
@@ -225,9 +227,11 @@ def test_queries_per_reminder_stay_small_and_constant(db, db_channels, count_que
 
     small, large = dispatch_for(4), dispatch_for(8)
     assert (large - small) / 4 == 2  # per reminder: the send (the test channel's insert) and the mark
-    # Per batch: claim (+ its savepoint), load, prefetch items, clearances and their tags, patient locks (take,
-    # release), the day's sends, synchronous_commit (off, reset).
-    assert small - 4 * 2 <= 14
+    # Per batch: claim (+ its savepoint), load, prefetch items, patient locks (take, release), the day's sends,
+    # synchronous_commit (off, reset); the gate's batch facts (items, stretches and their tags, clearance
+    # restrictions, clearances, diagnoses, mobility; contraindication rows when a patient has a diagnosis) and
+    # the plans' covered keys.
+    assert small - 4 * 2 <= 20
 
 
 # --- Texts and channels ----------------------------------------------------------------------------------
@@ -413,8 +417,8 @@ RECHECKS = {
     "archived": (_set_patient(archived_at=timezone.now()), "the patient is archived"),
     "email consent withdrawn": (_set_patient(email_consent=False), "no consented Email address"),
     "no email address": (_set_patient(email=""), "no consented Email address"),
-    "revoked clearance": (_revoke_clearance, "no clearance is in force"),
-    "expired clearance": (_expire_clearance, "no clearance is in force"),
+    "revoked clearance": (_revoke_clearance, "the safety gate holds the session"),
+    "expired clearance": (_expire_clearance, "the safety gate holds the session"),
 }
 
 

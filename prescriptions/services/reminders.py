@@ -8,9 +8,12 @@ How a row is sent (`reminders_dispatch`):
 1. **Claim** in a short transaction: ``SELECT … FOR UPDATE SKIP LOCKED`` of due pending rows, then
    ``sending``, ``claimed_at``, ``attempts + 1``; commit. Two dispatchers never claim the same row.
 2. **Re-check** outside any transaction that the session is still due: scheduled, plan active, not
-   logged, its log window open, patient not archived, an effective clearance on the session's local
-   date, the channel consented (with an address), and the patient's daily cap not reached. Otherwise
-   the row is ``cancelled`` with the reason in ``last_error``.
+   logged, its log window open, patient not archived; the **whole safety gate** passes for the plan's
+   items on the session's local date with the plan's stored overrides and acknowledgements (DESIGN §10);
+   the channel consented (with an address), and the patient's daily cap not reached. Otherwise the row is
+   ``cancelled`` with the reason in ``last_error``. When the gate is the reason, the same transaction
+   records a re-check request in the outbox (once per patient per batch), so the re-check blocks the
+   session and flags the clinic even if no re-check has processed the fact that changed.
 3. **Send** through the channel with the row's idempotency key, then **mark** ``sent`` with a
    conditional UPDATE that only succeeds while this claim still owns the row.
 
@@ -33,7 +36,7 @@ import operator
 import time
 from collections.abc import Callable, Collection, Iterator, Sequence
 from contextlib import contextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from functools import reduce
 
 from django.conf import settings
@@ -43,10 +46,12 @@ from django.utils import timezone
 
 from clinic.access import require_role
 from clinic.errors import StateConflict
-from patients.models import Channel, Clearance, Patient
+from patients.models import Channel, Patient
+from patients.services import recheck_request
 from prescriptions import safety, scheduling
 from prescriptions.channels import PermanentChannelError, TransientChannelError, channel_for
 from prescriptions.models import Prescription, PrescriptionItem, Reminder, Session, SessionLog
+from prescriptions.selectors.conflicts import covered_keys, gate_facts_for_plans
 
 logger = logging.getLogger(__name__)
 
@@ -82,6 +87,10 @@ class DispatchResult:
     """Claimed but handed back untouched because the deadline passed."""
     lost: int = 0
     """The claim was taken over (released as stale) before this dispatcher recorded the outcome."""
+    held_by_gate: int = 0
+    """Of ``cancelled``: the safety gate held the session."""
+    rechecks_requested: list[int] = field(default_factory=list)
+    """Patients whose re-check this call recorded in the outbox because the gate held one of their reminders."""
 
 
 @dataclass(frozen=True)
@@ -166,16 +175,15 @@ def _claim(*, now: dt.datetime, batch: int) -> list[int]:
 
 
 def _claimed(ids: Sequence[int]) -> list[Reminder]:
-    """The claimed rows with everything the re-check and the text need, in a constant number of queries."""
+    """The claimed rows with what the re-check and the text need, in a constant number of queries.
+
+    The gate's facts are loaded separately, for the batch's plans at once (`_Recheck`).
+    """
     items = PrescriptionItem.objects.select_related("stretch").order_by("order", "id")
-    clearances = Clearance.objects.prefetch_related("restricted_tags").order_by("recorded_at", "id")
     return list(
         Reminder.objects.filter(pk__in=ids)
         .select_related("session__prescription__patient", "session__log")
-        .prefetch_related(
-            Prefetch("session__prescription__items", queryset=items),
-            Prefetch("session__prescription__patient__clearances", queryset=clearances),
-        )
+        .prefetch_related(Prefetch("session__prescription__items", queryset=items))
         .order_by("send_at", "id")
     )
 
@@ -274,58 +282,95 @@ def _sent_in_local_day(patients: Collection[Patient], now: dt.datetime) -> dict[
     return dict(rows)
 
 
-def _clearance_fact(clearance: Clearance, zone) -> safety.ClearanceFact:
-    """The gate's plain value of a clearance; revocation dates are the patient's local dates."""
-    return safety.ClearanceFact(
-        id=clearance.pk,
-        professional_name=clearance.professional_name,
-        profession=clearance.profession,
-        status=clearance.status,
-        restricted_tags=frozenset(tag.slug for tag in clearance.restricted_tags.all()),
-        valid_from=clearance.valid_from,
-        valid_until=clearance.valid_until,
-        recorded_at=clearance.recorded_at,
-        revoked_on=clearance.revoked_at.astimezone(zone).date() if clearance.revoked_at else None,
-    )
+GATE_REASON_LENGTH = 300
+"""How much of the first unresolved finding's message ``last_error`` quotes."""
+RECHECK_REASON = "reminder held by the gate"
+
+
+@dataclass(frozen=True)
+class _NotDue:
+    reason: str
+    held_by_gate: bool = False
+    """The safety gate holds the session: the cancellation also records a re-check request."""
+
+
+def _shortened(text: str, length: int) -> str:
+    return text if len(text) <= length else text[: length - 1].rstrip() + "…"
 
 
 class _Recheck:
     """Why a claimed reminder is no longer due, or None.
 
-    The effective clearance is decided by the safety gate's own rule (`safety.effective_clearance`, which
-    ``Clearance.objects.effective_on`` mirrors) over the clearances prefetched with the batch, so the
-    check costs no query per reminder.
+    The last check before a message leaves is the whole safety gate (DESIGN §10): ``safety.evaluate`` for the
+    plan's items on the session's local date, with the plan's stored overrides and acknowledgements. Its
+    facts come from the one batch loader (``gate_facts_for_plans``) and the covered keys from
+    ``covered_keys``, each read once for the batch's plans, and the findings are computed once per (plan,
+    local date), so the check costs no query per reminder. The clearance in force is part of the gate (its
+    clearance-level findings): there is no second clearance rule here.
+
+    Like the conflict re-check, any unresolved finding holds the session: a block not overridden, and also
+    a caution not acknowledged (``safety.unresolved``).
     """
 
-    def __init__(self, now: dt.datetime) -> None:
+    def __init__(self, now: dt.datetime, reminders: Sequence[Reminder]) -> None:
         self.now = now
-        self.clearances: dict[int, list[safety.ClearanceFact]] = {}
+        plans = {r.session.prescription_id: r.session.prescription for r in reminders}
+        self.facts = gate_facts_for_plans(list(plans.values()))
+        self.covered = covered_keys(plans) if plans else {}
+        self.unresolved: dict[tuple[int, dt.date], list[safety.Finding]] = {}
 
-    def _clearance(self, patient: Patient, day: dt.date) -> safety.ClearanceFact | None:
-        if patient.pk not in self.clearances:
-            zone = patient.zone
-            self.clearances[patient.pk] = [_clearance_fact(c, zone) for c in patient.clearances.all()]
-        return safety.effective_clearance(self.clearances[patient.pk], day)
+    def _gate(self, plan_id: int, day: dt.date) -> list[safety.Finding]:
+        key = (plan_id, day)
+        if key not in self.unresolved:
+            items, facts = self.facts[plan_id]
+            findings = safety.evaluate(facts, items, day)
+            self.unresolved[key] = safety.unresolved(findings, self.covered.get(plan_id, ()))
+        return self.unresolved[key]
 
-    def problem(self, reminder: Reminder) -> str | None:
+    def problem(self, reminder: Reminder) -> _NotDue | None:
         session = reminder.session
         plan = session.prescription
         patient = plan.patient
         if session.status != Session.Status.SCHEDULED:
-            return f"the session is {session.get_status_display().lower()}"
+            return _NotDue(f"the session is {session.get_status_display().lower()}")
         if plan.status != Prescription.Status.ACTIVE:
-            return f"the plan is {plan.get_status_display().lower()}"
+            return _NotDue(f"the plan is {plan.get_status_display().lower()}")
         if _is_logged(session):
-            return "the session is already logged"
+            return _NotDue("the session is already logged")
         if self.now >= scheduling.log_window(session.local_date, patient.zone)[1]:
-            return "the session's log window has closed"
+            return _NotDue("the session's log window has closed")
         if patient.is_archived:
-            return "the patient is archived"
+            return _NotDue("the patient is archived")
+        # Before consent and the cap: a conflict no re-check has processed yet is reported (so the session gets
+        # blocked and flagged) even when this reminder would not have gone out for another reason.
+        held = self._gate(plan.pk, session.local_date)
+        if held:
+            more = f" (and {len(held) - 1} more finding{'s' if len(held) > 2 else ''})" if len(held) > 1 else ""
+            first = _shortened(held[0].message.rstrip("."), GATE_REASON_LENGTH)
+            return _NotDue(
+                f"the safety gate holds the session on {session.local_date.isoformat()}: {first}{more}",
+                held_by_gate=True,
+            )
         if not patient.consented_to(reminder.channel):
-            return f"the patient has no consented {Channel(reminder.channel).label} address"
-        if self._clearance(patient, session.local_date) is None:
-            return f"no clearance is in force on {session.local_date.isoformat()}"
+            return _NotDue(f"the patient has no consented {Channel(reminder.channel).label} address")
         return None
+
+
+def _cancel(reminder: Reminder, not_due: _NotDue, *, request_recheck: bool) -> bool:
+    """Record the cancellation (only while our claim owns the row); with ``request_recheck``, the outbox
+    request for the patient's re-check in the same transaction."""
+    if not request_recheck:
+        return _record(reminder, status=Status.CANCELLED, last_error=f"Not sent: {not_due.reason}.")
+    # The batch commits with synchronous_commit = off, which is still safe here: the outbox row commits with
+    # the cancellation or not at all. A database crash that loses both leaves the reminder ``sending``; it is
+    # released with its key, offered again and re-checked, which cancels it and records the request again.
+    # Recorded even if the claim was taken over: the gate holds the session whoever owns the row. No after-commit
+    # task from here (the tasks sit above the services): the per-minute ``drain_rechecks`` takes the request
+    # within a minute, and ``DispatchResult.rechecks_requested`` lets a caller publish the fast path.
+    with transaction.atomic():
+        cancelled = _record(reminder, status=Status.CANCELLED, last_error=f"Not sent: {not_due.reason}.")
+        recheck_request(patient_ids=[reminder.session.prescription.patient_id], reason=RECHECK_REASON)
+    return cancelled
 
 
 # --- Sending ---------------------------------------------------------------------------------------------
@@ -392,8 +437,9 @@ def reminders_dispatch(
     Transient channel errors return a row to ``pending`` with exponential backoff until
     ``REMINDER_MAX_ATTEMPTS`` (default 5) claims were made, then it is ``failed``; permanent errors fail
     it at once. At most ``REMINDER_DAILY_CAP`` reminders are sent to a patient per local day (the
-    patient's day at the moment of sending). Call it outside a transaction: each claim and outcome
-    commits on its own.
+    patient's day at the moment of sending). A reminder the safety gate holds is cancelled and its
+    patient's re-check recorded in the outbox, once per patient per call. Call it outside a transaction:
+    each claim and outcome commits on its own.
     """
     if batch < 1:
         raise ValueError(f"batch must be at least 1, got {batch}")
@@ -412,7 +458,7 @@ def reminders_dispatch(
         result.unclaimed += _unclaim(busy)  # another dispatcher is sending to them right now
         mine = [r for r in claimed if r.session.prescription.patient_id in free]
         sent_today = _sent_in_local_day([patients[pk] for pk in free], clock())
-        recheck = _Recheck(started)
+        recheck = _Recheck(started, mine)
         cap = settings.REMINDER_DAILY_CAP
         for position, reminder in enumerate(mine):
             if deadline is not None and time.monotonic() >= deadline:
@@ -421,10 +467,15 @@ def reminders_dispatch(
             patient_id = reminder.session.prescription.patient_id
             problem = recheck.problem(reminder)
             if problem is None and sent_today.get(patient_id, 0) >= cap:
-                problem = f"the patient's daily cap of {cap} reminders is reached"
+                problem = _NotDue(f"the patient's daily cap of {cap} reminders is reached")
             if problem is not None:
-                cancelled = _record(reminder, status=Status.CANCELLED, last_error=f"Not sent: {problem}.")
+                # One outbox request per patient per batch, however many of their reminders the gate holds.
+                request = problem.held_by_gate and patient_id not in result.rechecks_requested
+                cancelled = _cancel(reminder, problem, request_recheck=request)
+                if request:
+                    result.rechecks_requested.append(patient_id)
                 result.cancelled += cancelled
+                result.held_by_gate += cancelled and problem.held_by_gate
                 result.lost += not cancelled
             elif _send_one(reminder, clock=clock, result=result):
                 sent_today[patient_id] = sent_today.get(patient_id, 0) + 1

@@ -6,8 +6,10 @@ import time
 
 from celery import shared_task
 
+from clinic.enqueue import enqueue_after_commit
 from prescriptions.services.reminders import reminders_dispatch, reminders_release_stale
 from prescriptions.tasks.budget import run_budget
+from prescriptions.tasks.conflicts import recheck_patient_conflicts
 
 DISPATCH_BATCH = 100
 
@@ -23,5 +25,9 @@ def dispatch_reminders() -> None:
     reminders_release_stale()
     while True:
         result = reminders_dispatch(batch=DISPATCH_BATCH, deadline=deadline)
+        # Reminders the gate held: their re-check requests are in the outbox already (the drain's path); this
+        # is the fast path that blocks and flags the sessions now.
+        for patient_id in result.rechecks_requested:
+            enqueue_after_commit(recheck_patient_conflicts, patient_id)
         if result.claimed < DISPATCH_BATCH or time.monotonic() >= deadline:
             return
