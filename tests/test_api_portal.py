@@ -14,6 +14,7 @@ from prescriptions.safety import PAIN_ADVICE, RED_FLAG_ADVICE
 from tests import factories
 
 Status = Session.Status
+NO_RED_FLAGS = {"saddle_numbness": False, "bladder_bowel_change": False, "progressive_leg_weakness": False}
 BASE = "/api/v1/portal"
 
 
@@ -91,7 +92,7 @@ def test_a_user_without_portal_access_is_refused(db, as_user):
 
 def test_another_patients_session_is_not_found(as_user, other_portal_user, session):
     client = as_user(other_portal_user)
-    pain = {"pain_before": 1, "pain_after": 1}
+    pain = {"pain_before": 1, "pain_after": 1, **NO_RED_FLAGS}
     problem(client.post(f"{BASE}/sessions/{session.pk}/log", pain), 404)
     problem(client.post(f"{BASE}/sessions/{session.pk}/skip", {}), 404)
     assert client.get(f"{BASE}/sessions/").json()["count"] == 0
@@ -288,7 +289,14 @@ def test_log_a_session(as_user, portal_user, session, plan):
     item = plan.items.first()
     response = as_user(portal_user).post(
         f"{BASE}/sessions/{session.pk}/log",
-        {"pain_before": 3, "pain_after": 2, "difficulty": 2, "item_completion": {str(item.pk): True}, "note": "ok"},
+        {
+            **NO_RED_FLAGS,
+            "pain_before": 3,
+            "pain_after": 2,
+            "difficulty": 2,
+            "item_completion": {str(item.pk): True},
+            "note": "ok",
+        },
     )
     assert response.status_code == 201, response.json()
     body = response.json()
@@ -301,7 +309,9 @@ def test_log_a_session(as_user, portal_user, session, plan):
 
 
 def test_a_guardian_logs_for_a_child(as_user, guardian, session, patient):
-    response = as_user(guardian).post(f"{BASE}/sessions/{session.pk}/log", {"pain_before": 1, "pain_after": 1})
+    response = as_user(guardian).post(
+        f"{BASE}/sessions/{session.pk}/log", {"pain_before": 1, "pain_after": 1, **NO_RED_FLAGS}
+    )
     assert response.status_code == 201
     assert SessionLog.objects.get().logged_by == guardian
 
@@ -309,10 +319,14 @@ def test_a_guardian_logs_for_a_child(as_user, guardian, session, patient):
 @pytest.mark.parametrize(
     ("answers", "advice", "kinds"),
     [
-        ({"pain_before": 6, "pain_after": 6}, None, []),
-        ({"pain_before": 7, "pain_after": 6}, PAIN_ADVICE, ["pain_escalation"]),
-        ({"pain_before": 3, "pain_after": 5}, None, ["pain_escalation"]),
-        ({"pain_before": 1, "pain_after": 1, "progressive_leg_weakness": True}, RED_FLAG_ADVICE, ["red_flag_symptom"]),
+        ({"pain_before": 6, "pain_after": 6, **NO_RED_FLAGS}, None, []),
+        ({"pain_before": 7, "pain_after": 6, **NO_RED_FLAGS}, PAIN_ADVICE, ["pain_escalation"]),
+        ({"pain_before": 3, "pain_after": 5, **NO_RED_FLAGS}, None, ["pain_escalation"]),
+        (
+            {**NO_RED_FLAGS, "pain_before": 1, "pain_after": 1, "progressive_leg_weakness": True},
+            RED_FLAG_ADVICE,
+            ["red_flag_symptom"],
+        ),
     ],
 )
 def test_log_advice_and_flags(as_user, portal_user, session, patient, answers, advice, kinds):
@@ -322,6 +336,15 @@ def test_log_advice_and_flags(as_user, portal_user, session, patient, answers, a
     assert [f.kind for f in SafetyFlag.objects.filter(patient=patient)] == kinds
 
 
+def test_an_unanswered_red_flag_question_is_refused_not_read_as_no(as_user, portal_user, session):
+    """Unknown means the risky case: a log that skips a red-flag question is a 400 naming it, and nothing is logged."""
+    answers = {"pain_before": 1, "pain_after": 1, "saddle_numbness": False}
+    body = problem(as_user(portal_user).post(f"{BASE}/sessions/{session.pk}/log", answers), 400)
+    assert set(body["errors"]) == {"bladder_bowel_change", "progressive_leg_weakness"}
+    session.refresh_from_db()
+    assert session.status == Session.Status.SCHEDULED
+
+
 def test_log_bad_input_names_the_fields(as_user, portal_user, session, patient):
     stranger = active_plan(patient).items.get()
     client = as_user(portal_user)
@@ -329,11 +352,13 @@ def test_log_bad_input_names_the_fields(as_user, portal_user, session, patient):
         client.post(f"{BASE}/sessions/{session.pk}/log", {"pain_before": 11, "difficulty": 9, "saddle_numbness": "x"}),
         400,
     )
-    assert set(body["errors"]) == {"pain_before", "pain_after", "difficulty", "saddle_numbness"}
+    assert set(body["errors"]) == {
+        "pain_before", "pain_after", "difficulty", "saddle_numbness", "bladder_bowel_change", "progressive_leg_weakness"
+    }  # fmt: skip
     body = problem(
         client.post(
             f"{BASE}/sessions/{session.pk}/log",
-            {"pain_before": 1, "pain_after": 1, "item_completion": {str(stranger.pk): True}},
+            {"pain_before": 1, "pain_after": 1, **NO_RED_FLAGS, "item_completion": {str(stranger.pk): True}},
         ),
         400,
     )
@@ -354,7 +379,9 @@ def test_log_bad_input_names_the_fields(as_user, portal_user, session, patient):
 def test_log_and_skip_refuse_with_the_reason(as_user, portal_user, session, status, reason):
     Session.objects.filter(pk=session.pk).update(status=status)
     client = as_user(portal_user)
-    body = problem(client.post(f"{BASE}/sessions/{session.pk}/log", {"pain_before": 1, "pain_after": 1}), 409)
+    body = problem(
+        client.post(f"{BASE}/sessions/{session.pk}/log", {"pain_before": 1, "pain_after": 1, **NO_RED_FLAGS}), 409
+    )
     assert body["type"].endswith("/state-conflict") and reason in body["detail"]
     body = problem(client.post(f"{BASE}/sessions/{session.pk}/skip", {}), 409)
     assert reason in body["detail"]
@@ -364,7 +391,7 @@ def test_log_and_skip_refuse_with_the_reason(as_user, portal_user, session, stat
 def test_log_and_skip_refuse_outside_the_window(as_user, portal_user, plan, patient, days, reason):
     (session,) = sessions_for(plan, 1, first=patient.local_today() + dt.timedelta(days=days))
     client = as_user(portal_user)
-    logged = client.post(f"{BASE}/sessions/{session.pk}/log", {"pain_before": 1, "pain_after": 1})
+    logged = client.post(f"{BASE}/sessions/{session.pk}/log", {"pain_before": 1, "pain_after": 1, **NO_RED_FLAGS})
     assert reason in problem(logged, 409)["detail"]
     assert reason in problem(client.post(f"{BASE}/sessions/{session.pk}/skip", {}), 409)["detail"]
 

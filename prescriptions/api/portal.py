@@ -123,9 +123,14 @@ class PortalSessionLogIn(serializers.Serializer):
         required=False,
         help_text="Plan item id → done? Only items of this session's plan.",
     )
-    saddle_numbness = serializers.BooleanField(required=False, default=False)
-    bladder_bowel_change = serializers.BooleanField(required=False, default=False)
-    progressive_leg_weakness = serializers.BooleanField(required=False, default=False)
+    # Every red-flag question must be answered: an unanswered one is not a "no" (unknown means the risky case).
+    saddle_numbness = serializers.BooleanField(help_text="Numbness in the saddle area? Required: true or false.")
+    bladder_bowel_change = serializers.BooleanField(
+        help_text="A new change in bladder or bowel control? Required: true or false."
+    )
+    progressive_leg_weakness = serializers.BooleanField(
+        help_text="Leg weakness that is getting worse? Required: true or false."
+    )
     note = serializers.CharField(required=False, allow_blank=True, max_length=2000)
 
 
