@@ -23,6 +23,9 @@ Measured, in-process, for each size (wall seconds and SQL statements, counted wi
   plan in batches of the task's size, plus ``clearance_expiring_scan`` — blocks, flags and evaluations
   are written for the patients with conflicts;
 - ``sweep (unchanged)``: the same again with nothing changed (the usual night);
+- ``outbox drain (global catalog change)``: a global catalog row changed, so every patient with an active plan
+  has a re-check request; the per-minute drain's work (``rechecks_drain``) without its time budget — how many
+  patients one run of the drain gets through;
 - ``baseline per patient`` (for sizes up to ``--baseline-max``, default 2,000: it takes minutes beyond): the
   same work one patient at a time with ``patient_recheck`` — the way the receivers call it — as a
   same-work baseline; the ratio is printed.
@@ -285,6 +288,20 @@ def sweep_core() -> int:
     return changed
 
 
+def outbox_drain_core() -> int:
+    """A global catalog change (every patient with an active plan to re-check), drained as the per-minute task
+    drains it, without its time budget: the outbox's throughput, and so its bound for a backlog."""
+    from django.db import transaction
+
+    from clinic.services import catalog_recheck_request
+    from prescriptions.services.outbox import rechecks_drain
+
+    with transaction.atomic():
+        catalog_recheck_request(clinic_id=None, reason="benchmark: global catalog change")
+    drained = rechecks_drain()
+    return sum(result.changed for result in drained.results)
+
+
 def per_patient_baseline() -> int:
     from prescriptions.selectors.conflicts import active_plan_patient_ids
     from prescriptions.services.conflicts import clearance_expiring_scan, patient_recheck
@@ -331,6 +348,9 @@ def run_size(url: str, patients: int, *, baseline: bool, seed_value: int) -> dic
     with _measured() as again:
         again["changed plans"] = sweep_core()
     figures["sweep (unchanged)"] = again
+    with _measured() as drain:
+        drain["changed plans"] = outbox_drain_core()
+    figures["outbox drain (global catalog change)"] = drain
     if baseline:
         with _measured() as single:
             single["changed plans"] = per_patient_baseline()

@@ -43,7 +43,6 @@ def sweep_conflicts() -> None:
 @shared_task(name="prescriptions.drain_rechecks", acks_late=True, ignore_result=True)
 def drain_rechecks() -> None:
     """Per minute (beat), and the fast path of a catalog change: re-check every patient whose outbox request is
-    open, oldest first, within the run's time budget; then escalate conflict flags whose held sessions come
-    within 24 hours. Safe to run twice at once (claims skip locked rows and are leased) and after a crash (an
-    unclosed request stays open)."""
+    open, oldest first, within the run's time budget. Safe to run twice at once (claims skip locked rows and are
+    leased) and after a crash (an unclosed request stays open)."""
     outbox.rechecks_drain(deadline=time.monotonic() + run_budget())
