@@ -93,8 +93,9 @@ PATIENT_FIELDS = ("id", "clinic_id", "timezone")
 
 URGENT_WITHIN = dt.timedelta(hours=24)
 """A conflict flag is urgent once a session it holds starts this soon: someone must call the patient first."""
-EXPIRING_WITHIN_DAYS = 7
-"""``clearance_expiring`` opens when the effective clearance ends this many days ahead or fewer."""
+EXPIRING_WITHIN_DAYS = safety.EXPIRING_WITHIN_DAYS
+"""``clearance_expiring`` opens when the effective clearance ends this many days ahead or fewer (the badge's
+"expiring" too: one rule)."""
 SCAN_BATCH_SIZE = 1000
 
 
