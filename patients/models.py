@@ -101,7 +101,21 @@ class Patient(models.Model):
             ),
         ]
         indexes = [models.Index(fields=["clinic", "last_name"])]
-        triggers = [PROTECT_DELETE]
+        triggers = [
+            PROTECT_DELETE,
+            # Every patient has their re-check outbox row from the start, so recording a request is always an
+            # UPDATE of an existing row: an INSERT's foreign-key check would take a key-share lock on the patient,
+            # which deadlocks with a writer that holds the patient FOR UPDATE and records a request of its own.
+            pgtrigger.Trigger(
+                name="recheck_row",
+                operation=pgtrigger.Insert,
+                when=pgtrigger.After,
+                func=(
+                    "INSERT INTO patients_recheckrequest (patient_id, version, done, requested_at, reason) "
+                    "VALUES (NEW.id, 0, true, now(), '') ON CONFLICT DO NOTHING; RETURN NULL;"
+                ),
+            ),
+        ]
 
     def __str__(self) -> str:
         return f"{self.full_name} ({self.mrn})"

@@ -5,6 +5,8 @@ the next run."""
 from __future__ import annotations
 
 import datetime as dt
+import threading
+import time
 
 import pytest
 from django.conf import settings
@@ -16,7 +18,7 @@ from clinic import services as clinic_services
 from clinic.models import CatalogRecheckRequest, Diagnosis, MovementTag
 from config.celery import app
 from patients import services as patient_services
-from patients.models import RecheckRequest
+from patients.models import Patient, RecheckRequest
 from prescriptions import services
 from prescriptions.models import Reminder, SafetyFlag, Session
 from prescriptions.services import ItemIn, outbox
@@ -24,6 +26,7 @@ from prescriptions.services.schedule import sessions_materialize
 from prescriptions.tasks import conflicts as conflict_tasks
 from tests import factories
 from tests.broker import broker_unreachable
+from tests.threads import OnItsOwnConnection
 
 EVERY_DAY = [1, 2, 3, 4, 5, 6, 7]
 
@@ -41,8 +44,14 @@ def active_plan(patient, therapist, stretch, slug: str = "pelvic-tilt"):
     return services.prescription_activate(prescription=draft, by=therapist)
 
 
-def request_of(patient) -> RecheckRequest | None:
-    return RecheckRequest.objects.filter(patient=patient).first()
+def request_of(patient) -> RecheckRequest:
+    return RecheckRequest.objects.get(patient=patient)
+
+
+@pytest.fixture(autouse=True)
+def _catalog_requests_done(db):
+    """Close the global request the release's migration leaves open, so each test sees only its own."""
+    CatalogRecheckRequest.objects.update(done=True)
 
 
 # --- Every gate-fact write records a request in its own transaction ----------------------------------------
@@ -69,8 +78,7 @@ def _add_diagnosis(patient, therapist, mobility):
 
 
 def _change_diagnosis(patient, therapist, mobility):
-    row = factories.PatientDiagnosisFactory(patient=patient)
-    RecheckRequest.objects.filter(patient=patient).delete()  # the factory wrote no request; start clean
+    row = factories.PatientDiagnosisFactory(patient=patient)  # written directly: no request yet
     patient_services.patient_diagnosis_update(patient_diagnosis=row, by=therapist, resolved_date=patient.local_today())
 
 
@@ -88,15 +96,15 @@ def _move_zone(patient, therapist, mobility):
     ids=lambda f: f.__name__,
 )
 def test_every_gate_fact_change_records_a_request_in_its_transaction(cleared_patient, therapist, mobility, change):
-    assert request_of(cleared_patient) is None
+    assert (request_of(cleared_patient).version, request_of(cleared_patient).done) == (0, True)
     change(cleared_patient, therapist, mobility)
     request = request_of(cleared_patient)
-    assert request is not None and not request.done and request.version == 1 and request.reason
+    assert not request.done and request.version == 1 and request.reason
 
 
 def test_a_change_that_is_no_gate_fact_records_nothing(cleared_patient, therapist):
     patient_services.patient_update(patient=cleared_patient, by=therapist, first_name="Renamed")
-    assert request_of(cleared_patient) is None
+    assert (request_of(cleared_patient).version, request_of(cleared_patient).done) == (0, True)
 
 
 def test_the_request_is_part_of_the_callers_transaction(cleared_patient, therapist, mobility):
@@ -107,7 +115,7 @@ def test_the_request_is_part_of_the_callers_transaction(cleared_patient, therapi
 
     with pytest.raises(RuntimeError):
         assess_then_fail()
-    assert request_of(cleared_patient) is None
+    assert (request_of(cleared_patient).version, request_of(cleared_patient).done) == (0, True)
 
 
 def test_writes_coalesce_per_patient_and_a_closed_request_reopens(cleared_patient, therapist, mobility):
@@ -224,7 +232,7 @@ def test_a_clinic_contraindication_reaches_that_clinics_active_patients_only(
 
     assert outbox.catalog_rechecks_expand() == 1
     assert set(RecheckRequest.objects.filter(done=False).values_list("patient_id", flat=True)) == {cleared_patient.pk}
-    assert not RecheckRequest.objects.filter(patient__in=[idle, elsewhere]).exists()
+    assert not RecheckRequest.objects.filter(patient__in=[idle, elsewhere], done=False).exists()
     request.refresh_from_db()
     assert request.done
 
@@ -268,7 +276,7 @@ def test_only_a_superuser_changes_the_global_catalog(clinic_admin):
     tag.name = "Lying face down"
     with pytest.raises(PermissionDenied):
         clinic_services.catalog_row_save(row=tag, by=clinic_admin)
-    assert not CatalogRecheckRequest.objects.exists()
+    assert not CatalogRecheckRequest.objects.filter(done=False).exists()
 
 
 # --- A broker outage converges within a minute ---------------------------------------------------------------
@@ -318,3 +326,34 @@ def test_a_revocation_during_a_broker_outage_converges_at_the_next_per_minute_ru
     assert open_flags.count() == 1
     assert open_flags.get().kind == SafetyFlag.Kind.CLEARANCE_CONFLICT
     assert request_of(cleared_patient).done
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_first_request_beside_a_writer_holding_the_patient_never_deadlocks(catalog, clinic):
+    """A writer holds the patient FOR UPDATE (as ``_live`` does) while another records a request without that
+    lock (a revocation, the dispatcher); then the first records its own. With an INSERT the second's foreign-key
+    check would wait for the patient while the first waits for the second's row: a deadlock. The row exists
+    from the patient's creation, so both are UPDATEs and simply queue."""
+    patient = factories.PatientFactory(clinic=clinic)
+    holding, recorded = threading.Event(), threading.Event()
+
+    def writer_holding_the_patient():
+        with transaction.atomic():
+            Patient.objects.select_for_update().get(pk=patient.pk)
+            holding.set()
+            recorded.wait(10)
+            time.sleep(0.3)  # the other transaction is committing now
+            patient_services.recheck_request(patient_ids=[patient.pk], reason="holding the patient")
+
+    def writer_without_the_lock():
+        holding.wait(10)
+        with transaction.atomic():
+            patient_services.recheck_request(patient_ids=[patient.pk], reason="no patient lock")
+            recorded.set()
+
+    threads = [OnItsOwnConnection(writer_holding_the_patient), OnItsOwnConnection(writer_without_the_lock)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.outcome()  # re-raises a DeadlockDetected
+    assert (request_of(patient).version, request_of(patient).done) == (2, False)
