@@ -144,19 +144,27 @@ def catalog_row_save(*, row: CatalogRow, by, save_related=None) -> CatalogRow:
     Global rows (no clinic, and the vocabularies that have no clinic at all) are superusers' only; a clinic's
     own rows its clinic admin's.
     """
-    clinic_id = getattr(row, "clinic_id", None)
-    if clinic_id is None:
-        if not (by is not None and by.is_active and by.is_superuser):
-            raise PermissionDenied("Only a superuser may change the global catalog.")
-    else:
-        require_role(by, clinic_id, CATALOG_EDITORS)
     adding = row._state.adding
+    clinic_id = getattr(row, "clinic_id", None)
+    # A row moved between scopes (a global row made a clinic's, or back) changes both: the editor must be allowed
+    # in both, and both are re-checked.
+    stored_clinic_id = clinic_id
+    if not adding and hasattr(row, "clinic_id"):
+        stored_clinic_id = type(row).objects.values_list("clinic_id", flat=True).get(pk=row.pk)
+    scopes = list(dict.fromkeys([clinic_id, stored_clinic_id]))
+    for scope in scopes:
+        if scope is None:
+            if not (by is not None and by.is_active and by.is_superuser):
+                raise PermissionDenied("Only a superuser may change the global catalog.")
+        else:
+            require_role(by, scope, CATALOG_EDITORS)
     row.save()  # validated by the admin's form
     if save_related is not None:
         save_related()
     if not (adding and isinstance(row, Stretch)):  # a new stretch is in no plan yet
         verb = "added" if adding else "changed"
-        catalog_recheck_request(clinic_id=clinic_id, reason=f"{row._meta.verbose_name} {verb}")
+        for scope in scopes:
+            catalog_recheck_request(clinic_id=scope, reason=f"{row._meta.verbose_name} {verb}")
     return row
 
 

@@ -140,7 +140,7 @@ def test_a_change_during_the_recheck_leaves_the_request_open(cleared_patient, th
     seen = {cleared_patient.pk: request_of(cleared_patient).version}
     _assess(cleared_patient, therapist, mobility)  # lands while the drainer re-checks with the old facts
 
-    closed, left_open = outbox._close([cleared_patient.pk], seen, keep_open=())
+    closed, left_open = outbox._close([cleared_patient.pk], seen, keep_open=(), release=True)
 
     assert (closed, left_open) == (0, 1)
     assert not request_of(cleared_patient).done
@@ -357,3 +357,59 @@ def test_a_first_request_beside_a_writer_holding_the_patient_never_deadlocks(cat
     for thread in threads:
         thread.outcome()  # re-raises a DeadlockDetected
     assert (request_of(patient).version, request_of(patient).done) == (2, False)
+
+
+def test_the_fast_path_leaves_a_running_drainers_lease_alone(cleared_patient, therapist, mobility):
+    _assess(cleared_patient, therapist, mobility)
+    assert outbox._claim(now=timezone.now(), batch=10) == [cleared_patient.pk]  # a drainer is working on it
+    seen = {cleared_patient.pk: request_of(cleared_patient).version}
+    _assess(cleared_patient, therapist, mobility)  # lands while the fast path re-checks
+
+    assert outbox._close([cleared_patient.pk], seen, keep_open=(), release=False) == (0, 1)
+    assert request_of(cleared_patient).claimed_until is not None  # the drainer's lease is the drainer's to lift
+
+    assert outbox._close([cleared_patient.pk], seen, keep_open=(), release=True) == (0, 1)
+    assert request_of(cleared_patient).claimed_until is None
+
+
+def test_a_batch_that_fails_as_a_whole_is_retried_patient_by_patient(clinic, monkeypatch):
+    """One broken patient must not hold back the rest of the batch, run after run (claims go oldest first)."""
+    broken, fine = factories.PatientFactory.create_batch(2, clinic=clinic)
+    patient_services.recheck_request(patient_ids=[broken.pk, fine.pk], reason="test")
+    real = outbox.patients_recheck
+
+    def failing_for_broken(*, patient_ids, **kwargs):
+        if broken.pk in patient_ids:
+            raise RuntimeError("a broken patient")
+        return real(patient_ids=patient_ids, **kwargs)
+
+    monkeypatch.setattr(outbox, "patients_recheck", failing_for_broken)
+    drained = outbox.rechecks_drain()
+
+    assert (drained.claimed, drained.closed, drained.reopened) == (2, 1, 1)
+    assert request_of(fine).done
+    assert not request_of(broken).done and request_of(broken).claimed_until is None
+
+
+def test_moving_a_catalog_row_between_scopes_rechecks_both(clinic, other_clinic, clinic_admin, django_user_model):
+    row = clinic_services.contraindication_create(
+        clinic=clinic,
+        by=clinic_admin,
+        diagnosis=Diagnosis.objects.get(code="M54.50"),
+        tag=MovementTag.objects.get(slug="lumbar_flexion"),
+        severity="relative",
+        rationale="Clinic protocol.",
+    )
+    CatalogRecheckRequest.objects.update(done=True)
+
+    row.clinic = other_clinic  # a clinic admin may not hand their row to another clinic
+    with pytest.raises(PermissionDenied):
+        clinic_services.catalog_row_save(row=row, by=clinic_admin)
+
+    superuser = django_user_model.objects.create_superuser("root", "root@example.test", "pw-unused-1")
+    row.clinic = None  # made global by a superuser: every clinic, and the clinic it left
+    clinic_services.catalog_row_save(row=row, by=superuser)
+    assert set(CatalogRecheckRequest.objects.filter(done=False).values_list("clinic_id", flat=True)) == {
+        None,
+        clinic.pk,
+    }

@@ -16,13 +16,14 @@ from django.utils import timezone
 
 from clinic.models import Contraindication, Diagnosis, MobilityLevel, MovementTag
 from patients.models import Clearance, RecheckRequest
+from prescriptions import scheduling
 from prescriptions.channels import database_test_channels, use_channels
 from prescriptions.models import GateOverride, Reminder, ReminderDelivery, SafetyFlag, Session
 from prescriptions.services import reminders as reminders_module
 from prescriptions.services.outbox import rechecks_drain
 from prescriptions.services.reminders import reminders_dispatch
 from tests import factories
-from tests.test_reminder_dispatch import MINUTE, consented_plan, due_reminder, session_soon
+from tests.test_reminder_dispatch import MINUTE, consented_plan, due_reminder, session_at, session_soon
 
 Status = Reminder.Status
 
@@ -96,7 +97,7 @@ def _assert_held(reminder, result, *, naming: tuple[str, ...]):
 def test_a_new_contraindicating_diagnosis_holds_the_reminder_and_records_a_recheck(db, db_channels):
     reminder = due_reminder()
     _acute_disc(reminder.session.prescription.patient)
-    assert not RecheckRequest.objects.exists()  # written behind the services' back: nothing re-checked it
+    assert not RecheckRequest.objects.filter(done=False).exists()  # written behind the services' back: nothing re-checked it
 
     result = _dispatch(reminder)
 
@@ -169,7 +170,7 @@ def test_a_contraindication_covered_by_a_stored_override_is_sent(db, db_channels
 
     assert (result.sent, result.cancelled, result.held_by_gate, result.rechecks_requested) == (1, 0, 0, [])
     assert reminder.status == Status.SENT
-    assert not RecheckRequest.objects.exists()
+    assert not RecheckRequest.objects.filter(done=False).exists()
 
 
 def test_an_acknowledged_caution_is_sent(db, db_channels):
@@ -284,3 +285,26 @@ def test_the_gate_costs_a_constant_number_of_queries_per_batch(db, db_channels, 
     assert large - small == 2 * 2 + 2 * 4
     # Per batch: as in test_reminder_dispatch, plus the contraindication rows (the patients have diagnoses).
     assert small - (2 * 2 + 2 * 4) <= 21
+
+
+def test_a_missed_session_follow_up_is_held_when_today_fails_the_gate(db, db_channels):
+    """The follow-up asks the patient to do yesterday's stretches now: a clearance that ended yesterday holds it,
+    though yesterday itself passed (and the conflict re-check, which looks from today on, never touches
+    yesterday's session)."""
+    plan = consented_plan(zone="Asia/Tokyo")
+    patient = plan.patient
+    yesterday = patient.local_today() - dt.timedelta(days=1)
+    Clearance.objects.filter(patient=patient).update(
+        valid_from=yesterday - dt.timedelta(days=30), valid_until=yesterday
+    )
+    session = session_at(plan, yesterday, dt.time(18, 0))
+    send_at = scheduling.follow_up_at(yesterday, patient.zone)
+    reminder = factories.ReminderFactory(session=session, purpose=Reminder.Purpose.MISSED_FOLLOW_UP, send_at=send_at)
+
+    result = reminders_dispatch(now=send_at)
+
+    assert result.sent == 0 and result.cancelled == 1
+    reminder.refresh_from_db()
+    assert reminder.status == Status.CANCELLED
+    assert f"holds the session on {patient.local_today(send_at).isoformat()}" in reminder.last_error
+    assert not ReminderDelivery.objects.exists()

@@ -286,13 +286,15 @@ def test_escalation_touches_only_unresolved_non_urgent_plan_conflict_flags_holdi
     assert SafetyFlag.objects.get(pk=resolved.pk).status == SafetyFlag.Status.RESOLVED
 
 
-def test_the_per_minute_sweep_escalates(warned, at):
-    from prescriptions.tasks.schedule import sweep_materialize
+def test_the_per_minute_beat_task_escalates(warned, at):
+    from django.conf import settings
 
-    # Materialized well ahead: the sweep has no plan to materialize and re-check, only the escalation.
-    Prescription.objects.filter(pk=warned.prescription_id).update(materialized_through=TODAY + dt.timedelta(days=60))
+    from prescriptions.tasks.conflicts import escalate_conflict_flags
+
+    entries = [e for e in settings.CELERY_BEAT_SCHEDULE.values() if e["task"] == escalate_conflict_flags.name]
+    assert len(entries) == 1 and entries[0]["schedule"] <= 60
     at(local(2, 9))
-    sweep_materialize()
+    escalate_conflict_flags()
 
     warned.refresh_from_db()
     assert warned.severity == URGENT

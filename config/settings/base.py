@@ -239,6 +239,7 @@ CELERY_TASK_PUBLISH_RETRY_POLICY = {
 # reminders due (dispatch_reminders, which also re-runs the whole gate before each send).
 CELERY_BEAT_SCHEDULE = {
     "drain-rechecks": {"task": "prescriptions.drain_rechecks", "schedule": 60.0},
+    "escalate-conflict-flags": {"task": "prescriptions.escalate_conflict_flags", "schedule": 60.0},
     "materialize-sessions": {"task": "prescriptions.sweep_materialize", "schedule": 60.0},
     "dispatch-reminders": {"task": "prescriptions.dispatch_reminders", "schedule": 60.0},
     "mark-missed-sessions": {"task": "prescriptions.sweep_missed_sessions", "schedule": 300.0},

@@ -72,12 +72,14 @@ def catalog_rechecks_expand() -> int:
             .filter(done=False)
             .order_by("requested_at", "id")
         )
-        for request in requests:
+        if requests:
             plans = Prescription.objects.filter(status=Prescription.Status.ACTIVE)
-            if request.clinic_id is not None:
-                plans = plans.filter(patient__clinic_id=request.clinic_id)
+            if all(r.clinic_id is not None for r in requests):
+                plans = plans.filter(patient__clinic_id__in=[r.clinic_id for r in requests])
             patient_ids = plans.order_by().values_list("patient_id", flat=True).distinct()
-            recheck_request(patient_ids=list(patient_ids), reason=f"catalog: {request.reason}"[:100])
+            reasons = "; ".join(dict.fromkeys(r.reason for r in requests))
+            # One statement for all of them, rows in patient order: two expansions queue, never deadlock.
+            recheck_request(patient_ids=list(patient_ids), reason=f"catalog: {reasons}")
         # Locked by us: nobody bumped the versions in between.
         CatalogRecheckRequest.objects.filter(pk__in=[r.pk for r in requests]).update(done=True, claimed_until=None)
     return len(requests)
@@ -96,9 +98,11 @@ def _claim(*, now: dt.datetime, batch: int) -> list[int]:
     return ids
 
 
-def _close(patient_ids: list[int], versions: dict[int, int], *, keep_open: Iterable[int]) -> tuple[int, int]:
-    """Close the requests whose version is still the one read; release every claim on the rest. Returns (closed,
-    left open)."""
+def _close(
+    patient_ids: list[int], versions: dict[int, int], *, keep_open: Iterable[int], release: bool
+) -> tuple[int, int]:
+    """Close the requests whose version is still the one read; with ``release`` (the drainer that leased them)
+    also lift the lease on the rest. Returns (closed, left open)."""
     keep_open = set(keep_open)
     closing = {pk: version for pk, version in versions.items() if pk not in keep_open}
     table = connection.ops.quote_name(RecheckRequest._meta.db_table)
@@ -115,21 +119,23 @@ def _close(patient_ids: list[int], versions: dict[int, int], *, keep_open: Itera
             [list(closing), list(closing.values())],
         )
         closed = cursor.rowcount
-        cursor.execute(
-            f"UPDATE {table} SET claimed_until = NULL WHERE patient_id = ANY(%s) AND claimed_until IS NOT NULL",
-            [patient_ids],
-        )
+        if release:
+            cursor.execute(
+                f"UPDATE {table} SET claimed_until = NULL WHERE patient_id = ANY(%s) AND claimed_until IS NOT NULL",
+                [patient_ids],
+            )
         cursor.execute(f"SELECT count(*) FROM {table} WHERE patient_id = ANY(%s) AND NOT done", [patient_ids])
         (left_open,) = cursor.fetchone()
     return closed, left_open
 
 
-def patient_rechecks_run(*, patient_ids: Iterable[int]) -> DrainResult:
+def patient_rechecks_run(*, patient_ids: Iterable[int], release: bool = False) -> DrainResult:
     """Re-check these patients' active plans and close their outbox requests that no change overtook.
 
     The versions are read before the re-check: a fact written after that read reopens nothing (it bumped the
     version), so its request stays open and is checked again. Patients without an open request are re-checked
-    all the same (the nightly sweep, a publish that outran its own commit's reader).
+    all the same (the nightly sweep, a publish that outran its own commit's reader). ``release`` lifts the
+    drainer's lease on the requests left open (the fast path leaves a running drainer's lease alone).
     """
     patient_ids = sorted(set(patient_ids))
     if not patient_ids:
@@ -146,8 +152,31 @@ def patient_rechecks_run(*, patient_ids: Iterable[int]) -> DrainResult:
     checked = {r.prescription_id for r in results}
     # A plan whose writes failed is missing from the results (logged by the re-check): keep its patient open.
     failed = {pk for pk, plans in plans_of.items() if plans - checked}
-    closed, left_open = _close(patient_ids, versions, keep_open=failed)
+    closed, left_open = _close(patient_ids, versions, keep_open=failed, release=release)
     return DrainResult(claimed=len(versions), closed=closed, reopened=left_open, results=tuple(results))
+
+
+def _run_claimed(ids: list[int]) -> DrainResult:
+    """Re-check a claimed batch; if the batch as a whole fails (an error outside the per-plan savepoints), retry
+    patient by patient so one broken patient cannot hold back the others, run after run. A patient that still
+    fails is logged and released, open, for the next run."""
+    try:
+        return patient_rechecks_run(patient_ids=ids, release=True)
+    except Exception:  # noqa: BLE001 — logged; the batch is retried one patient at a time
+        logger.exception("Re-check outbox: a batch of %d patients failed; retrying one by one", len(ids))
+    combined = DrainResult()
+    for patient_id in ids:
+        try:
+            run = patient_rechecks_run(patient_ids=[patient_id], release=True)
+        except Exception:  # noqa: BLE001 — the request stays open for the next run
+            logger.exception("Re-check outbox: patient %s failed; left open for the next run", patient_id)
+            RecheckRequest.objects.filter(patient_id=patient_id).update(claimed_until=None)
+            combined.reopened += 1
+            continue
+        combined.closed += run.closed
+        combined.reopened += run.reopened
+        combined.results += run.results
+    return combined
 
 
 def rechecks_drain(*, batch: int = DRAIN_BATCH, deadline: float | None = None) -> DrainResult:
@@ -159,7 +188,7 @@ def rechecks_drain(*, batch: int = DRAIN_BATCH, deadline: float | None = None) -
         ids = _claim(now=timezone.now(), batch=batch)
         if not ids:
             break
-        run = patient_rechecks_run(patient_ids=ids)
+        run = _run_claimed(ids)
         total.claimed += len(ids)
         total.closed += run.closed
         total.reopened += run.reopened

@@ -343,14 +343,18 @@ class _Recheck:
             return _NotDue("the patient is archived")
         # Before consent and the cap: a conflict no re-check has processed yet is reported (so the session gets
         # blocked and flagged) even when this reminder would not have gone out for another reason.
-        held = self._gate(plan.pk, session.local_date)
-        if held:
-            more = f" (and {len(held) - 1} more finding{'s' if len(held) > 2 else ''})" if len(held) > 1 else ""
-            first = _shortened(held[0].message.rstrip("."), GATE_REASON_LENGTH)
-            return _NotDue(
-                f"the safety gate holds the session on {session.local_date.isoformat()}: {first}{more}",
-                held_by_gate=True,
-            )
+        # A missed-session follow-up invites the patient to do yesterday's stretches now: today must pass too.
+        days = [session.local_date]
+        if reminder.purpose == Purpose.MISSED_FOLLOW_UP:
+            days.append(patient.local_today(self.now))
+        for day in days:
+            held = self._gate(plan.pk, day)
+            if held:
+                more = f" (and {len(held) - 1} more finding{'s' if len(held) > 2 else ''})" if len(held) > 1 else ""
+                first = _shortened(held[0].message.rstrip("."), GATE_REASON_LENGTH)
+                return _NotDue(
+                    f"the safety gate holds the session on {day.isoformat()}: {first}{more}", held_by_gate=True
+                )
         if not patient.consented_to(reminder.channel):
             return _NotDue(f"the patient has no consented {Channel(reminder.channel).label} address")
         return None

@@ -46,3 +46,10 @@ def drain_rechecks() -> None:
     open, oldest first, within the run's time budget. Safe to run twice at once (claims skip locked rows and are
     leased) and after a crash (an unclosed request stays open)."""
     outbox.rechecks_drain(deadline=time.monotonic() + run_budget())
+
+
+@shared_task(name="prescriptions.escalate_conflict_flags", acks_late=True, ignore_result=True)
+def escalate_conflict_flags() -> None:
+    """Per minute (beat): conflict flags whose earliest held session now starts within 24 hours become urgent
+    (one UPDATE; never lowered). A task of its own, so a failure here holds back no other per-minute work."""
+    conflicts.conflict_flags_escalate()

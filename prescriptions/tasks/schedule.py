@@ -8,7 +8,7 @@ import time
 from celery import shared_task
 
 from prescriptions.models import Prescription
-from prescriptions.services.conflicts import conflict_flags_escalate, prescription_recheck
+from prescriptions.services.conflicts import prescription_recheck
 from prescriptions.services.schedule import (
     patients_with_stale_session_times,
     prescriptions_to_materialize,
@@ -44,10 +44,8 @@ def materialize_sessions(prescription_id: int) -> None:
 @shared_task(name="prescriptions.sweep_materialize", acks_late=True, ignore_result=True)
 def sweep_materialize() -> None:
     """Per minute: every active plan whose sessions lag today + horizon, and every patient whose upcoming
-    sessions do not match their zone — the catch-up after a dropped enqueue or a broker outage. First, conflict
-    flags whose held sessions now start within 24 hours become urgent (one UPDATE)."""
+    sessions do not match their zone — the catch-up after a dropped enqueue or a broker outage."""
     started = time.monotonic()
-    conflict_flags_escalate()
     for prescription_id in prescriptions_to_materialize(limit=SWEEP_BATCH):
         if time.monotonic() - started > SWEEP_BUDGET_SECONDS:
             return
