@@ -51,7 +51,9 @@ def worker():
     """A real worker thread on the test Redis; started before any test transaction opens (its Django
     fixup closes database connections when it starts)."""
     app.control.purge()
-    with start_worker(app, pool="solo", perform_ping_check=False, shutdown_timeout=10) as running:
+    # Name the default queue: a worker another module started on its own queue leaves that one selected on the app.
+    queues = [app.conf.task_default_queue]
+    with start_worker(app, pool="solo", queues=queues, perform_ping_check=False, shutdown_timeout=10) as running:
         yield running
 
 
