@@ -97,7 +97,8 @@ def _assert_held(reminder, result, *, naming: tuple[str, ...]):
 def test_a_new_contraindicating_diagnosis_holds_the_reminder_and_records_a_recheck(db, db_channels):
     reminder = due_reminder()
     _acute_disc(reminder.session.prescription.patient)
-    assert not RecheckRequest.objects.filter(done=False).exists()  # written behind the services' back: nothing re-checked it
+    # Written behind the services' back: nothing re-checked it.
+    assert not RecheckRequest.objects.filter(done=False).exists()
 
     result = _dispatch(reminder)
 
