@@ -389,7 +389,8 @@ class RecheckRequest(RecheckOutboxRow):
     """A change of one of the patient's gate facts (clearance, diagnosis, mobility, zone) that calls for
     re-checking their active plans; see ``clinic.models.RecheckOutboxRow``."""
 
-    patient = models.OneToOneField(Patient, on_delete=models.PROTECT, primary_key=True, related_name="+")
+    # CASCADE: the row is bookkeeping, not a clinical record; a patient is never deleted anyway (its trigger says so).
+    patient = models.OneToOneField(Patient, on_delete=models.CASCADE, primary_key=True, related_name="+")
 
     class Meta:
         indexes = [

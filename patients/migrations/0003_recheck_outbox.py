@@ -19,7 +19,7 @@ class Migration(migrations.Migration):
                 ('requested_at', models.DateTimeField(help_text='When the row last went from done to open (oldest first).')),
                 ('reason', models.CharField(blank=True, help_text='What changed last.', max_length=100)),
                 ('claimed_until', models.DateTimeField(blank=True, null=True)),
-                ('patient', models.OneToOneField(on_delete=django.db.models.deletion.PROTECT, primary_key=True, related_name='+', serialize=False, to='patients.patient')),
+                ('patient', models.OneToOneField(on_delete=django.db.models.deletion.CASCADE, primary_key=True, related_name='+', serialize=False, to='patients.patient')),
             ],
             options={
                 'indexes': [models.Index(condition=models.Q(('done', False)), fields=['requested_at', 'patient'], name='recheck_request_open')],
