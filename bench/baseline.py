@@ -2,8 +2,10 @@
 
 It does the database work the portal endpoint must do — the knox token lookup by ``token_key`` and the
 digest check with expiry, the staff/portal-access check, the user's one patient, its active plans, their
-items with stretches, the sessions of the next 7 local days, and the AccessLog insert, in one transaction —
-with ``.values()`` queries and ``JsonResponse``. It is only routed by ``bench.urls``; never in the app.
+items with stretches, the sessions of the next 7 local days, the red-flag questions and the patient's
+diagnoses (each session shows the questions its log asks, chosen by the same pure ``safety`` function), and
+the AccessLog insert, in one transaction — with ``.values()`` queries and ``JsonResponse``. It is only routed
+by ``bench.urls``; never in the app.
 """
 
 from __future__ import annotations
@@ -21,8 +23,9 @@ from knox.settings import CONSTANTS
 
 from clinic.models import StaffMembership
 from patients.audit import access_log_record
-from patients.models import Patient
-from prescriptions.models import Prescription, PrescriptionItem, Session
+from patients.models import Patient, PatientDiagnosis
+from prescriptions import safety
+from prescriptions.models import Prescription, PrescriptionItem, RedFlagQuestion, Session
 
 PLAN_DAYS = 7
 PLAN_FIELDS = ("id", "start_date", "end_date", "days_of_week", "times", "notes")
@@ -77,7 +80,7 @@ def plans(request):
             .order_by("start_date", "id")
             .values(*PLAN_FIELDS)
         )
-        by_plan = {}
+        by_plan, regions = {}, {}
         for plan in plan_rows:
             plan["items"], plan["sessions"] = [], []
             by_plan[plan["id"]] = plan
@@ -85,17 +88,39 @@ def plans(request):
             items = (
                 PrescriptionItem.objects.filter(prescription_id__in=by_plan)
                 .order_by("order", "id")
-                .values(*ITEM_FIELDS, *(f"stretch__{name}" for name in STRETCH_FIELDS))
+                .values(*ITEM_FIELDS, *(f"stretch__{name}" for name in STRETCH_FIELDS), "stretch__body_region")
             )
             for item in items:
                 stretch = {name: item.pop(f"stretch__{name}") for name in STRETCH_FIELDS}
+                regions.setdefault(item["prescription_id"], set()).add(item.pop("stretch__body_region"))
                 by_plan[item.pop("prescription_id")]["items"].append({**item, "stretch": stretch})
-            sessions = (
+            sessions = list(
                 Session.objects.filter(prescription_id__in=by_plan, local_date__range=(today, last_day))
                 .order_by("scheduled_at", "id")
                 .values(*SESSION_FIELDS)
             )
+            if sessions:
+                questions = [
+                    safety.RedFlagQuestionFact(**{**row, "diagnoses": safety.asked_with(row["diagnoses"])})
+                    for row in RedFlagQuestion.objects.filter(active=True)
+                    .order_by("order", "slug")
+                    .values("slug", "text", "symptom", "severity", "advice", "plan_regions", "diagnoses", "order")
+                ]
+                diagnoses = [
+                    safety.DiagnosisDates(code=code, onset=onset, resolved=resolved)
+                    for code, onset, resolved in PatientDiagnosis.objects.filter(patient_id=patient["id"])
+                    .order_by("id")
+                    .values_list("diagnosis__code", "onset_date", "resolved_date")
+                ]
+            shown = {}  # one list per (plan, date), as the app shares it
             for session in sessions:
-                by_plan[session.pop("prescription_id")]["sessions"].append(session)
+                plan_id, day = session.pop("prescription_id"), session["local_date"]
+                if (plan_id, day) not in shown:
+                    chosen = safety.red_flag_questions(
+                        questions, diagnoses=diagnoses, plan_regions=regions.get(plan_id, ()), on_date=day
+                    )
+                    shown[plan_id, day] = [{"slug": q.slug, "text": q.text} for q in chosen]
+                session["red_flag_questions"] = shown[plan_id, day]
+                by_plan[plan_id]["sessions"].append(session)
         access_log_record(actor=user_id, patient_ids=[patient["id"]], what="bench:baseline-plans")
     return JsonResponse({"patient": patient, "local_today": today, "plans": plan_rows})

@@ -1,9 +1,20 @@
 from django.contrib import admin
+from django.db import transaction
 from django.db.models import Q
 
 from clinic import services
 from clinic.admin_base import ClinicScopedAdmin
-from clinic.models import Clinic, Contraindication, Diagnosis, MobilityLevel, MovementTag, StaffMembership, Stretch
+from clinic.models import (
+    PRECAUTION_WINDOW_SETTINGS,
+    ClearanceAuthorityRule,
+    Clinic,
+    Contraindication,
+    Diagnosis,
+    MobilityLevel,
+    MovementTag,
+    StaffMembership,
+    Stretch,
+)
 
 
 class NoDeleteAdmin(admin.ModelAdmin):
@@ -49,6 +60,24 @@ class ClinicAdmin(ClinicScopedAdmin, NoDeleteAdmin):
     clinic_path = "pk"
     list_display = ["name", "timezone", "created_at"]
     search_fields = ["name"]
+    fieldsets = [
+        (None, {"fields": ["name", "timezone"]}),
+        (
+            "Hip precaution windows",
+            {
+                "fields": list(PRECAUTION_WINDOW_SETTINGS.values()),
+                "description": "How long this clinic's surgeons keep hip precautions after a replacement. The gate"
+                " uses these days instead of the catalog's windows for the rows marked with a precaution window;"
+                " changing them re-checks every active plan of the clinic.",
+            },
+        ),
+    ]
+
+    @transaction.atomic
+    def save_model(self, request, obj, form, change) -> None:
+        super().save_model(request, obj, form, change)
+        if change and set(form.changed_data) & set(PRECAUTION_WINDOW_SETTINGS.values()):
+            services.catalog_recheck_request(clinic_id=obj.pk, reason="clinic precaution window changed")
 
 
 @admin.register(StaffMembership)
@@ -86,6 +115,16 @@ class MobilityLevelAdmin(CatalogAdmin):
 class DiagnosisAdmin(CatalogAdmin):
     list_display = ["code", "name", "body_region", "clearance_by"]
     search_fields = ["code", "name"]
+
+
+@admin.register(ClearanceAuthorityRule)
+class ClearanceAuthorityRuleAdmin(CatalogAdmin):
+    """Who may clear a diagnosis while a window of days since onset or another diagnosis applies: global rows, so
+    superusers edit them (``catalog_row_save``), and every save re-checks every clinic's active plans."""
+
+    list_display = ["diagnosis", "professions", "from_day", "until_day", "with_diagnosis", "source"]
+    list_select_related = ["diagnosis", "with_diagnosis"]
+    search_fields = ["diagnosis__code", "diagnosis__name"]
 
 
 @admin.register(Stretch)

@@ -13,7 +13,10 @@ from __future__ import annotations
 
 from typing import Any
 
-CATALOG_VERSION = "global-v1"
+CATALOG_VERSION = "global-v2"
+"""The global catalog as the migrations leave it, prefixed to every GateEvaluation's catalog version: v1 is this
+module's seed (migration 0002); v2 adds the clinical review of issue 12 (migration 0005_catalog_review, which
+carries its own data). Bump it with every migration that changes global catalog content."""
 
 SEED = "Limber seed v1"
 SRC_VOCABULARY = f"{SEED} — controlled movement vocabulary (DESIGN §2)"

@@ -11,6 +11,7 @@ from zoneinfo import available_timezones
 from django.conf import settings
 from django.contrib.postgres.fields import ArrayField
 from django.core.exceptions import ValidationError
+from django.core.validators import MaxValueValidator
 from django.db import models
 from django.db.models import Q
 
@@ -26,6 +27,7 @@ class Profession(models.TextChoices):
     PHYSICIAN = "physician", "Physician"
     PHYSICAL_THERAPIST = "physical_therapist", "Physical therapist"
     ATHLETIC_TRAINER = "athletic_trainer", "Athletic trainer"
+    NURSE_MIDWIFE = "nurse_midwife", "Nurse-midwife"
 
 
 class Phase(models.TextChoices):
@@ -38,15 +40,58 @@ class Qualifier(models.TextChoices):
     POSTERIOR_APPROACH = "posterior_approach", "Posterior approach"
     ANTERIOR_APPROACH = "anterior_approach", "Anterior approach"
     LATERAL_APPROACH = "lateral_approach", "Lateral approach"
+    # The procedure behind "after spinal surgery" (Z98.890): its rows follow the operated region.
+    LUMBAR_FUSION = "lumbar_fusion", "Lumbar fusion"
+    LUMBAR_DISCECTOMY = "lumbar_discectomy", "Lumbar discectomy"
+    CERVICAL_FUSION = "cervical_fusion", "Cervical fusion"
+
+
+class PrecautionWindow(models.TextChoices):
+    """A surgical precaution window whose last day a clinic may set for its surgeons (``Clinic``'s
+    ``*_precaution_days``); a contraindication row marked with one uses the clinic's last day when it is set."""
+
+    HIP_POSTERIOR = "hip_posterior", "Posterior-approach hip precautions"
+    HIP_ANTERIOR = "hip_anterior", "Anterior-approach hip precautions"
+
+
+PRECAUTION_WINDOW_SETTINGS = {
+    PrecautionWindow.HIP_POSTERIOR: "posterior_hip_precaution_days",
+    PrecautionWindow.HIP_ANTERIOR: "anterior_hip_precaution_days",
+}
+"""Precaution window → the ``Clinic`` field that sets its last day (days since onset, inclusive)."""
 
 
 class Clinic(models.Model):
     name = models.CharField(max_length=200, unique=True)
     timezone = models.CharField(max_length=64, default="UTC", validators=[validate_timezone])
+    # Surgeons differ on how long hip precautions last: the clinic may set its own last day for the rows
+    # marked with a precaution window (empty: the catalog row's own window).
+    posterior_hip_precaution_days = models.PositiveSmallIntegerField(
+        null=True,
+        blank=True,
+        validators=[MaxValueValidator(365)],
+        help_text="Last day after a posterior-approach hip replacement on which hip precautions apply at this"
+        " clinic (days since the operation, inclusive). Empty: the catalog's window (days 0 to 84).",
+    )
+    anterior_hip_precaution_days = models.PositiveSmallIntegerField(
+        null=True,
+        blank=True,
+        validators=[MaxValueValidator(365)],
+        help_text="Last day after an anterior-approach hip replacement on which hip precautions apply at this"
+        " clinic (days since the operation, inclusive). Empty: the catalog's window (days 0 to 42).",
+    )
     created_at = models.DateTimeField(auto_now_add=True)
 
     def __str__(self) -> str:
         return self.name
+
+    def precaution_days(self) -> dict[str, int]:
+        """Precaution window → the last day this clinic sets for it; windows it leaves to the catalog are absent."""
+        return {
+            window: getattr(self, name)
+            for window, name in PRECAUTION_WINDOW_SETTINGS.items()
+            if getattr(self, name) is not None
+        }
 
 
 class StaffMembership(models.Model):
@@ -117,7 +162,10 @@ class Diagnosis(CatalogRow):
     body_region = models.CharField(max_length=30, blank=True)
     clearance_by = ArrayField(
         models.CharField(max_length=30, choices=Profession.choices),
-        help_text="Professions that may clear a patient with this diagnosis.",
+        help_text="Professions that may clear a patient with this diagnosis; its authority rules may narrow them.",
+    )
+    clearance_by_source = models.CharField(
+        max_length=300, blank=True, help_text="Where the clearing professions come from."
     )
 
     class Meta:
@@ -129,6 +177,56 @@ class Diagnosis(CatalogRow):
 
     def __str__(self) -> str:
         return f"{self.code} {self.name}"
+
+
+class ClearanceAuthorityRule(CatalogRow):
+    """Narrows who may clear a diagnosis while a condition holds (issue 12, DESIGN §4).
+
+    On a date D, a patient's diagnosis active on D may be cleared by the professions of its ``clearance_by``
+    that every applicable rule also names: the strictest wins. A rule applies while D is within its window of
+    days since the diagnosis's onset (inclusive; an unrecorded onset is inside, the risky case) and, if it
+    names ``with_diagnosis``, while the patient has a diagnosis of that code on record, active or not (a healed
+    fracture is still history that matters). Global rows only, seeded by data migrations.
+    """
+
+    diagnosis = models.ForeignKey(Diagnosis, on_delete=models.PROTECT, related_name="authority_rules")
+    professions = ArrayField(
+        models.CharField(max_length=30, choices=Profession.choices),
+        help_text="While the rule applies, only these professions may clear the diagnosis.",
+    )
+    from_day = models.PositiveIntegerField(null=True, blank=True, help_text="Days since onset, inclusive.")
+    until_day = models.PositiveIntegerField(null=True, blank=True, help_text="Days since onset, inclusive.")
+    with_diagnosis = models.ForeignKey(
+        Diagnosis,
+        on_delete=models.PROTECT,
+        null=True,
+        blank=True,
+        related_name="+",
+        help_text="Applies only while the patient has a diagnosis of this code on record (active or not).",
+    )
+    rationale = models.TextField()
+
+    class Meta:
+        ordering = ["diagnosis__code", "id"]
+        constraints = [
+            models.CheckConstraint(condition=Q(professions__len__gte=1), name="authority_rule_professions_nonempty"),
+            models.CheckConstraint(
+                condition=Q(from_day__isnull=False) | Q(until_day__isnull=False) | Q(with_diagnosis__isnull=False),
+                name="authority_rule_has_condition",
+                violation_error_message="A rule without a window or another diagnosis belongs in clearance_by.",
+            ),
+            models.CheckConstraint(
+                condition=Q(from_day__isnull=True) | Q(until_day__isnull=True) | Q(until_day__gte=models.F("from_day")),
+                name="authority_rule_window_ordered",
+            ),
+            models.CheckConstraint(
+                condition=~Q(with_diagnosis=models.F("diagnosis")), name="authority_rule_other_diagnosis"
+            ),
+            models.CheckConstraint(condition=~Q(rationale=""), name="authority_rule_has_rationale"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.diagnosis.code}: only {', '.join(self.professions)}"
 
 
 class StretchQuerySet(models.QuerySet):
@@ -221,6 +319,13 @@ class Contraindication(CatalogRow):
     qualifier = models.CharField(max_length=30, choices=Qualifier.choices, blank=True)
     from_day = models.PositiveIntegerField(null=True, blank=True, help_text="Days since onset, inclusive.")
     until_day = models.PositiveIntegerField(null=True, blank=True, help_text="Days since onset, inclusive.")
+    precaution_window = models.CharField(
+        max_length=20,
+        choices=PrecautionWindow.choices,
+        blank=True,
+        help_text="A surgical precaution window: where the patient's clinic sets its last day, that day replaces"
+        " until_day.",
+    )
     severity = models.CharField(max_length=10, choices=Severity.choices)
     rationale = models.TextField()
 

@@ -52,7 +52,7 @@ from clinic.admin_base import (
     run_service_action,
 )
 from clinic.errors import DomainError
-from clinic.models import MovementTag, StaffMembership
+from clinic.models import ClearanceAuthorityRule, MovementTag, StaffMembership
 from patients import audit, services
 from patients.models import (
     Clearance,
@@ -132,7 +132,8 @@ def clearance_states_today(now: dt.datetime | None = None):
     The gate's rule (``prescriptions.safety.clearance_states``, property-tested equal), as one expression of
     the list query. With no clearance in force: revoked, expired, not yet valid (a clearance not revoked by
     today starts later), else none. With the covering, unrevoked-by-today clearance recorded last in force:
-    insufficient authority (an active diagnosis its profession may not clear), restricted (tags or status),
+    insufficient authority (an active diagnosis its profession may not clear today: not in its ``clearance_by``,
+    or left out by an authority rule that applies today, ``safety.allowed_professions``), restricted (tags or status),
     expiring (ends within ``EXPIRING_WITHIN_DAYS``), else cleared. Revocation dates are local dates.
     """
     now_value = Value(now or timezone.now(), output_field=DateTimeField())
@@ -143,20 +144,46 @@ def clearance_states_today(now: dt.datetime | None = None):
     not_revoked = Q(revoked_at__isnull=True) | Q(revoked_on__gt=F("today"))
     covering = clearances.filter(valid_from__lte=F("today"), valid_until__gte=F("today"))
 
+    # A rule of the diagnosis narrowing who may clear it that applies today and leaves the profession out: today
+    # in its window of days since onset (an unrecorded onset is inside: the day is then taken to be the bound
+    # itself), its other diagnosis on record (active or not) if it names one.
+    days = OuterRef("days_since_onset")
+    narrowing_rule = (
+        ClearanceAuthorityRule.objects.filter(diagnosis=OuterRef("diagnosis"))
+        .alias(
+            profession_position=Func(
+                F("professions"), OuterRef("profession"), function="array_position", output_field=IntegerField()
+            )
+        )
+        .filter(profession_position__isnull=True)
+        .filter(
+            Q(with_diagnosis__isnull=True)
+            | Exists(
+                PatientDiagnosis.objects.filter(
+                    patient=OuterRef(OuterRef("patient")), diagnosis=OuterRef("with_diagnosis")
+                )
+            )
+        )
+        .filter(Q(from_day__isnull=True) | Q(from_day__lte=Coalesce(days, F("from_day"), output_field=IntegerField())))
+        .filter(
+            Q(until_day__isnull=True) | Q(until_day__gte=Coalesce(days, F("until_day"), output_field=IntegerField()))
+        )
+    )
     uncleared_diagnosis = (
         PatientDiagnosis.objects.filter(patient=OuterRef("patient"))
         .alias(
             today=OuterRef("today"),
+            profession=OuterRef("profession"),
+            days_since_onset=Func(  # date - date is a number of days in PostgreSQL; NULL without an onset
+                F("today"), F("onset_date"), template="(%(expressions)s)", arg_joiner=" - ", output_field=IntegerField()
+            ),
             cleared_by_position=Func(
-                F("diagnosis__clearance_by"),
-                OuterRef("profession"),
-                function="array_position",
-                output_field=IntegerField(),
+                F("diagnosis__clearance_by"), F("profession"), function="array_position", output_field=IntegerField()
             ),
         )
         .filter(Q(onset_date__isnull=True) | Q(onset_date__lte=F("today")))
         .filter(Q(resolved_date__isnull=True) | Q(resolved_date__gt=F("today")))
-        .filter(cleared_by_position__isnull=True)
+        .filter(Q(cleared_by_position__isnull=True) | Exists(narrowing_rule))
     )
     restricted = Q(status=Clearance.Status.RESTRICTED) | Exists(
         ClearanceRestriction.objects.filter(clearance=OuterRef("pk"))

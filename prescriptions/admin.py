@@ -12,6 +12,7 @@ from django.db.models.functions import Coalesce
 from django.utils import timezone
 from django.utils.html import format_html, format_html_join
 
+from clinic.admin import NoDeleteAdmin
 from clinic.admin_base import ReadOnlyAdmin, ReadOnlyInline, ReasonActionForm, run_service_action
 from patients.admin import PatientAdmin, PatientReadsLogged
 from patients.models import Patient
@@ -20,6 +21,7 @@ from prescriptions.models import (
     GateOverride,
     Prescription,
     PrescriptionItem,
+    RedFlagQuestion,
     Reminder,
     SafetyFlag,
     Session,
@@ -183,6 +185,17 @@ class SessionLogAdmin(PatientReadsLogged, ReadOnlyAdmin):
 
     list_display = ["session", "logged_at", "pain_before", "pain_after", "difficulty"]
     list_select_related = ["session__prescription__patient"]
+
+
+@admin.register(RedFlagQuestion)
+class RedFlagQuestionAdmin(NoDeleteAdmin):
+    """The questions a session log asks: global content, edited by superusers (no role group may change them);
+    a question is retired by unticking ``active``, never deleted (logs keep the wording they asked)."""
+
+    list_display = ["order", "slug", "severity", "plan_regions", "diagnoses", "active"]
+    list_display_links = ["slug"]
+    list_filter = ["severity", "active"]
+    search_fields = ["slug", "text", "symptom"]
 
 
 # --- Reminders: read-only, failed ones retried -------------------------------------------------------------

@@ -1,4 +1,4 @@
-"""The demo clinic `make run` loads: five patients in five zones, each showing part of the safety gate.
+"""The demo clinic `make run` loads: six patients in six zones, each showing part of the safety gate.
 
 Idempotent: a second run finds the clinic and its patients (by MRN) and adds nothing. Every write goes
 through the services, so the demo is exactly what a clinic's staff would have produced.
@@ -17,7 +17,7 @@ from clinic.errors import SafetyBlocked
 from clinic.models import Clinic, Diagnosis, MobilityLevel, MovementTag, StaffMembership, Stretch
 from patients import services as patient_services
 from patients.models import Patient
-from prescriptions import services
+from prescriptions import dosage, services
 from prescriptions.models import Prescription
 
 CLINIC_NAME = "Limber Demo Clinic"
@@ -48,6 +48,7 @@ class DemoPatient:
     channel: str = "email"
     quiet: tuple[dt.time, dt.time] | None = (dt.time(21, 0), dt.time(7, 30))
     extras: dict = field(default_factory=dict)
+    waive: bool = True  # the therapist overrides what only needs their judgement; False: the refusal stands
 
 
 PATIENTS = [
@@ -87,6 +88,13 @@ PATIENTS = [
         {"profession": "physical_therapist", "name": "Theo Marsh, PT", "status": "cleared", "from": -3, "until": 60},
         ["chin-tuck", "upper-trapezius-stretch", "cat-cow"], [dt.time(16, 30)], ("lucy.guardian", "guardian"),
     ),
+    DemoPatient(
+        "DEMO-006", "Daniel", "Weber", dt.date(1972, 9, 18), "Europe/Berlin",
+        "three weeks after a neck fusion (ACDF): the neck rotation stretch is refused until day 42",
+        [("Z98.890", "", "cervical_fusion", 21)], 3,
+        {"profession": "physician", "name": "Dr. Lena Vogel", "status": "cleared", "from": -2, "until": 60},
+        ["cervical-rotation-stretch", "pelvic-tilt"], [dt.time(9, 0)], waive=False,
+    ),
 ]  # fmt: skip
 
 
@@ -112,13 +120,14 @@ def _staff(clinic: Clinic) -> dict[str, object]:
     return users
 
 
-def _activate(plan: Prescription, therapist) -> str:
-    """Activate; where the gate only needs a therapist's judgement, give it with a reason, as a therapist would."""
+def _activate(plan: Prescription, therapist, *, waive: bool = True) -> str:
+    """Activate; where the gate only needs a therapist's judgement, give it with a reason, as a therapist would
+    (unless ``waive`` is False: the therapist accepts the refusal and the plan stays a draft)."""
     try:
         services.prescription_activate(prescription=plan, by=therapist)
         return "active"
     except SafetyBlocked as refused:
-        if not all(f["overridable"] for f in refused.findings):
+        if not waive or not all(f["overridable"] for f in refused.findings):
             return "refused: " + "; ".join(sorted({f["code"] for f in refused.findings}))
         blocks = [f for f in refused.findings if f["severity"] == "block"]
         warns = [f for f in refused.findings if f["severity"] == "warn"]
@@ -196,6 +205,7 @@ def _patient(clinic: Clinic, spec: DemoPatient, staff: dict) -> tuple[Patient, s
         document_reference=f"Letter {spec.mrn}-1",
     )
     items = []
+    age = dosage.age_on(spec.born, today)
     for slug in spec.stretches:
         stretch = Stretch.objects.get(clinic=None, slug=slug)
         items.append(
@@ -203,7 +213,9 @@ def _patient(clinic: Clinic, spec: DemoPatient, staff: dict) -> tuple[Patient, s
                 stretch=stretch,
                 reps=stretch.default_reps,
                 sets=stretch.default_sets,
-                hold_seconds=stretch.default_hold_seconds,
+                hold_seconds=dosage.default_hold_seconds(
+                    kind=stretch.kind, stretch_default=stretch.default_hold_seconds, age=age
+                ),
             )
         )
     plan = services.prescription_create(
@@ -216,7 +228,7 @@ def _patient(clinic: Clinic, spec: DemoPatient, staff: dict) -> tuple[Patient, s
         items=items,
         notes="Stop if pain rises above 5/10 or spreads down the leg.",
     )
-    return patient, _activate(plan, therapist)
+    return patient, _activate(plan, therapist, waive=spec.waive)
 
 
 def load_demo(*, stdout=None) -> list[str]:

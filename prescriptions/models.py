@@ -12,8 +12,9 @@ from django.core.exceptions import ValidationError
 from django.db import models
 from django.db.models import Q
 
-from clinic.models import Stretch
+from clinic.models import CatalogRow, Stretch
 from patients.models import Channel, Episode, Patient
+from prescriptions import safety
 
 PROTECT_DELETE = pgtrigger.Protect(name="protect_delete", operation=pgtrigger.Delete)
 # Audit trail (DESIGN §7): database triggers snapshot every insert, update and delete, bulk ones included.
@@ -275,9 +276,17 @@ class SessionLog(models.Model):
     pain_after = models.PositiveSmallIntegerField(help_text="NPRS 0–10.")
     difficulty = models.PositiveSmallIntegerField(null=True, blank=True, help_text="1 (easy) – 5 (very hard).")
     item_completion = models.JSONField(default=dict, blank=True, help_text="{item id: completed?}")
-    saddle_numbness = models.BooleanField(default=False)
-    bladder_bowel_change = models.BooleanField(default=False)
-    progressive_leg_weakness = models.BooleanField(default=False)
+    hurt_items = ArrayField(
+        models.PositiveIntegerField(), default=list, blank=True, help_text="Ids of the plan items that hurt."
+    )
+    red_flag_questions = models.JSONField(
+        default=list,
+        blank=True,
+        help_text="The red-flag questions asked, in order and as worded then: [{slug, text, severity}].",
+    )
+    red_flag_answers = models.JSONField(
+        default=dict, blank=True, help_text="{question slug: yes?} for exactly the questions asked."
+    )
     note = models.TextField(blank=True)
 
     class Meta:
@@ -305,8 +314,66 @@ class SessionLog(models.Model):
         return f"Log of {self.session}: pain {self.pain_before}→{self.pain_after}"
 
     @property
-    def has_red_flag(self) -> bool:
-        return self.saddle_numbness or self.bladder_bowel_change or self.progressive_leg_weakness
+    def red_flags_reported(self) -> list[str]:
+        """The slugs of the red-flag questions answered yes."""
+        return [slug for slug, yes in self.red_flag_answers.items() if yes]
+
+
+class RedFlagQuestion(CatalogRow):
+    """A yes/no question the patient answers when logging a session (DESIGN §5, issue #12 part 3).
+
+    Who is asked is data: a question naming no plan region and no diagnosis is asked of everyone; otherwise of
+    a session whose plan has a stretch in one of ``plan_regions``, or whose patient has, on the session's date,
+    an active diagnosis one of ``diagnoses`` covers (``safety.red_flag_questions``). A yes raises a
+    ``red_flag_symptom`` flag of ``severity`` (``urgent`` holds the plan) and tells the patient ``advice``.
+    Seeded with sources by migration 0005; edited by superusers in the admin; retired with ``active``.
+    """
+
+    class Severity(models.TextChoices):
+        URGENT = "urgent", "Urgent: seek care now, the plan is held"
+        WARNING = "warning", "Warning: stop that stretch, the clinic reviews it"
+
+    slug = models.SlugField(max_length=60, unique=True)
+    text = models.CharField(
+        max_length=400, help_text='Asked of the patient in plain words, answered yes or no ("Since your last …?").'
+    )
+    symptom = models.CharField(max_length=200, help_text="What a yes reports, in the clinic's flag.")
+    plan_regions = ArrayField(
+        models.CharField(max_length=20, choices=Stretch.Region.choices),
+        default=list,
+        blank=True,
+        help_text="Asked when the plan has a stretch of one of these body regions.",
+    )
+    diagnoses = models.JSONField(
+        default=list,
+        blank=True,
+        help_text='Asked with these diagnoses, e.g. [{"code": "Z96.64", "until_day": 90}]: an ICD-10-CM code or '
+        "category (subcodes match) and optionally the last day since onset (inclusive).",
+    )
+    severity = models.CharField(max_length=10, choices=Severity.choices)
+    advice = models.TextField(help_text="What the patient is told on a yes.")
+    order = models.PositiveSmallIntegerField(help_text="Questions are asked in this order.")
+    active = models.BooleanField(default=True)
+
+    class Meta:
+        ordering = ["order", "slug"]
+        constraints = [
+            models.CheckConstraint(condition=Q(severity__in=["urgent", "warning"]), name="red_flag_severity_valid"),
+            models.CheckConstraint(
+                condition=~Q(text="") & ~Q(symptom="") & ~Q(advice="") & ~Q(source=""),
+                name="red_flag_question_complete",
+                violation_error_message="A question needs its text, symptom, advice and source.",
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return self.slug
+
+    def clean(self) -> None:
+        try:
+            safety.asked_with(self.diagnoses)
+        except ValueError as exc:
+            raise ValidationError({"diagnoses": str(exc)}) from None
 
 
 @audited

@@ -18,13 +18,18 @@ restricted movements (by tag), contraindications (by row id). The rules (DESIGN 
 2. Without an effective clearance every item gets one blocking, non-overridable finding and
    nothing else is checked. The first of these that holds names the reason:
    ``clearance_revoked`` if a clearance covering D was revoked on or before D (the professional's
-   explicit no, never hidden); ``clearance_expired`` if a clearance ended before D (what left the
+   explicit no, for every date it would still have covered; once its validity is over too, the
+   expiry is the reason given); ``clearance_expired`` if a clearance ended before D (what left the
    gap); ``clearance_not_yet_valid`` if a clearance not revoked by D starts after D; else
    ``no_clearance``. A clearance on file that starts after D (the one starting first) is always
    told with its start date: as the reason, or after the revocation or expiry, where "record a new
    one" would be untrue.
 3. ``clearance_insufficient_authority`` (block, never overridable) for each diagnosis active on D
-   whose ``clearance_by`` does not include the clearing profession.
+   that the clearing profession may not clear on D (`allowed_professions`): its ``clearance_by``
+   narrowed by every authority rule that applies on D — the strictest wins. A rule applies while D
+   is in its window of days since the diagnosis's onset (inclusive; an unrecorded onset is inside)
+   and, if it names another diagnosis, while one of that code is on record (active or not). The
+   message names the rules that narrowed it; the cause is the clearance and the diagnosis code.
 4. ``mobility_unknown`` (block, never overridable) without an assessment;
    ``mobility_below_minimum`` (block, overridable) when the level is below the stretch's minimum.
 5. ``restricted_movement`` (block, never overridable) for each tag the clearance restricts and
@@ -92,7 +97,7 @@ ABSOLUTE = "absolute"
 RELATIVE = "relative"
 
 # The order professions are named in messages; unknown ones follow alphabetically.
-_PROFESSION_ORDER = ("physician", "physical_therapist", "athletic_trainer")
+_PROFESSION_ORDER = ("physician", "physical_therapist", "nurse_midwife", "athletic_trainer")
 
 
 def _frozen_strings(value: Iterable[str], field: str) -> frozenset[str]:
@@ -133,8 +138,36 @@ class ClearanceFact:
 
 
 @dataclass(frozen=True)
+class AuthorityRuleFact:
+    """A catalog rule narrowing who may clear a diagnosis: while it applies, only ``professions`` may.
+
+    It applies on D while D is in its window of days since the diagnosis's onset (inclusive; no window
+    bound means open; an unrecorded onset is inside, the risky case) and, when ``with_code`` is set,
+    while the patient has a diagnosis of that code on record, active or not.
+    """
+
+    id: int
+    professions: frozenset[str]
+    from_day: int | None
+    until_day: int | None
+    with_code: str | None
+    rationale: str
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "professions", _frozen_strings(self.professions, "professions"))
+
+    @property
+    def has_window(self) -> bool:
+        return self.from_day is not None or self.until_day is not None
+
+
+@dataclass(frozen=True)
 class DiagnosisFact:
-    """A patient's diagnosis; active on D iff it started on or before D and was not resolved by D."""
+    """A patient's diagnosis; active on D iff it started on or before D and was not resolved by D.
+
+    ``clearance_by`` are the professions that may clear it in general, ``authority`` the catalog rules
+    that narrow them (`allowed_professions`).
+    """
 
     id: int
     code: str
@@ -144,9 +177,11 @@ class DiagnosisFact:
     onset: date | None
     resolved: date | None
     clearance_by: frozenset[str]
+    authority: tuple[AuthorityRuleFact, ...] = ()
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "clearance_by", _frozen_strings(self.clearance_by, "clearance_by"))
+        object.__setattr__(self, "authority", tuple(self.authority))
 
     def active_on(self, on_date: date) -> bool:
         return (self.onset is None or self.onset <= on_date) and (self.resolved is None or on_date < self.resolved)
@@ -294,6 +329,42 @@ def _next_clearance(clearances: Sequence[ClearanceFact], on_date: date) -> Clear
     return _latest(c for c in upcoming if c.valid_from == first_start)
 
 
+def _days_since_onset(diagnosis: DiagnosisFact, on_date: date) -> int | None:
+    return None if diagnosis.onset is None else (on_date - diagnosis.onset).days
+
+
+def _in_window(from_day: int | None, until_day: int | None, day: int | None) -> bool:
+    """Whether ``day`` since onset lies in the inclusive window; an unknown day (no onset) is inside."""
+    return day is None or ((from_day is None or from_day <= day) and (until_day is None or day <= until_day))
+
+
+def _rule_applies(rule: AuthorityRuleFact, diagnosis: DiagnosisFact, on_record: Collection[str], on_date: date) -> bool:
+    if rule.with_code is not None and rule.with_code not in on_record:
+        return False
+    return not rule.has_window or _in_window(rule.from_day, rule.until_day, _days_since_onset(diagnosis, on_date))
+
+
+def _authority(
+    diagnosis: DiagnosisFact, diagnoses: Iterable[DiagnosisFact], on_date: date
+) -> tuple[frozenset[str], list[AuthorityRuleFact]]:
+    """(the professions that may clear ``diagnosis`` on ``on_date``, the applying rules that narrowed them)."""
+    on_record = {d.code for d in diagnoses}
+    allowed = diagnosis.clearance_by
+    narrowing = []
+    for rule in sorted(diagnosis.authority, key=lambda r: r.id):
+        if _rule_applies(rule, diagnosis, on_record, on_date) and not allowed <= rule.professions:
+            allowed &= rule.professions
+            narrowing.append(rule)
+    return allowed, narrowing
+
+
+def allowed_professions(diagnosis: DiagnosisFact, diagnoses: Iterable[DiagnosisFact], on_date: date) -> frozenset[str]:
+    """Who may clear ``diagnosis`` on ``on_date``: its ``clearance_by`` narrowed by every authority rule that
+    applies on that date (the strictest wins). ``diagnoses`` are all of the patient's, for the rules that
+    need another diagnosis on record (active or not)."""
+    return _authority(diagnosis, diagnoses, on_date)[0]
+
+
 class ClearanceState(StrEnum):
     """What a patient's clearance looks like on a date, as the patient list's badge shows it."""
 
@@ -326,7 +397,8 @@ def clearance_states(
     Without an effective clearance the first state is the gate's reason (`evaluate`): ``revoked``
     beats ``expired`` beats ``not_yet_valid`` (a clearance not revoked by D starts after D) beats
     ``none``; the other reasons that apply follow, in that order. With one in force:
-    ``insufficient_authority`` (a diagnosis active on D that its profession may not clear) beats
+    ``insufficient_authority`` (a diagnosis active on D that its profession may not clear on D,
+    `allowed_professions`) beats
     ``restricted`` (restricted tags, or a restricted status) beats ``expiring`` (it ends within
     `EXPIRING_WITHIN_DAYS`), and ``cleared`` stands alone when none of them applies.
     """
@@ -342,8 +414,12 @@ def clearance_states(
         )
         return (first, *(state for state, applies in applying if applies and state is not first))
 
+    diagnoses = tuple(diagnoses)
     states = []
-    if any(d.active_on(on_date) and clearance.profession not in d.clearance_by for d in diagnoses):
+    if any(
+        d.active_on(on_date) and clearance.profession not in allowed_professions(d, diagnoses, on_date)
+        for d in diagnoses
+    ):
         states.append(ClearanceState.INSUFFICIENT_AUTHORITY)
     if clearance.restricted_tags or clearance.status == "restricted":
         states.append(ClearanceState.RESTRICTED)
@@ -378,7 +454,7 @@ def _professions_phrase(professions: frozenset[str]) -> str:
     return f"which only {' or '.join(_with_article(_words(p)) for p in ordered)} may clear"
 
 
-def _window_phrase(row: ContraindicationFact) -> str:
+def _window_phrase(row: ContraindicationFact | AuthorityRuleFact) -> str:
     if row.from_day is not None and row.until_day is not None:
         return f"days {row.from_day} to {row.until_day} after onset"
     if row.from_day is not None:
@@ -390,6 +466,10 @@ QUALIFIER_ASSUMED: Mapping[str, tuple[str, str]] = {
     "posterior_approach": ("surgical approach", "posterior-approach precautions applied"),
     "anterior_approach": ("surgical approach", "anterior-approach precautions applied"),
     "lateral_approach": ("surgical approach", "lateral-approach precautions applied"),
+    # After spinal surgery (Z98.890) an unrecorded procedure meets every procedure's rows: the strictest.
+    "lumbar_fusion": ("procedure", "lumbar fusion precautions applied"),
+    "lumbar_discectomy": ("procedure", "lumbar discectomy precautions applied"),
+    "cervical_fusion": ("procedure", "cervical fusion precautions applied"),
 }
 """Qualifier slug → (the fact a diagnosis left unrecorded, what the gate assumed), for the message of a
 row that applies because the qualifier is unknown. A slug missing here reads "qualifier not recorded"."""
@@ -398,6 +478,34 @@ row that applies because the qualifier is unknown. A slug missing here reads "qu
 def _qualifier_assumed(qualifier: str) -> str:
     fact, assumed = QUALIFIER_ASSUMED.get(qualifier, ("qualifier", f"{_words(qualifier)} assumed"))
     return f"{fact} not recorded — {assumed}"
+
+
+def _authority_message(
+    clearance: ClearanceFact,
+    diagnosis: DiagnosisFact,
+    diagnoses: Sequence[DiagnosisFact],
+    allowed: frozenset[str],
+    narrowing: Sequence[AuthorityRuleFact],
+) -> str:
+    """Who may clear the diagnosis on the date and, for the rules that narrowed it, their conditions and reasons:
+    "clearance by … does not cover Z96.641 …, which only a physician may clear (days 0 to 84 after onset): …"."""
+    conditions = []
+    for rule in narrowing:
+        if rule.has_window:
+            window = _window_phrase(rule)
+            conditions.append(
+                window if diagnosis.onset is not None else f"onset not recorded — assumed within {window}"
+            )
+        if rule.with_code is not None:
+            other = min((d for d in diagnoses if d.code == rule.with_code), key=lambda d: d.id)
+            conditions.append(f"with {other.code} {other.name} on record")
+    condition = f" ({'; '.join(conditions)})" if conditions else ""
+    reasons = " ".join(rule.rationale for rule in narrowing if rule.rationale)
+    reason = f": {reasons}" if reasons else "."
+    return (
+        f"{_clearance_label(clearance)} does not cover {diagnosis.code} {diagnosis.name}, "
+        f"{_professions_phrase(allowed)}{condition}{reason}"
+    )
 
 
 def _contraindication_message(stretch: StretchFact, row: ContraindicationFact, diagnosis: DiagnosisFact) -> str:
@@ -429,10 +537,7 @@ def _row_applies_to(row: ContraindicationFact, diagnosis: DiagnosisFact, on_date
         return False
     if row.qualifier and diagnosis.qualifier and row.qualifier != diagnosis.qualifier:
         return False
-    if not row.has_window or diagnosis.onset is None:
-        return True
-    day = (on_date - diagnosis.onset).days
-    return (row.from_day is None or row.from_day <= day) and (row.until_day is None or day <= row.until_day)
+    return not row.has_window or _in_window(row.from_day, row.until_day, _days_since_onset(diagnosis, on_date))
 
 
 def _applicable_rows(
@@ -521,17 +626,20 @@ def evaluate(facts: Facts, items: Sequence[ItemFact], on_date: date) -> list[Fin
         ]
 
     active = [d for d in facts.diagnoses if d.active_on(on_date)]
-    uncovered: dict[str, DiagnosisFact] = {}
+    uncovered: dict[str, str] = {}  # code → message, for the lowest id of the code the profession may not clear
     for diagnosis in sorted(active, key=lambda d: (d.code, d.id)):
-        if clearance.profession not in diagnosis.clearance_by:
-            uncovered.setdefault(diagnosis.code, diagnosis)
+        if diagnosis.code in uncovered:
+            continue
+        allowed, narrowing = _authority(diagnosis, facts.diagnoses, on_date)
+        if clearance.profession not in allowed:
+            uncovered[diagnosis.code] = _authority_message(clearance, diagnosis, facts.diagnoses, allowed, narrowing)
     rows = _applicable_rows(facts, active, on_date)
     level = facts.mobility_level
 
     findings: list[Finding] = []
     for index, item in enumerate(items):
         stretch = item.stretch
-        for diagnosis in uncovered.values():
+        for code, reason in uncovered.items():
             findings.append(
                 _finding(
                     item,
@@ -539,9 +647,8 @@ def evaluate(facts: Facts, items: Sequence[ItemFact], on_date: date) -> list[Fin
                     Code.CLEARANCE_INSUFFICIENT_AUTHORITY,
                     Severity.BLOCK,
                     False,
-                    f"clearance:{clearance.id}:diagnosis:{diagnosis.code}",
-                    f"{_clearance_label(clearance)} does not cover {diagnosis.code} {diagnosis.name}, "
-                    f"{_professions_phrase(diagnosis.clearance_by)}.",
+                    f"clearance:{clearance.id}:diagnosis:{code}",
+                    reason,
                 )
             )
 
@@ -638,8 +745,10 @@ def change_dates(facts: Facts, start: date, end: date) -> list[date]:
 
     Always includes ``start`` (unless the range is empty, then ``[]``); then every clearance's
     ``valid_from``, ``valid_until`` + 1 day and ``revoked_on``; every diagnosis's ``onset`` and
-    ``resolved``; and for each windowed contraindication row and each diagnosis of its code with
-    a known onset, ``onset + from_day`` and ``onset + until_day + 1``.
+    ``resolved``; for each windowed contraindication row and each diagnosis of its code with
+    a known onset, ``onset + from_day`` and ``onset + until_day + 1``; and the same for each
+    diagnosis with a known onset and each windowed authority rule of its own. (A rule's other
+    diagnosis counts while on record, whatever its dates, so it adds no date.)
     """
     if start > end:
         return []
@@ -648,6 +757,13 @@ def change_dates(facts: Facts, start: date, end: date) -> list[date]:
         dates.update((clearance.valid_from, _shift(clearance.valid_until, 1), clearance.revoked_on))
     for diagnosis in facts.diagnoses:
         dates.update((diagnosis.onset, diagnosis.resolved))
+        if diagnosis.onset is None:
+            continue
+        for rule in diagnosis.authority:
+            if rule.from_day is not None:
+                dates.add(_shift(diagnosis.onset, rule.from_day))
+            if rule.until_day is not None:
+                dates.add(_shift(diagnosis.onset, rule.until_day + 1))
     for row in facts.contraindications:
         for diagnosis in facts.diagnoses:
             if diagnosis.code != row.diagnosis_code or diagnosis.onset is None:
@@ -696,23 +812,26 @@ def facts_as_dict(facts: Facts) -> dict[str, Any]:
 
 
 # ---------------------------------------------------------------------------------------------
-# Pain and red flags on a session log (DESIGN §5)
+# Pain and red flags on a session log (DESIGN §5; issue #12, parts 3 and 4)
 #
-# Pain is the patient's NPRS rating, 0 (none) to 10 (worst imaginable). The thresholds are the
-# product's defaults, written as constants so a licensed PT can review and tune them in one place.
+# Pain is the patient's NPRS rating, 0 (none) to 10 (worst imaginable). The thresholds follow the
+# pain-monitoring model used in rehabilitation (Thomée 1997: pain up to 5/10 during and after exercise is
+# acceptable, and it must have settled by the next day) and the NPRS's minimal clinically important change of
+# 2 points. They are constants, each rule's source in ``RULE_SOURCES``, so a licensed PT can review and tune
+# them in one place. The red-flag questions are data (``prescriptions.RedFlagQuestion``, seeded by migration
+# 0005 with their sources); ``red_flag_questions`` chooses a session's from the patient's diagnoses and the
+# plan's stretch regions, and ``red_flag_signals`` reads the answers.
 
 PAIN_STOP_AT = 7
-"""Pain before or after at or above this: the patient stops and calls the clinic; the clinic is flagged."""
+"""Pain before or after at or above this: the patient stops and calls the clinic; urgent, holds the plan."""
+PAIN_ACCEPTABLE_MAX = 5
+"""Pain after the session above this (and below ``PAIN_STOP_AT``): lower the dose of the stretch that hurt."""
 PAIN_RISE_ALARM = 2
 """Pain after minus pain before at or above this: the session made things worse; flag it."""
+PAIN_NOT_SETTLED_RISE = 2
+"""Pain before this session at or above the previous session's pain before plus this: it had not settled."""
 PAIN_TREND_LOGS = 3
 """Pain after strictly rising across this many consecutive logs (the new one included): flag the trend."""
-RED_FLAG_QUESTIONS = {
-    "saddle_numbness": "numbness in the saddle area",
-    "bladder_bowel_change": "a new change in bladder or bowel control",
-    "progressive_leg_weakness": "leg weakness that is getting worse",
-}
-"""The red-flag questions asked after every session (possible cauda equina or nerve compression)."""
 
 PAIN_ESCALATION = "pain_escalation"
 RED_FLAG_SYMPTOM = "red_flag_symptom"
@@ -720,17 +839,41 @@ RED_FLAG_SYMPTOM = "red_flag_symptom"
 PAIN_ADVICE = (
     "Stop these stretches and call your clinic before you do them again: your pain is too high to continue safely."
 )
-RED_FLAG_ADVICE = (
-    "Stop these stretches and seek urgent medical care now (an emergency department if you cannot be "
-    "seen today), then call your clinic. The symptoms you reported need a doctor's attention straight away."
-)
+"""The instruction part of the advice when pain reaches ``PAIN_STOP_AT``."""
 
 
 class SignalCode(StrEnum):
     PAIN_HIGH = "pain_high"
+    PAIN_ABOVE_ACCEPTABLE = "pain_above_acceptable"
     PAIN_RISE = "pain_rise"
+    PAIN_NOT_SETTLED = "pain_not_settled"
     PAIN_TREND = "pain_trend"
     RED_FLAG = "red_flag"
+    RED_FLAG_WARNING = "red_flag_warning"
+
+
+_THOMEE = (
+    "Thomée R. A comprehensive treatment approach for patellofemoral pain syndrome in young women. "
+    "Phys Ther 1997;77(12):1690-1703 (the pain-monitoring model)"
+)
+_NPRS_MCID = (
+    "NPRS minimal clinically important change of 2 points: Farrar et al., Pain 2001;94(2):149-158; "
+    "Childs et al., Spine 2005;30(11):1331-1334"
+)
+RULE_SOURCES: Mapping[SignalCode, str] = {
+    SignalCode.PAIN_HIGH: "Limber stop rule (DESIGN §5): 7/10 or more before or after; inside the high-risk zone "
+    f"(above 5/10) of {_THOMEE}",
+    SignalCode.PAIN_ABOVE_ACCEPTABLE: f"{_THOMEE}: up to 5/10 during or after exercise is acceptable; above it, "
+    "lower the load of the exercise that hurt",
+    SignalCode.PAIN_RISE: _NPRS_MCID,
+    SignalCode.PAIN_NOT_SETTLED: f"{_THOMEE}: pain after exercise must have settled by the next day (read here as "
+    f"the next session's pain before); a rise of 2 as in the {_NPRS_MCID}",
+    SignalCode.PAIN_TREND: f"Limber trend rule (DESIGN §5): pain after rising across {PAIN_TREND_LOGS} "
+    "consecutive logs",
+    SignalCode.RED_FLAG: "each question's own source (RedFlagQuestion.source)",
+    SignalCode.RED_FLAG_WARNING: "each question's own source (RedFlagQuestion.source)",
+}
+"""Where each rule comes from: the pain rules' sources here, the red-flag questions' on each question."""
 
 
 class Urgency(StrEnum):
@@ -744,8 +887,8 @@ class Signal:
 
     ``flag_kind`` is the SafetyFlag kind it opens (``pain_escalation`` or ``red_flag_symptom``);
     ``stop`` says the patient should stop the stretches now (such a signal is always ``urgent``);
-    ``evidence`` is what triggered it (the two ratings, the pain-after series, or the red-flag questions
-    answered yes).
+    ``evidence`` is what triggered it (the ratings, the pain-after series, or the red-flag questions
+    answered yes); ``advice`` is what the patient is told about it, naming the rule that fired.
     """
 
     code: SignalCode
@@ -754,6 +897,7 @@ class Signal:
     stop: bool
     message: str
     evidence: tuple[Any, ...] = ()
+    advice: str = ""
 
     def as_dict(self) -> dict[str, Any]:
         return {"code": self.code.value, "message": self.message, "evidence": list(self.evidence)}
@@ -765,34 +909,48 @@ def _pain_rating(name: str, value: Any) -> int:
     return value
 
 
+def _named(stretches: Sequence[str]) -> str:
+    if not stretches:
+        return "the stretch that hurt"
+    if len(stretches) == 1:
+        return stretches[0]
+    return ", ".join(stretches[:-1]) + " and " + stretches[-1]
+
+
 def pain_signals(
     pain_before: int,
     pain_after: int,
-    recent_pain_after: Sequence[int],
-    red_flags: Mapping[str, bool],
+    recent_pain_after: Sequence[int] = (),
+    *,
+    previous_pain_before: int | None = None,
+    hurt: Sequence[str] = (),
 ) -> list[Signal]:
-    """What one session log tells the clinic; an empty list means nothing to flag.
+    """What one session log's pain tells the clinic; an empty list means nothing to flag.
 
     ``recent_pain_after`` holds the pain-after ratings of the patient's earlier logs, oldest first
-    (only the last ``PAIN_TREND_LOGS - 1`` matter). ``red_flags`` maps questions of
-    ``RED_FLAG_QUESTIONS`` to the answers; an unknown question is an error, a missing one is "no".
+    (only the last ``PAIN_TREND_LOGS - 1`` matter); ``previous_pain_before`` the pain before of the
+    patient's latest earlier log (None: no earlier log); ``hurt`` the names of the stretches the patient
+    said hurt (for the messages).
 
-    Signals come in this order:
+    Signals come in this order, all ``pain_escalation``:
     1. ``pain_high`` (urgent, stop): pain before or after is ``PAIN_STOP_AT`` or more.
-    2. ``pain_rise`` (warning): pain after − pain before is ``PAIN_RISE_ALARM`` or more.
-    3. ``pain_trend`` (warning): pain after rose strictly across the last ``PAIN_TREND_LOGS`` logs.
-    4. ``red_flag`` (urgent, stop): any red-flag question answered yes; one signal for all of them.
-    The first three open ``pain_escalation`` flags, the last ``red_flag_symptom``. Every signal that tells
-    the patient to stop is urgent: it holds their plan, so the clinic must hear of it as soon as the patient
-    is told to call.
+    2. ``pain_above_acceptable`` (warning): pain after is above ``PAIN_ACCEPTABLE_MAX`` and below
+       ``PAIN_STOP_AT`` (6 by default): lower the dose of the stretch that hurt.
+    3. ``pain_rise`` (warning): pain after − pain before is ``PAIN_RISE_ALARM`` or more.
+    4. ``pain_not_settled`` (warning): pain before is the previous log's pain before plus
+       ``PAIN_NOT_SETTLED_RISE`` or more: the last session's pain had not settled by this one.
+    5. ``pain_trend`` (warning): pain after rose strictly across the last ``PAIN_TREND_LOGS`` logs.
+    Every signal that tells the patient to stop is urgent: it holds their plan, so the clinic must hear of
+    it as soon as the patient is told to call.
     """
     _pain_rating("pain_before", pain_before)
     _pain_rating("pain_after", pain_after)
     for index, value in enumerate(recent_pain_after):
         _pain_rating(f"recent_pain_after[{index}]", value)
-    unknown = sorted(set(red_flags) - set(RED_FLAG_QUESTIONS))
-    if unknown:
-        raise ValueError(f"Unknown red-flag questions: {', '.join(unknown)}")
+    if previous_pain_before is not None:
+        _pain_rating("previous_pain_before", previous_pain_before)
+    if isinstance(hurt, str):
+        raise TypeError("hurt must be a sequence of stretch names, not a string")
 
     signals: list[Signal] = []
     worst = max(pain_before, pain_after)
@@ -806,6 +964,22 @@ def pain_signals(
                 stop=True,
                 message=f"Pain rated {worst}/10 {when} the session.",
                 evidence=(pain_before, pain_after),
+                advice=f"Your pain was {worst}/10 {when} the session ({PAIN_STOP_AT} or more). {PAIN_ADVICE}",
+            )
+        )
+    if PAIN_ACCEPTABLE_MAX < pain_after < PAIN_STOP_AT:
+        signals.append(
+            Signal(
+                SignalCode.PAIN_ABOVE_ACCEPTABLE,
+                PAIN_ESCALATION,
+                Urgency.WARNING,
+                stop=False,
+                message=f"Pain {pain_after}/10 after the session, above the acceptable {PAIN_ACCEPTABLE_MAX}/10: "
+                f"consider a lower dose of {_named(hurt) if hurt else 'the stretch that hurt (not named)'}.",
+                evidence=(pain_before, pain_after, *hurt),
+                advice=f"Your pain after the session was {pain_after}/10, above the {PAIN_ACCEPTABLE_MAX}/10 "
+                f"your stretches should stay within. Next time do less of {_named(hurt)}: fewer repetitions, a "
+                "shorter hold or a gentler stretch. Your clinic has been told and may change your plan.",
             )
         )
     rise = pain_after - pain_before
@@ -818,45 +992,209 @@ def pain_signals(
                 stop=False,
                 message=f"Pain rose by {rise} during the session ({pain_before} → {pain_after}).",
                 evidence=(pain_before, pain_after),
+                advice=f"Your pain went up by {rise} points during the session ({pain_before} → {pain_after}). "
+                "Your clinic has been told; next time go more gently, and stop if it goes up again.",
+            )
+        )
+    if previous_pain_before is not None and pain_before - previous_pain_before >= PAIN_NOT_SETTLED_RISE:
+        signals.append(
+            Signal(
+                SignalCode.PAIN_NOT_SETTLED,
+                PAIN_ESCALATION,
+                Urgency.WARNING,
+                stop=False,
+                message=f"Pain before the session was {pain_before}/10, {pain_before - previous_pain_before} more "
+                f"than before the previous session ({previous_pain_before}/10): not settled by the next session.",
+                evidence=(previous_pain_before, pain_before),
+                advice=f"Your pain before this session ({pain_before}/10) was higher than before your last one "
+                f"({previous_pain_before}/10): the pain from last time had not settled. Your clinic has been told; "
+                "go more gently until it settles.",
             )
         )
     earlier = list(recent_pain_after)[len(recent_pain_after) - (PAIN_TREND_LOGS - 1) :]
     series = (*earlier, pain_after)
     if len(series) == PAIN_TREND_LOGS and all(a < b for a, b in zip(series, series[1:], strict=False)):
+        arrows = " → ".join(str(value) for value in series)
         signals.append(
             Signal(
                 SignalCode.PAIN_TREND,
                 PAIN_ESCALATION,
                 Urgency.WARNING,
                 stop=False,
-                message=f"Pain after the session rose across the last {PAIN_TREND_LOGS} logs: "
-                + " → ".join(str(value) for value in series)
-                + ".",
+                message=f"Pain after the session rose across the last {PAIN_TREND_LOGS} logs: {arrows}.",
                 evidence=series,
-            )
-        )
-    answered = tuple(question for question in RED_FLAG_QUESTIONS if red_flags.get(question))
-    if answered:
-        symptoms = "; ".join(RED_FLAG_QUESTIONS[question] for question in answered)
-        signals.append(
-            Signal(
-                SignalCode.RED_FLAG,
-                RED_FLAG_SYMPTOM,
-                Urgency.URGENT,
-                stop=True,
-                message=f"Red-flag symptom reported: {symptoms}.",
-                evidence=answered,
+                advice=f"Your pain after your sessions has gone up {PAIN_TREND_LOGS} times in a row ({arrows}). "
+                "Your clinic has been told and will review your plan.",
             )
         )
     return signals
 
 
+# --- Which red-flag questions a session asks ----------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class AskedWith:
+    """A question is asked of a patient with this diagnosis: ``code`` is an ICD-10-CM code or category (its
+    subcodes match: ``Z96.64`` covers Z96.641 and Z96.642), ``until_day`` the last day since onset it is asked
+    (inclusive; None: while the diagnosis is active). An unrecorded onset is inside every window."""
+
+    code: str
+    until_day: int | None = None
+
+    def covers(self, diagnosis: Any, on_date: date) -> bool:
+        if not diagnosis.active_on(on_date) or not diagnosis.code.startswith(self.code):
+            return False
+        if self.until_day is None or diagnosis.onset is None:
+            return True
+        return (on_date - diagnosis.onset).days <= self.until_day
+
+
+def asked_with(raw: Any) -> tuple[AskedWith, ...]:
+    """A question's stored ``diagnoses`` (``[{"code": "Z98.890", "until_day": 90}, …]``) as values; ValueError
+    naming what is wrong when it is not such a list."""
+    if not isinstance(raw, list):
+        raise ValueError('Give a list of {"code": …, "until_day": …} objects.')
+    conditions = []
+    for index, entry in enumerate(raw):
+        if not isinstance(entry, dict) or not set(entry) <= {"code", "until_day"}:
+            raise ValueError(f'Entry {index}: give an object with "code" and, optionally, "until_day".')
+        code, until_day = entry.get("code"), entry.get("until_day")
+        if not isinstance(code, str) or not code.strip() or code != code.strip():
+            raise ValueError(f"Entry {index}: give an ICD-10-CM code or category, e.g. Z96.64.")
+        if until_day is not None and (isinstance(until_day, bool) or not isinstance(until_day, int) or until_day < 0):
+            raise ValueError(f"Entry {index}: until_day is a whole number of days since onset, or null.")
+        conditions.append(AskedWith(code=code, until_day=until_day))
+    return tuple(conditions)
+
+
+@dataclass(frozen=True)
+class DiagnosisDates:
+    """What question selection reads of a patient's diagnosis (a ``DiagnosisFact`` fits too)."""
+
+    code: str
+    onset: date | None
+    resolved: date | None
+
+    def active_on(self, on_date: date) -> bool:
+        return (self.onset is None or self.onset <= on_date) and (self.resolved is None or on_date < self.resolved)
+
+
+@dataclass(frozen=True)
+class RedFlagQuestionFact:
+    """A red-flag question as data: asked of everyone when it names no plan region and no diagnosis, else of
+    a session whose plan has a stretch in one of ``plan_regions`` or whose patient has a diagnosis one of
+    ``diagnoses`` covers on the session's date. A yes raises a ``severity`` signal and gives ``advice``."""
+
+    slug: str
+    text: str
+    symptom: str
+    severity: Urgency
+    advice: str
+    plan_regions: frozenset[str] = frozenset()
+    diagnoses: tuple[AskedWith, ...] = ()
+    order: int = 0
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "severity", Urgency(self.severity))
+        object.__setattr__(self, "plan_regions", _frozen_strings(self.plan_regions, "plan_regions"))
+        object.__setattr__(self, "diagnoses", tuple(self.diagnoses))
+
+    @property
+    def asked_of_everyone(self) -> bool:
+        return not self.plan_regions and not self.diagnoses
+
+
+def red_flag_questions(
+    questions: Iterable[RedFlagQuestionFact],
+    *,
+    diagnoses: Iterable[Any],
+    plan_regions: Collection[str],
+    on_date: date,
+) -> tuple[RedFlagQuestionFact, ...]:
+    """The questions a session on ``on_date`` asks, in (order, slug) order: everyone's, those of a region of the
+    plan's stretches (``plan_regions``), and those of a diagnosis of the patient's (``diagnoses``: values
+    with ``code``, ``onset`` and ``active_on(date)``, e.g. ``DiagnosisDates``) active on that date."""
+    if isinstance(plan_regions, str):
+        raise TypeError("plan_regions must be a collection of regions, not a string")
+    regions = frozenset(plan_regions)
+    diagnoses = tuple(diagnoses)
+    chosen = [
+        question
+        for question in questions
+        if question.asked_of_everyone
+        or question.plan_regions & regions
+        or any(condition.covers(diagnosis, on_date) for condition in question.diagnoses for diagnosis in diagnoses)
+    ]
+    return tuple(sorted(chosen, key=lambda question: (question.order, question.slug)))
+
+
+NOT_ANSWERED = "Answer this question yes (true) or no (false): an unanswered question is never read as no."
+NOT_ASKED = "Not a question of this session: answer exactly the session's red_flag_questions."
+NOT_YES_OR_NO = "Answer yes (true) or no (false)."
+
+
+def red_flag_answer_errors(questions: Sequence[RedFlagQuestionFact], answers: Mapping[str, Any]) -> dict[str, str]:
+    """``{"answers.<slug>": message}`` for every question asked but not answered, answered with something other
+    than true or false, or answered but not asked; empty when the answers fit the questions exactly."""
+    errors: dict[str, str] = {}
+    for question in questions:
+        if question.slug not in answers:
+            errors[f"answers.{question.slug}"] = NOT_ANSWERED
+        elif not isinstance(answers[question.slug], bool):
+            errors[f"answers.{question.slug}"] = NOT_YES_OR_NO
+    asked = {question.slug for question in questions}
+    for slug in answers:
+        if slug not in asked:
+            errors[f"answers.{slug}"] = NOT_ASKED
+    return errors
+
+
+def _distinct(texts: Iterable[str]) -> list[str]:
+    return list(dict.fromkeys(text for text in texts if text))
+
+
+def red_flag_signals(questions: Sequence[RedFlagQuestionFact], answers: Mapping[str, bool]) -> list[Signal]:
+    """What the red-flag answers tell the clinic: one ``red_flag`` signal (urgent, stop) for every urgent
+    question answered yes, then one ``red_flag_warning`` (warning) for every warning question answered yes;
+    both open ``red_flag_symptom`` flags, and each carries the advice of its questions. The answers must fit
+    the questions exactly (``red_flag_answer_errors``): an unanswered question is never a no."""
+    errors = red_flag_answer_errors(questions, answers)
+    if errors:
+        raise ValueError("Red-flag answers do not fit the questions asked: " + ", ".join(sorted(errors)))
+    yes = [question for question in questions if answers[question.slug]]
+    signals = []
+    for severity, code, label in (
+        (Urgency.URGENT, SignalCode.RED_FLAG, "Red-flag symptom reported"),
+        (Urgency.WARNING, SignalCode.RED_FLAG_WARNING, "Warning symptom reported"),
+    ):
+        reported = [question for question in yes if question.severity == severity]
+        if reported:
+            signals.append(
+                Signal(
+                    code,
+                    RED_FLAG_SYMPTOM,
+                    severity,
+                    stop=severity == Urgency.URGENT,
+                    message=f"{label}: {'; '.join(question.symptom for question in reported)}.",
+                    evidence=tuple(question.slug for question in reported),
+                    advice=" ".join(_distinct(question.advice for question in reported)),
+                )
+            )
+    return signals
+
+
+_ADVICE_RANK = {SignalCode.RED_FLAG: 0, SignalCode.PAIN_HIGH: 1, SignalCode.RED_FLAG_WARNING: 2}
+
+
+def advice_rank(signal: Signal) -> int:
+    """Sort key (stable sorts keep rule order within a rank): the urgent red flags first (seek care), then high
+    pain (stop and call the clinic), then the warning symptoms, then the other pain warnings."""
+    return _ADVICE_RANK.get(signal.code, 3)
+
+
 def log_advice(signals: Iterable[Signal]) -> str | None:
-    """What the patient is told right after logging: seek urgent care on a red flag, stop and call the
-    clinic on high pain, otherwise nothing (``None``)."""
-    signals = list(signals)
-    if any(signal.code == SignalCode.RED_FLAG for signal in signals):
-        return RED_FLAG_ADVICE
-    if any(signal.stop for signal in signals):
-        return PAIN_ADVICE
-    return None
+    """What the patient is told right after logging: each fired rule's advice, in ``advice_rank`` order, each
+    text once; ``None`` when nothing fired."""
+    texts = _distinct(signal.advice for signal in sorted(signals, key=advice_rank))
+    return " ".join(texts) or None

@@ -146,12 +146,20 @@ def count_queries():
 def catalog(transactional_db):
     """For ``transaction=True`` tests: every one flushes all tables afterwards, so put the migrations' catalog and
     role groups back first. (``serialized_rollback`` would clash with the content types a flush re-creates.)"""
+    import importlib
+
     from django.apps import apps as global_apps
 
     from clinic.catalog_seed import seed_catalog
     from clinic.roles import sync_role_groups
 
     seed_catalog(global_apps)
+    # The catalog review (issue 12, part 1): its data function, after the v1 seed, as migration 0005 runs it.
+    importlib.import_module("clinic.migrations.0005_catalog_review").review_catalog(global_apps, None)
+    # Who may clear whom (issue 12, part 2): after the catalog review's data (0005), as the migrations run.
+    importlib.import_module("clinic.migrations.0006_clearance_authority").apply_clearance_authority(global_apps)
+    # The red-flag questions a session log asks (issue 12, part 3).
+    importlib.import_module("prescriptions.migrations.0005_red_flag_questions").seed_red_flag_questions(global_apps)
     sync_role_groups(global_apps)
 
 

@@ -205,3 +205,13 @@ class SafetyFlagFactory(factory.django.DjangoModelFactory):
     severity = SafetyFlag.Severity.WARNING
     summary = "A stretch in the plan is contraindicated."
     detected_at = factory.LazyFunction(timezone.now)
+
+
+def no_red_flags(session: Session, **yes: bool) -> dict[str, bool]:
+    """Answers to exactly ``session``'s red-flag questions: all no, except those given (``saddle_numbness=True``)."""
+    from prescriptions.selectors.red_flags import session_questions
+
+    answers = dict.fromkeys((question.slug for question in session_questions(session)), False)
+    unknown = set(yes) - set(answers)
+    assert not unknown, f"not questions of this session: {sorted(unknown)}"
+    return {**answers, **yes}

@@ -110,8 +110,10 @@ def test_contraindications_filter_by_diagnosis_code(as_user, front_desk):
     client = as_user(front_desk)
     rows = client.get("/api/v1/catalog/contraindications/?diagnosis=M51.26").json()["results"]
     assert rows and {row["diagnosis"] for row in rows} == {"M51.26"}
-    [flexion] = [row for row in rows if row["tag"] == "lumbar_flexion"]
-    assert (flexion["severity"], flexion["phase"], flexion["is_global"]) == ("absolute", "acute", True)
+    flexion = {row["phase"]: row for row in rows if row["tag"] == "lumbar_flexion"}
+    assert (flexion["acute"]["severity"], flexion["acute"]["is_global"]) == ("absolute", True)
+    assert flexion["subacute"]["severity"] == "relative"  # beyond the acute phase a caution (issue 12)
+    assert flexion["subacute"]["source"] and flexion["subacute"]["precaution_window"] == ""
     osteoporosis = client.get("/api/v1/catalog/contraindications/?diagnosis=M81.0&severity=relative").json()
     assert [row["tag"] for row in osteoporosis["results"]] == ["spinal_rotation"]
     assert client.get("/api/v1/catalog/contraindications/?diagnosis=Z00.000").json()["count"] == 0
@@ -122,7 +124,16 @@ def test_diagnoses_tags_and_levels(as_user, therapist):
     [disc] = client.get("/api/v1/catalog/diagnoses/?code=M51.26").json()["results"]
     assert "physical_therapist" in disc["clearance_by"]
     [osteoporosis] = client.get("/api/v1/catalog/diagnoses/?code=M81.0").json()["results"]
-    assert osteoporosis["clearance_by"] == ["physician"]
+    assert osteoporosis["clearance_by"] == ["physician", "physical_therapist"]
+    [fracture_rule] = osteoporosis["clearance_rules"]
+    assert fracture_rule["professions"] == ["physician"] and fracture_rule["with_diagnosis"] == "M48.56XA"
+    assert fracture_rule["source"] and fracture_rule["rationale"] and osteoporosis["clearance_by_source"]
+    [hip] = client.get("/api/v1/catalog/diagnoses/?code=Z96.641").json()["results"]
+    assert [(r["professions"], r["from_day"], r["until_day"]) for r in hip["clearance_rules"]] == [
+        (["physician"], 0, 84)
+    ]
+    [pregnancy] = client.get("/api/v1/catalog/diagnoses/?code=Z33.1").json()["results"]
+    assert pregnancy["clearance_by"] == ["physician", "nurse_midwife"] and pregnancy["clearance_rules"] == []
     tags = client.get("/api/v1/catalog/movement-tags/?page_size=100").json()["results"]
     assert {"lumbar_flexion", "supine", "kneeling"} <= {t["slug"] for t in tags}
     levels = client.get("/api/v1/catalog/mobility-levels/").json()["results"]

@@ -7,15 +7,36 @@ import datetime as dt
 
 import pytest
 
+from clinic.models import Diagnosis
 from patients import signals
 from patients.models import PortalAccess
-from prescriptions.models import Prescription, SafetyFlag, Session, SessionLog
-from prescriptions.safety import PAIN_ADVICE, RED_FLAG_ADVICE
+from prescriptions.models import Prescription, RedFlagQuestion, SafetyFlag, Session, SessionLog
+from prescriptions.safety import NOT_ANSWERED, NOT_ASKED, PAIN_ADVICE
 from tests import factories
 
 Status = Session.Status
-NO_RED_FLAGS = {"saddle_numbness": False, "bladder_bowel_change": False, "progressive_leg_weakness": False}
 BASE = "/api/v1/portal"
+# The questions a lumbar plan of a patient with no diagnosis asks: everyone's, in order.
+EVERYONE = [
+    "saddle_numbness",
+    "bladder_bowel_change",
+    "progressive_leg_weakness",
+    "fever_or_unwell",
+    "fall_or_injury",
+    "constant_or_night_pain",
+    "spreading_symptoms",
+]
+
+
+def shown_questions(slugs):
+    """Questions as the portal shows them."""
+    rows = {q.slug: q for q in RedFlagQuestion.objects.filter(slug__in=slugs)}
+    return [{"slug": slug, "text": rows[slug].text} for slug in slugs]
+
+
+def logged(session, **values):
+    """A log body answering each of the session's red-flag questions no, pain 1 → 1 unless given."""
+    return {"pain_before": 1, "pain_after": 1, "answers": factories.no_red_flags(session), **values}
 
 
 def active_plan(patient, *, items=1, status=Prescription.Status.ACTIVE):
@@ -69,6 +90,7 @@ ENDPOINTS = [
     ("get", "me"),
     ("get", "plans"),
     ("get", "sessions/"),
+    ("get", "sessions/{session}"),
     ("post", "sessions/{session}/log"),
     ("post", "sessions/{session}/skip"),
     ("get", "preferences"),
@@ -92,8 +114,8 @@ def test_a_user_without_portal_access_is_refused(db, as_user):
 
 def test_another_patients_session_is_not_found(as_user, other_portal_user, session):
     client = as_user(other_portal_user)
-    pain = {"pain_before": 1, "pain_after": 1, **NO_RED_FLAGS}
-    problem(client.post(f"{BASE}/sessions/{session.pk}/log", pain), 404)
+    problem(client.post(f"{BASE}/sessions/{session.pk}/log", logged(session)), 404)
+    problem(client.get(f"{BASE}/sessions/{session.pk}"), 404)
     problem(client.post(f"{BASE}/sessions/{session.pk}/skip", {}), 404)
     assert client.get(f"{BASE}/sessions/").json()["count"] == 0
     assert not SessionLog.objects.exists()
@@ -171,6 +193,7 @@ def test_plans_show_active_plans_with_items_and_this_weeks_sessions(as_user, por
     first = shown["sessions"][0]
     assert first["local_date"] == today.isoformat() and first["local_time"] == "08:00:00"
     assert first["status"] == "scheduled"
+    assert first["red_flag_questions"] == shown_questions(EVERYONE)
     assert dt.datetime.fromisoformat(first["scheduled_at"]) == this_week[0].scheduled_at
 
 
@@ -216,8 +239,8 @@ def test_plans_run_constant_queries(api, portal_user, patient, count_queries):
     assert [len(p["sessions"]) for p in response.json()["plans"]] == [14, 14, 14]
     large = count_queries(lambda: api.get(url))
     # the token with its user and staff membership, the grants with their patients, the plans, their items
-    # with stretches, the week's sessions, the access log
-    assert small == large == 6
+    # with stretches, the week's sessions, the red-flag questions, the patient's diagnoses, the access log
+    assert small == large == 8
 
 
 def test_plans_of_a_user_whose_only_patient_is_archived_are_gone(as_user, portal_user, patient, therapist):
@@ -248,6 +271,7 @@ def test_sessions_filter_by_local_date_range_and_status(as_user, portal_user, pa
         "local_time": "08:00:00",
         "scheduled_at": everything["results"][0]["scheduled_at"],
         "status": "completed",
+        "red_flag_questions": shown_questions(EVERYONE),
     }
     tomorrow = today + dt.timedelta(days=1)
     ranged = client.get(f"{BASE}/sessions/", {"from": today.isoformat(), "to": tomorrow.isoformat()})
@@ -278,91 +302,141 @@ def test_sessions_list_runs_constant_queries(as_user, portal_user, plan, count_q
     client = as_user(portal_user)
     client.get(f"{BASE}/sessions/")  # warm up the staff-membership cache on the user
     assert client.get(f"{BASE}/sessions/").json()["count"] == rows
-    # portal access check, count, page, access log: whatever the number of rows
-    assert count_queries(lambda: client.get(f"{BASE}/sessions/")) == 4
+    # portal access check, count, page, the red-flag questions, the page's diagnoses and plan regions, access log:
+    # whatever the number of rows
+    assert count_queries(lambda: client.get(f"{BASE}/sessions/")) == 7
 
 
 # --- log ------------------------------------------------------------------------------------------------
 
 
 def test_log_a_session(as_user, portal_user, session, plan):
-    item = plan.items.first()
+    first, second = plan.items.order_by("order", "id")
     response = as_user(portal_user).post(
         f"{BASE}/sessions/{session.pk}/log",
-        {
-            **NO_RED_FLAGS,
-            "pain_before": 3,
-            "pain_after": 2,
-            "difficulty": 2,
-            "item_completion": {str(item.pk): True},
-            "note": "ok",
-        },
+        logged(
+            session,
+            pain_before=3,
+            pain_after=2,
+            difficulty=2,
+            item_completion={str(first.pk): True},
+            hurt_items=[second.pk],
+            note="ok",
+        ),
     )
     assert response.status_code == 201, response.json()
     body = response.json()
     assert body["session"] == session.pk
-    assert body["item_completion"] == {str(item.pk): True} and body["advice"] is None
-    assert body["saddle_numbness"] is False and body["difficulty"] == 2
+    assert body["item_completion"] == {str(first.pk): True} and body["hurt_items"] == [second.pk]
+    assert body["advice"] is None and body["signals"] == []
+    assert body["answers"] == dict.fromkeys(EVERYONE, False) and body["difficulty"] == 2
+    assert body["red_flag_questions"] == shown_questions(EVERYONE)
     assert dt.datetime.fromisoformat(body["logged_at"]).utcoffset() is not None
     session.refresh_from_db()
     assert session.status == Status.COMPLETED
 
 
 def test_a_guardian_logs_for_a_child(as_user, guardian, session, patient):
-    response = as_user(guardian).post(
-        f"{BASE}/sessions/{session.pk}/log", {"pain_before": 1, "pain_after": 1, **NO_RED_FLAGS}
-    )
+    response = as_user(guardian).post(f"{BASE}/sessions/{session.pk}/log", logged(session))
     assert response.status_code == 201
     assert SessionLog.objects.get().logged_by == guardian
 
 
+def test_a_session_shows_the_questions_its_log_asks(as_user, portal_user, patient, stretch):
+    """Any client asks exactly these: everyone's, plus a neck plan's and a diagnosis's own."""
+    plan = active_plan(patient, items=0)
+    factories.PrescriptionItemFactory(prescription=plan, stretch=stretch("chin-tuck"))
+    factories.PatientDiagnosisFactory(patient=patient, diagnosis=Diagnosis.objects.get(code="Z33.1"))
+    (session,) = sessions_for(plan, 1)
+    client = as_user(portal_user)
+    body = client.get(f"{BASE}/sessions/{session.pk}").json()
+    expected = [
+        *EVERYONE,
+        "clumsy_hands_or_unsteady_walking",
+        "arm_weakness",
+        "neck_stretch_vascular_symptoms",
+        "pregnancy_bleeding_or_fluid",
+        "pregnancy_painful_contractions",
+        "pregnancy_baby_moving_less",
+        "calf_pain_or_swelling",
+        "chest_pain_or_breathless",
+    ]
+    assert body["id"] == session.pk and body["red_flag_questions"] == shown_questions(expected)
+    assert client.get(f"{BASE}/sessions/").json()["results"][0]["red_flag_questions"] == body["red_flag_questions"]
+    (plan_out,) = client.get(f"{BASE}/plans").json()["plans"]
+    assert plan_out["sessions"][0]["red_flag_questions"] == body["red_flag_questions"]
+
+    answers = {question["slug"]: False for question in body["red_flag_questions"]}
+    response = client.post(f"{BASE}/sessions/{session.pk}/log", logged(session, answers=answers))
+    assert response.status_code == 201, response.json()
+
+
 @pytest.mark.parametrize(
-    ("answers", "advice", "kinds"),
+    ("values", "advice", "kinds"),
     [
-        ({"pain_before": 6, "pain_after": 6, **NO_RED_FLAGS}, None, []),
-        ({"pain_before": 7, "pain_after": 6, **NO_RED_FLAGS}, PAIN_ADVICE, ["pain_escalation"]),
-        ({"pain_before": 3, "pain_after": 5, **NO_RED_FLAGS}, None, ["pain_escalation"]),
-        (
-            {**NO_RED_FLAGS, "pain_before": 1, "pain_after": 1, "progressive_leg_weakness": True},
-            RED_FLAG_ADVICE,
-            ["red_flag_symptom"],
-        ),
+        ({"pain_before": 5, "pain_after": 5}, None, []),
+        ({"pain_before": 5, "pain_after": 6}, "above the 5/10", ["pain_escalation"]),
+        ({"pain_before": 7, "pain_after": 6}, PAIN_ADVICE, ["pain_escalation"]),
+        ({"pain_before": 3, "pain_after": 5}, "went up by 2 points", ["pain_escalation"]),
+        ({"yes": "progressive_leg_weakness"}, "cauda equina", ["red_flag_symptom"]),
+        ({"yes": "spreading_symptoms"}, "Stop the stretch that makes", ["red_flag_symptom"]),
     ],
 )
-def test_log_advice_and_flags(as_user, portal_user, session, patient, answers, advice, kinds):
-    response = as_user(portal_user).post(f"{BASE}/sessions/{session.pk}/log", answers)
+def test_log_advice_and_flags(as_user, portal_user, session, patient, values, advice, kinds):
+    values = dict(values)
+    answers = factories.no_red_flags(session, **({values.pop("yes"): True} if "yes" in values else {}))
+    response = as_user(portal_user).post(
+        f"{BASE}/sessions/{session.pk}/log", logged(session, answers=answers, **values)
+    )
     assert response.status_code == 201
-    assert response.json()["advice"] == advice
+    body = response.json()
+    if advice is None:
+        assert body["advice"] is None and body["signals"] == []
+    else:
+        assert advice in body["advice"]
+        assert " ".join(signal["advice"] for signal in body["signals"]) == body["advice"]
     assert [f.kind for f in SafetyFlag.objects.filter(patient=patient)] == kinds
 
 
 def test_an_unanswered_red_flag_question_is_refused_not_read_as_no(as_user, portal_user, session):
     """Unknown means the risky case: a log that skips a red-flag question is a 400 naming it, and nothing is logged."""
-    answers = {"pain_before": 1, "pain_after": 1, "saddle_numbness": False}
-    body = problem(as_user(portal_user).post(f"{BASE}/sessions/{session.pk}/log", answers), 400)
-    assert set(body["errors"]) == {"bladder_bowel_change", "progressive_leg_weakness"}
+    answers = {"saddle_numbness": False, "arm_weakness": False}  # arm weakness: a neck plan's question
+    body = problem(
+        as_user(portal_user).post(f"{BASE}/sessions/{session.pk}/log", logged(session, answers=answers)), 400
+    )
+    assert body["errors"] == {
+        **{f"answers.{slug}": [NOT_ANSWERED] for slug in EVERYONE if slug != "saddle_numbness"},
+        "answers.arm_weakness": [NOT_ASKED],
+    }
     session.refresh_from_db()
-    assert session.status == Session.Status.SCHEDULED
+    assert session.status == Session.Status.SCHEDULED and not SessionLog.objects.exists()
 
 
 def test_log_bad_input_names_the_fields(as_user, portal_user, session, patient):
     stranger = active_plan(patient).items.get()
     client = as_user(portal_user)
     body = problem(
-        client.post(f"{BASE}/sessions/{session.pk}/log", {"pain_before": 11, "difficulty": 9, "saddle_numbness": "x"}),
-        400,
-    )
-    assert set(body["errors"]) == {
-        "pain_before", "pain_after", "difficulty", "saddle_numbness", "bladder_bowel_change", "progressive_leg_weakness"
-    }  # fmt: skip
-    body = problem(
         client.post(
             f"{BASE}/sessions/{session.pk}/log",
-            {"pain_before": 1, "pain_after": 1, **NO_RED_FLAGS, "item_completion": {str(stranger.pk): True}},
+            {"pain_before": 11, "difficulty": 9, "answers": {"saddle_numbness": "x"}, "hurt_items": [0]},
         ),
         400,
     )
-    assert set(body["errors"]) == {"item_completion"}
+    assert set(body["errors"]) == {
+        "pain_before",
+        "pain_after",
+        "difficulty",
+        "answers.saddle_numbness",
+        "hurt_items[0]",
+    }
+    body = problem(client.post(f"{BASE}/sessions/{session.pk}/log", {"pain_before": 1, "pain_after": 1}), 400)
+    assert set(body["errors"]) == {"answers"}  # required
+    too_many = {f"q{n}": False for n in range(51)}
+    body = problem(client.post(f"{BASE}/sessions/{session.pk}/log", logged(session, answers=too_many)), 400)
+    assert set(body["errors"]) == {"answers"}
+    for field, value in (("item_completion", {str(stranger.pk): True}), ("hurt_items", [stranger.pk])):
+        body = problem(client.post(f"{BASE}/sessions/{session.pk}/log", logged(session, **{field: value})), 400)
+        assert set(body["errors"]) == {field}
     assert not SessionLog.objects.exists()
 
 
@@ -379,9 +453,7 @@ def test_log_bad_input_names_the_fields(as_user, portal_user, session, patient):
 def test_log_and_skip_refuse_with_the_reason(as_user, portal_user, session, status, reason):
     Session.objects.filter(pk=session.pk).update(status=status)
     client = as_user(portal_user)
-    body = problem(
-        client.post(f"{BASE}/sessions/{session.pk}/log", {"pain_before": 1, "pain_after": 1, **NO_RED_FLAGS}), 409
-    )
+    body = problem(client.post(f"{BASE}/sessions/{session.pk}/log", logged(session)), 409)
     assert body["type"].endswith("/state-conflict") and reason in body["detail"]
     body = problem(client.post(f"{BASE}/sessions/{session.pk}/skip", {}), 409)
     assert reason in body["detail"]
@@ -391,8 +463,8 @@ def test_log_and_skip_refuse_with_the_reason(as_user, portal_user, session, stat
 def test_log_and_skip_refuse_outside_the_window(as_user, portal_user, plan, patient, days, reason):
     (session,) = sessions_for(plan, 1, first=patient.local_today() + dt.timedelta(days=days))
     client = as_user(portal_user)
-    logged = client.post(f"{BASE}/sessions/{session.pk}/log", {"pain_before": 1, "pain_after": 1, **NO_RED_FLAGS})
-    assert reason in problem(logged, 409)["detail"]
+    response = client.post(f"{BASE}/sessions/{session.pk}/log", logged(session))
+    assert reason in problem(response, 409)["detail"]
     assert reason in problem(client.post(f"{BASE}/sessions/{session.pk}/skip", {}), 409)["detail"]
 
 
@@ -404,6 +476,7 @@ def test_skip_a_session(as_user, portal_user, session, patient):
     assert response.status_code == 200
     body = response.json()
     assert body["id"] == session.pk and body["status"] == "skipped" and body["patient"] == patient.pk
+    assert body["red_flag_questions"] == shown_questions(EVERYONE)
     (later,) = sessions_for(session.prescription, 1, first=patient.local_today() - dt.timedelta(days=1))
     too_long = as_user(portal_user).post(f"{BASE}/sessions/{later.pk}/skip", {"reason": "x" * 501})
     assert "reason" in problem(too_long, 400)["errors"]

@@ -1,5 +1,6 @@
 """The seeded global catalog and the role groups (DESIGN §1, §2, §7), as the migrations leave them."""
 
+import importlib
 import re
 
 import pytest
@@ -7,7 +8,15 @@ from django.apps import apps as global_apps
 from django.contrib.auth.models import Group, Permission
 
 from clinic.catalog_seed import CATALOG_VERSION, seed_catalog
-from clinic.models import REVIEW_NOTE, Contraindication, Diagnosis, MobilityLevel, MovementTag, Stretch
+from clinic.models import (
+    REVIEW_NOTE,
+    ClearanceAuthorityRule,
+    Contraindication,
+    Diagnosis,
+    MobilityLevel,
+    MovementTag,
+    Stretch,
+)
 from clinic.roles import ROLE_PERMISSIONS, sync_role_groups
 
 TAGS = {
@@ -24,13 +33,21 @@ TAGS = {
     "prone",
     "supine",
     "weight_bearing_wrist",
+    # The clinical review (issue 12, migration 0005).
+    "hip_extension",
+    "hip_external_rotation",
+    "sciatic_neural_tension",
+    "knee_deep_flexion",
 }
 
 # Full billable ICD-10-CM shape: letter, two digits, a dot, then 1–4 alphanumerics (placeholder X allowed).
 ICD10_BILLABLE = re.compile(r"^[A-Z][0-9]{2}\.[0-9A-Z]{1,4}$")
 
-PHYSICIAN_ONLY = {"Z98.890", "M48.56XA", "Z96.641", "Z96.642", "Z33.1", "M81.0"}
-ATHLETIC_TRAINER_OK = {"S39.012A", "M54.50", "M54.2", "S83.90XA"}
+# Who may clear each diagnosis in general (issue 12 part 2, migration 0006; authority rules narrow it further:
+# tests/test_clearance_authority.py).
+PHYSICIAN_ONLY = {"Z98.890", "M48.56XA"}
+ATHLETIC_TRAINER_OK = {"S39.012A", "S83.90XA"}
+PHYSICIAN_OR_NURSE_MIDWIFE = {"Z33.1"}
 
 # (diagnosis, tag, severity, phase, qualifier, from_day, until_day): every row DESIGN §2 lists.
 DESIGN_ROWS = [
@@ -43,13 +60,32 @@ DESIGN_ROWS = [
         for code in ("Z96.641", "Z96.642")
         for tag in ("hip_flexion_over_90", "hip_adduction_past_midline", "hip_internal_rotation")
     ],
-    ("Z98.890", "lumbar_flexion", "absolute", "", "", 0, 84),
-    ("Z98.890", "spinal_rotation", "absolute", "", "", 0, 84),
+    # After spinal surgery: since the review (issue 12) these rows are the lumbar fusion's.
+    ("Z98.890", "lumbar_flexion", "absolute", "", "lumbar_fusion", 0, 84),
+    ("Z98.890", "spinal_rotation", "absolute", "", "lumbar_fusion", 0, 84),
     ("Z33.1", "supine", "relative", "", "", 91, None),
     ("S83.90XA", "kneeling", "relative", "acute", "", None, None),
 ]
 
-CATALOG_MODELS = [MovementTag, MobilityLevel, Diagnosis, Stretch, Contraindication, Stretch.tags.through]
+CATALOG_MODELS = [
+    MovementTag,
+    MobilityLevel,
+    Diagnosis,
+    Stretch,
+    Contraindication,
+    Stretch.tags.through,
+    ClearanceAuthorityRule,
+]
+
+review = importlib.import_module("clinic.migrations.0005_catalog_review")
+authority = importlib.import_module("clinic.migrations.0006_clearance_authority")
+
+
+def replay_catalog() -> None:
+    """The catalog's data functions in migration order, as the ``catalog`` fixture replays them."""
+    seed_catalog(global_apps)
+    review.review_catalog(global_apps, None)
+    authority.apply_clearance_authority(global_apps)
 
 
 def tag_slugs(stretch: Stretch) -> set[str]:
@@ -57,7 +93,7 @@ def tag_slugs(stretch: Stretch) -> set[str]:
 
 
 def test_catalog_version():
-    assert CATALOG_VERSION == "global-v1"
+    assert CATALOG_VERSION == "global-v2"
 
 
 def test_movement_tags_are_exactly_the_vocabulary(db):
@@ -94,9 +130,16 @@ def test_the_sources_five_stretches(db, slug, kind, tags):
     assert tags <= tag_slugs(stretch)
 
 
-def test_trunk_rotation_has_exactly_its_four_tags(db):
+def test_trunk_rotation_has_exactly_its_five_tags(db):
+    """DESIGN §2's four, and the lower knee's hip turning out (the review, issue 12)."""
     stretch = Stretch.objects.get(clinic=None, slug="lower-trunk-rotation")
-    assert tag_slugs(stretch) == {"spinal_rotation", "hip_adduction_past_midline", "hip_internal_rotation", "supine"}
+    assert tag_slugs(stretch) == {
+        "spinal_rotation",
+        "hip_adduction_past_midline",
+        "hip_internal_rotation",
+        "hip_external_rotation",
+        "supine",
+    }
     assert stretch.position == Stretch.Position.SUPINE
 
 
@@ -134,7 +177,13 @@ def test_diagnoses_are_billable_codes(db):
     diagnoses = list(Diagnosis.objects.all())
     assert len(diagnoses) >= 12
     codes = {diagnosis.code for diagnosis in diagnoses}
-    assert PHYSICIAN_ONLY | ATHLETIC_TRAINER_OK | {"M51.26", "M54.40", "M48.061"} <= codes
+    assert (
+        PHYSICIAN_ONLY
+        | ATHLETIC_TRAINER_OK
+        | PHYSICIAN_OR_NURSE_MIDWIFE
+        | {"M51.26", "M54.40", "M54.16", "M48.061", "M43.16", "M48.062", "M54.50", "M54.2", "M81.0", "Z96.641"}
+        <= codes
+    )
     for diagnosis in diagnoses:
         assert ICD10_BILLABLE.match(diagnosis.code), diagnosis.code
         assert diagnosis.name, diagnosis.code
@@ -148,6 +197,8 @@ def test_clearance_by_rules(db):
             assert diagnosis.clearance_by == ["physician"], diagnosis.code
         elif diagnosis.code in ATHLETIC_TRAINER_OK:
             assert set(diagnosis.clearance_by) == {"physician", "physical_therapist", "athletic_trainer"}
+        elif diagnosis.code in PHYSICIAN_OR_NURSE_MIDWIFE:
+            assert set(diagnosis.clearance_by) == {"physician", "nurse_midwife"}, diagnosis.code
         else:
             assert set(diagnosis.clearance_by) == {"physician", "physical_therapist"}, diagnosis.code
 
@@ -179,10 +230,14 @@ def test_every_contraindication_is_global_and_explained(db):
 
 
 def test_seed_is_idempotent(db):
+    """Replaying the catalog's data functions over the migrated catalog changes nothing, even the v1 seed's rows
+    that the review moved (the replay re-creates them and the review removes them again)."""
     before = [model.objects.count() for model in CATALOG_MODELS]
-    seed_catalog(global_apps)
-    seed_catalog(global_apps)
+    ids = set(Contraindication.objects.values_list("id", flat=True))
+    replay_catalog()
+    replay_catalog()
     assert [model.objects.count() for model in CATALOG_MODELS] == before
+    assert set(Contraindication.objects.values_list("id", flat=True)) == ids
 
 
 def test_seed_restores_a_flushed_catalog(db):
@@ -191,7 +246,7 @@ def test_seed_restores_a_flushed_catalog(db):
     Contraindication.objects.all().delete()
     Stretch.tags.through.objects.all().delete()
     Stretch.objects.all().delete()
-    seed_catalog(global_apps)
+    replay_catalog()
     assert [model.objects.count() for model in CATALOG_MODELS] == before
 
 
@@ -246,3 +301,133 @@ def test_sync_role_groups_is_idempotent(db):
     sync_role_groups(global_apps)
     assert {role: group_perms(role) for role in ROLE_PERMISSIONS} == before
     assert Group.objects.filter(name__in=ROLE_PERMISSIONS).count() == len(ROLE_PERMISSIONS)
+
+
+# --- The clinical review (issue 12, part 1; migration 0005_catalog_review) ----------------------------------
+
+# (diagnosis, tag, severity, phase, qualifier, from_day, until_day, precaution window): every row the review adds
+# or changes.
+REVIEW_ROWS = [
+    *[
+        ("Z98.890", tag, "absolute", "", "lumbar_fusion", 0, 84, "")
+        for tag in ("lumbar_flexion", "spinal_rotation", "lumbar_extension")
+    ],
+    *[
+        ("Z98.890", tag, "absolute", "", "lumbar_discectomy", 0, 42, "")
+        for tag in ("lumbar_flexion", "spinal_rotation")
+    ],
+    *[
+        ("Z98.890", tag, "absolute", "", "cervical_fusion", 0, 42, "")
+        for tag in ("cervical_rotation", "cervical_extension", "cervical_flexion")
+    ],
+    *[
+        (code, tag, "absolute", "", "posterior_approach", 0, 84, "hip_posterior")
+        for code in ("Z96.641", "Z96.642")
+        for tag in ("hip_flexion_over_90", "hip_adduction_past_midline", "hip_internal_rotation")
+    ],
+    *[
+        (code, tag, "absolute", "", "anterior_approach", 0, 42, "hip_anterior")
+        for code in ("Z96.641", "Z96.642")
+        for tag in ("hip_extension", "hip_external_rotation")
+    ],
+    *[
+        (code, tag, "relative", "acute", "", None, None, "")
+        for code in ("M54.16", "M54.40")
+        for tag in ("sciatic_neural_tension", "lumbar_flexion")
+    ],
+    ("M51.26", "lumbar_flexion", "relative", "subacute", "", None, None, ""),
+    ("M48.56XA", "spinal_rotation", "absolute", "", "", 0, 84, ""),
+    ("M48.56XA", "spinal_rotation", "relative", "", "", 85, None, ""),
+    ("S83.90XA", "knee_deep_flexion", "absolute", "acute", "", None, None, ""),
+    ("S83.90XA", "kneeling", "relative", "subacute", "", None, None, ""),
+    ("M43.16", "lumbar_extension", "relative", "", "", None, None, ""),
+    ("M48.062", "lumbar_extension", "relative", "", "", None, None, ""),
+]
+
+REVIEW_SOURCE = "Limber clinical review 2026 (issue 12)"
+
+
+@pytest.mark.parametrize(
+    ("code", "tag", "severity", "phase", "qualifier", "from_day", "until_day", "window"), REVIEW_ROWS
+)
+def test_review_rows_exist_with_their_source(db, code, tag, severity, phase, qualifier, from_day, until_day, window):
+    row = Contraindication.objects.get(
+        clinic=None,
+        diagnosis__code=code,
+        tag__slug=tag,
+        stretch=None,
+        phase=phase,
+        qualifier=qualifier,
+        from_day=from_day,
+        until_day=until_day,
+    )
+    assert (row.severity, row.precaution_window) == (severity, window)
+    assert row.rationale.strip()
+    assert row.source.startswith(REVIEW_SOURCE)
+    assert row.review_note == REVIEW_NOTE
+
+
+def test_the_review_leaves_no_unscoped_spinal_surgery_row_and_no_open_fracture_rotation_row(db):
+    assert not Contraindication.objects.filter(clinic=None, diagnosis__code="Z98.890", qualifier="").exists()
+    assert not Contraindication.objects.filter(
+        clinic=None, diagnosis__code="M48.56XA", tag__slug="spinal_rotation", from_day=None
+    ).exists()
+
+
+def test_the_review_moves_the_v1_rows_in_place(db):
+    """Overrides name rows by id: the v1 spinal-surgery and fracture-rotation rows keep theirs."""
+    Contraindication.objects.all().delete()
+    seed_catalog(global_apps)
+    v1 = {
+        (row.diagnosis.code, row.tag.slug): row.pk
+        for row in Contraindication.objects.filter(
+            diagnosis__code__in=["Z98.890", "M48.56XA"], tag__slug="spinal_rotation"
+        ).select_related("diagnosis", "tag")
+        | Contraindication.objects.filter(diagnosis__code="Z98.890", tag__slug="lumbar_flexion").select_related(
+            "diagnosis", "tag"
+        )
+    }
+    review.review_catalog(global_apps, None)
+    moved = Contraindication.objects.in_bulk(v1.values())
+    assert {(moved[pk].qualifier, moved[pk].from_day) for (code, _), pk in v1.items() if code == "Z98.890"} == {
+        ("lumbar_fusion", 0)
+    }
+    assert moved[v1[("M48.56XA", "spinal_rotation")]].from_day == 85
+
+
+@pytest.mark.parametrize(
+    ("slug", "added"),
+    [
+        ("piriformis-stretch", {"lumbar_flexion", "hip_external_rotation"}),
+        ("standing-hip-flexor-stretch", {"hip_extension"}),
+        ("lower-trunk-rotation", {"hip_external_rotation"}),
+        ("seated-hamstring-stretch", {"sciatic_neural_tension"}),
+        ("prayer-stretch", {"knee_deep_flexion"}),
+    ],
+)
+def test_review_tags_on_stretches(db, slug, added):
+    stretch = Stretch.objects.get(clinic=None, slug=slug)
+    assert added <= tag_slugs(stretch)
+    assert stretch.source.startswith(REVIEW_SOURCE) and len(stretch.source) <= 300
+    assert stretch.review_note == REVIEW_NOTE
+
+
+def test_review_dosage_and_mobility_changes(db):
+    bridge = Stretch.objects.select_related("min_mobility").get(clinic=None, slug="bridge")
+    assert bridge.min_mobility.level == 2 and "firm bed" in bridge.steps[0]
+    for slug in ("seated-thoracic-rotation", "cervical-rotation-stretch"):
+        stretch = Stretch.objects.get(clinic=None, slug=slug)
+        assert (stretch.default_hold_seconds, stretch.default_reps) == (20, 3), slug
+        assert "ACSM" in stretch.source
+    for stretch in (bridge,):
+        assert stretch.source.startswith(REVIEW_SOURCE)
+
+
+def test_review_diagnoses_and_tags_have_sources(db):
+    for code in ("M43.16", "M48.062"):
+        diagnosis = Diagnosis.objects.get(code=code)
+        assert diagnosis.body_region == "lumbar" and diagnosis.source.startswith(REVIEW_SOURCE)
+        assert set(diagnosis.clearance_by) <= {"physician", "physical_therapist"}
+    for slug in ("hip_extension", "hip_external_rotation", "sciatic_neural_tension", "knee_deep_flexion"):
+        tag = MovementTag.objects.get(slug=slug)
+        assert tag.description and tag.source.startswith(REVIEW_SOURCE)

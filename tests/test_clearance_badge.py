@@ -8,10 +8,10 @@ from zoneinfo import ZoneInfo
 
 from django.db import transaction
 from django.utils import timezone
-from hypothesis import HealthCheck, event, given, settings
+from hypothesis import HealthCheck, event, example, given, settings
 from hypothesis import strategies as st
 
-from clinic.models import Diagnosis, MovementTag
+from clinic.models import ClearanceAuthorityRule, Diagnosis, MovementTag
 from patients import admin as patients_admin
 from patients.models import Clearance, ClearanceRestriction, Patient
 from prescriptions import safety
@@ -20,7 +20,7 @@ from prescriptions.services import conflicts
 from tests import factories
 
 PATIENTS = "/admin/patients/patient/"
-PROFESSIONS = ("physician", "physical_therapist", "athletic_trainer")
+PROFESSIONS = ("physician", "physical_therapist", "athletic_trainer", "nurse_midwife")
 TAGS = ("lumbar_flexion", "spinal_rotation")
 ZONES = ("Australia/Sydney", "America/Los_Angeles", "Asia/Kathmandu", "Pacific/Kiritimati", "America/St_Johns")
 S = safety.ClearanceState
@@ -69,6 +69,7 @@ def fact(pk, *, start, end, profession="physician", status="cleared", tags=(), r
     )
 
 
+PT_TOO = {"physician", "physical_therapist"}
 FRACTURE = safety.DiagnosisFact(
     1, "M48.56XA", "Collapsed vertebra", "", "", D - dt.timedelta(days=50), None, {"physician"}
 )
@@ -90,6 +91,12 @@ def test_precedence_of_the_pure_rule():
     assert states([fact(1, start=-5, end=8, status="restricted")], [], D) == (S.RESTRICTED,)
     # The later clearance supersedes: its tags and end alone count.
     assert states([fact(1, start=-5, end=3, tags=["x"]), fact(2, start=-5, end=90, recorded=1)], [], D) == (S.CLEARED,)
+    # An authority rule narrows who may clear: a physical therapist within days 0–84 of a hip replacement.
+    rule = safety.AuthorityRuleFact(1, {"physician"}, 0, 84, None, "surgeon's precautions")
+    hip = safety.DiagnosisFact(2, "Z96.641", "Hip", "", "", D - dt.timedelta(days=84), None, PT_TOO, (rule,))
+    therapist = fact(1, start=-5, end=90, profession="physical_therapist")
+    assert states([therapist], [hip], D) == (S.INSUFFICIENT_AUTHORITY,)
+    assert states([therapist], [hip], D + dt.timedelta(days=1)) == (S.CLEARED,)
 
 
 def test_one_expiring_horizon():
@@ -113,16 +120,57 @@ CLEARANCES = st.lists(
     ),
     max_size=4,
 )
+RULES = st.lists(
+    st.fixed_dictionaries(
+        {
+            "professions": st.sets(st.sampled_from(PROFESSIONS), min_size=1, max_size=3),
+            "from_day": st.none() | st.integers(0, 12),
+            "length": st.none() | st.integers(0, 8),
+            # Another diagnosis: one of the patient's (by index; its own index is taken as "none"), or a code
+            # in the catalog that the patient does not have.
+            "with": st.none() | st.integers(0, 2) | st.just("absent"),
+        }
+    ),
+    max_size=2,
+)
 DIAGNOSES = st.lists(
     st.fixed_dictionaries(
         {
             "clearance_by": st.sets(st.sampled_from(PROFESSIONS), min_size=1),
             "onset": st.none() | st.integers(-10, 3),
             "resolved_after": st.none() | st.integers(0, 8),
+            "rules": RULES,
         }
     ),
     max_size=3,
 )
+# Edge cases of the authority rules, always tried: a physical therapist's clearance in force, a diagnosis a PT
+# may clear unless a rule (physician only) applies.
+PT_IN_FORCE = [
+    {"profession": "physical_therapist", "status": "cleared", "tags": set(), "start": -5, "length": 30,
+     "recorded_days_ago": 0, "revoked": None}
+]  # fmt: skip
+
+
+def narrowed(onset, resolved_after=None, **rule):
+    return {
+        "clearance_by": {"physician", "physical_therapist"},
+        "onset": onset,
+        "resolved_after": resolved_after,
+        "rules": [{"professions": {"physician"}, "from_day": None, "length": None, "with": None, **rule}],
+    }
+
+
+PLAIN = {"clearance_by": {"physician"}, "onset": -3, "resolved_after": 0, "rules": []}
+AUTHORITY_EDGES = [
+    [narrowed(-5, from_day=0, length=5)],  # day 5 of days 0–5: inside
+    [narrowed(-6, from_day=0, length=5)],  # day 6: outside
+    [narrowed(-2, from_day=3)],  # day 2, from day 3: outside
+    [narrowed(None, from_day=3, length=0)],  # onset unknown: inside
+    [narrowed(-5, **{"with": "absent"})],  # the other diagnosis is not on record
+    [narrowed(-5, **{"with": 1}), PLAIN],  # on record, though resolved today
+    [narrowed(-5, from_day=0, length=2, **{"with": 1}), PLAIN],  # on record, but outside the window
+]
 GATE_REASONS = {
     "clearance_revoked": {"revoked"},
     "clearance_expired": {"expired"},
@@ -138,25 +186,49 @@ GATE_REASONS = {
     clearances=CLEARANCES,
     diagnoses=DIAGNOSES,
 )
+@example(zone="Asia/Kathmandu", minutes=600, clearances=PT_IN_FORCE, diagnoses=AUTHORITY_EDGES[0])
+@example(zone="Asia/Kathmandu", minutes=600, clearances=PT_IN_FORCE, diagnoses=AUTHORITY_EDGES[1])
+@example(zone="Asia/Kathmandu", minutes=600, clearances=PT_IN_FORCE, diagnoses=AUTHORITY_EDGES[2])
+@example(zone="Asia/Kathmandu", minutes=600, clearances=PT_IN_FORCE, diagnoses=AUTHORITY_EDGES[3])
+@example(zone="Asia/Kathmandu", minutes=600, clearances=PT_IN_FORCE, diagnoses=AUTHORITY_EDGES[4])
+@example(zone="Asia/Kathmandu", minutes=600, clearances=PT_IN_FORCE, diagnoses=AUTHORITY_EDGES[5])
+@example(zone="Asia/Kathmandu", minutes=600, clearances=PT_IN_FORCE, diagnoses=AUTHORITY_EDGES[6])
 def test_list_query_equals_the_gate_rule(clinic, therapist, zone, minutes, clearances, diagnoses):
     now = dt.datetime(2027, 3, 27, tzinfo=dt.UTC) + dt.timedelta(minutes=minutes)  # Sydney and Europe switch
     with transaction.atomic():
         patient = factories.PatientFactory(clinic=clinic, timezone=zone)
         today = patient.local_today(now)
+        codes = [
+            Diagnosis.objects.create(code=f"ZZ{n}", name=f"Test {n}", clearance_by=sorted(spec["clearance_by"]))
+            for n, spec in enumerate(diagnoses)
+        ]
+        absent = Diagnosis.objects.create(code="ZZX", name="Not on record", clearance_by=["physician"])
         for n, spec in enumerate(diagnoses):
             onset = None if spec["onset"] is None else today + dt.timedelta(days=spec["onset"])
             resolved = None
             if spec["resolved_after"] is not None:
                 resolved = (onset or today - dt.timedelta(days=4)) + dt.timedelta(days=spec["resolved_after"])
             factories.PatientDiagnosisFactory(
-                patient=patient,
-                recorded_by=therapist,
-                diagnosis=Diagnosis.objects.create(
-                    code=f"ZZ{n}", name=f"Test {n}", clearance_by=sorted(spec["clearance_by"])
-                ),
-                onset_date=onset,
-                resolved_date=resolved,
+                patient=patient, recorded_by=therapist, diagnosis=codes[n], onset_date=onset, resolved_date=resolved
             )
+            for rule in spec["rules"]:
+                other = rule["with"]
+                if other == "absent":
+                    other = absent
+                elif other is not None:
+                    other = codes[other] if other < len(codes) and other != n else None
+                from_day = rule["from_day"]
+                until_day = None if rule["length"] is None else (from_day or 0) + rule["length"]
+                if other is None and from_day is None and until_day is None:
+                    from_day = 0  # a rule needs a condition
+                ClearanceAuthorityRule.objects.create(
+                    diagnosis=codes[n],
+                    professions=sorted(rule["professions"]),
+                    from_day=from_day,
+                    until_day=until_day,
+                    with_diagnosis=other,
+                    rationale="Test rule.",
+                )
         for spec in clearances:
             revoked_at = None
             if spec["revoked"] is not None:

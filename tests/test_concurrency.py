@@ -155,7 +155,8 @@ def two_sessions_today(plan) -> tuple[Session, Session]:
 
 
 def pain_log(session, by, pain: int):
-    return partial(session_log_create, session=session, by=by, pain_before=pain, pain_after=pain)
+    answers = factories.no_red_flags(session)
+    return partial(session_log_create, session=session, by=by, pain_before=pain, pain_after=pain, answers=answers)
 
 
 @pytest.mark.django_db(transaction=True)
@@ -216,7 +217,8 @@ def test_two_logs_of_one_patient_at_the_same_instant_flag_the_trend_they_complet
         )
         expected = rising(pains)
         assert trend_flags(plan).count() == (1 if expected else 0), f"logs in order: {pains}"
-        assert sum(bool(outcome.flags) for outcome in outcomes) == (1 if expected else 0)
+        trend_raised = [any(f.cause_key.startswith("pain-trend:") for f in outcome.flags) for outcome in outcomes]
+        assert sum(trend_raised) == (1 if expected else 0)
 
 
 # --- 2. Services lock in one order: patient → plans → sessions → flags -------------------------------------
@@ -275,7 +277,12 @@ def test_a_red_flag_log_while_its_plan_is_rechecked_never_deadlocks(catalog):
 
         log, recheck = together(
             partial(
-                session_log_create, session=today, by=portal, pain_before=2, pain_after=2, progressive_leg_weakness=True
+                session_log_create,
+                session=today,
+                by=portal,
+                pain_before=2,
+                pain_after=2,
+                answers=factories.no_red_flags(today, progressive_leg_weakness=True),
             ),
             partial(prescription_recheck, prescription_id=plan.pk),
         )
@@ -308,7 +315,14 @@ def test_a_log_while_the_plan_is_paused_never_deadlocks(catalog):
         portal = factories.PortalAccessFactory(patient=patient).user
 
         log, pause = together(
-            partial(session_log_create, session=today, by=portal, pain_before=8, pain_after=8),
+            partial(
+                session_log_create,
+                session=today,
+                by=portal,
+                pain_before=8,
+                pain_after=8,
+                answers=factories.no_red_flags(today),
+            ),
             partial(services.prescription_pause, prescription=plan, by=therapist),
         )
 
@@ -336,7 +350,14 @@ def test_re_planning_reminders_while_a_red_flag_log_holds_the_sessions_never_dea
         portal = factories.PortalAccessFactory(patient=patient).user
 
         log, refresh, retime = together(
-            partial(session_log_create, session=today, by=portal, pain_before=2, pain_after=2, saddle_numbness=True),
+            partial(
+                session_log_create,
+                session=today,
+                by=portal,
+                pain_before=2,
+                pain_after=2,
+                answers=factories.no_red_flags(today, saddle_numbness=True),
+            ),
             partial(reminders_refresh_for_patient, patient_id=patient.pk),
             partial(sessions_retime_for_patient, patient_id=patient.pk),
         )

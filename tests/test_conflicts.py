@@ -707,7 +707,8 @@ def test_a_red_flag_holds_upcoming_sessions_until_a_therapist_resolves_it(
     [today_session] = with_sessions(plan, 1)
     upcoming = with_sessions(plan, 3, first=1)
 
-    session_log_create(session=today_session, by=portal, pain_before=3, pain_after=3, saddle_numbness=True)
+    answers = factories.no_red_flags(today_session, saddle_numbness=True)
+    session_log_create(session=today_session, by=portal, pain_before=3, pain_after=3, answers=answers)
 
     flag = SafetyFlag.objects.get(kind=SafetyFlag.Kind.RED_FLAG_SYMPTOM)
     assert set(statuses(upcoming)) == {Session.Status.BLOCKED}

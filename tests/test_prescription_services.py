@@ -199,7 +199,7 @@ def test_activation_passes_and_keeps_the_evaluation(cleared_patient, therapist, 
     assert evaluation.through_date == today + dt.timedelta(days=14)
     assert evaluation.evaluated_by == therapist
     assert evaluation.facts["mobility_level"] == 3
-    assert evaluation.catalog_version.startswith("global-v1:")
+    assert evaluation.catalog_version.startswith("global-v2:")
 
 
 def test_refused_activation_keeps_its_evaluation_and_stays_draft(patient, therapist, mobility, draft_for):
@@ -397,9 +397,11 @@ def test_a_disc_herniation_without_a_phase_keeps_the_acute_flexion_block(cleared
     plan = draft_for(cleared_patient, "knees-to-chest")
     with pytest.raises(SafetyBlocked) as refused:
         services.prescription_activate(prescription=plan, by=therapist)
-    [finding] = refused.value.findings
-    assert finding["code"] == "contraindicated"
-    assert "phase not recorded — acute phase assumed" in finding["message"]
+    # Both phases' flexion rows apply (the strictest): the acute block and the subacute caution (issue 12).
+    block, caution = refused.value.findings
+    assert (block["code"], caution["code"]) == ("contraindicated", "caution")
+    assert "phase not recorded — acute phase assumed" in block["message"]
+    assert "phase not recorded — subacute phase assumed" in caution["message"]
     patient_services.patient_diagnosis_update(patient_diagnosis=disc, by=therapist, phase="chronic")
     assert services.prescription_activate(prescription=plan, by=therapist).status == Status.ACTIVE
 

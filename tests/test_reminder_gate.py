@@ -54,7 +54,8 @@ def _acute_knee_sprain(patient):
 
 
 def _row(code: str, tag: str) -> Contraindication:
-    return Contraindication.objects.get(clinic=None, diagnosis__code=code, tag__slug=tag)
+    # The row for every phase, or the acute phase's where the catalog has one per phase (since issue 12).
+    return Contraindication.objects.get(clinic=None, diagnosis__code=code, tag__slug=tag, phase__in=["", "acute"])
 
 
 def _cover(plan, code: str, cause: str, kind=GateOverride.Kind.OVERRIDE) -> GateOverride:

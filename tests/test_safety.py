@@ -8,12 +8,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from prescriptions.safety import (
-    PAIN_ADVICE,
-    PAIN_RISE_ALARM,
-    PAIN_STOP_AT,
-    PAIN_TREND_LOGS,
-    RED_FLAG_ADVICE,
-    RED_FLAG_QUESTIONS,
+    AuthorityRuleFact,
     ClearanceFact,
     Code,
     ContraindicationFact,
@@ -21,16 +16,12 @@ from prescriptions.safety import (
     Facts,
     ItemFact,
     Severity,
-    SignalCode,
     StretchFact,
-    Urgency,
     blocks,
     change_dates,
     effective_clearance,
     evaluate,
     facts_as_dict,
-    log_advice,
-    pain_signals,
     spans,
     unresolved,
 )
@@ -96,9 +87,9 @@ def clearance(
     )
 
 
-def diagnosis(code="M51.26", *, id=1, phase="", qualifier="", onset=None, resolved=None):
+def diagnosis(code="M51.26", *, id=1, phase="", qualifier="", onset=None, resolved=None, authority=()):
     name, clearance_by = DIAGNOSES[code]
-    return DiagnosisFact(id, code, name, phase, qualifier, onset, resolved, clearance_by)
+    return DiagnosisFact(id, code, name, phase, qualifier, onset, resolved, clearance_by, authority)
 
 
 def row(
@@ -956,6 +947,7 @@ def test_a_bare_string_is_not_a_tag_set():
 BASE = date(2026, 1, 1)
 TAGS = ("lumbar_flexion", "spinal_rotation", "supine", "kneeling")
 CODES = ("M51.26", "M81.0")  # few codes, so rows often meet their diagnosis
+PROFESSIONS = sorted(ANY_PROFESSION | {"nurse_midwife"})
 day_offsets = st.integers(min_value=0, max_value=150)
 
 
@@ -969,6 +961,26 @@ def rarely(strategy):
 
 
 @st.composite
+def authority_rules(draw):
+    """Rules narrowing who may clear a diagnosis: windows around the evaluated range, sometimes another code."""
+    rules = []
+    for i in range(draw(st.integers(0, 2))):
+        from_day = draw(st.none() | st.integers(0, 60))
+        until_day = draw(st.none() | st.integers(from_day or 0, 90))
+        rules.append(
+            AuthorityRuleFact(
+                i + 1,
+                draw(st.frozensets(st.sampled_from(PROFESSIONS), min_size=1, max_size=3)),
+                from_day,
+                until_day,
+                draw(st.none() | st.sampled_from([*CODES, "M48.56XA"])),
+                draw(st.sampled_from(["", "the surgeon decides"])),
+            )
+        )
+    return tuple(rules)
+
+
+@st.composite
 def random_facts(draw):
     """Small patients whose clearances, diagnoses and windows often overlap the evaluated range."""
     clearances = []
@@ -977,7 +989,7 @@ def random_facts(draw):
         clearances.append(
             clearance(
                 i + 1,
-                profession=draw(st.sampled_from(sorted(ANY_PROFESSION))),
+                profession=draw(st.sampled_from(PROFESSIONS)),
                 restricted=draw(st.frozensets(st.sampled_from(TAGS), max_size=2)),
                 valid_from=nth_day(start),
                 valid_until=nth_day(start + draw(st.integers(0, 150))),
@@ -993,6 +1005,7 @@ def random_facts(draw):
             qualifier=draw(st.sampled_from(["", "posterior_approach", "anterior_approach"])),
             onset=draw(st.none() | day_offsets.map(nth_day)),
             resolved=draw(rarely(day_offsets.map(nth_day))),
+            authority=draw(authority_rules()),
         )
         for i in range(draw(st.integers(1, 3)))
     ]
@@ -1041,127 +1054,4 @@ def test_evaluate_is_constant_within_each_span(f, start, length):
             day += timedelta(days=1)
 
 
-# ---------------------------------------------------------------------------------------------
-# Pain and red flags on a session log (DESIGN §5)
-
-NO_FLAGS = dict.fromkeys(RED_FLAG_QUESTIONS, False)
-
-
-def codes(signals):
-    return [s.code for s in signals]
-
-
-def test_the_thresholds_are_the_designs():
-    assert (PAIN_STOP_AT, PAIN_RISE_ALARM, PAIN_TREND_LOGS) == (7, 2, 3)
-    assert set(RED_FLAG_QUESTIONS) == {"saddle_numbness", "bladder_bowel_change", "progressive_leg_weakness"}
-
-
-@pytest.mark.parametrize(
-    ("before", "after", "expected"),
-    [
-        (0, 0, []),
-        (6, 6, []),  # just under the stop threshold
-        (7, 6, [SignalCode.PAIN_HIGH]),  # high before is enough
-        (6, 7, [SignalCode.PAIN_HIGH]),  # rose by 1 only: no rise signal
-        (10, 10, [SignalCode.PAIN_HIGH]),
-        (3, 4, []),  # rose by 1
-        (3, 5, [SignalCode.PAIN_RISE]),  # rose by 2
-        (5, 7, [SignalCode.PAIN_HIGH, SignalCode.PAIN_RISE]),
-        (0, 10, [SignalCode.PAIN_HIGH, SignalCode.PAIN_RISE]),
-        (5, 3, []),  # better after
-        (9, 2, [SignalCode.PAIN_HIGH]),
-    ],
-)
-def test_pain_rules_at_their_edges(before, after, expected):
-    assert codes(pain_signals(before, after, [], NO_FLAGS)) == expected
-
-
-@pytest.mark.parametrize(
-    ("recent", "after", "trend"),
-    [
-        ([], 5, False),
-        ([4], 5, False),  # two logs are not a trend
-        ([3, 4], 5, True),
-        ([3, 4], 4, False),  # level is not rising
-        ([4, 4], 5, False),
-        ([5, 4], 6, False),  # dipped in between
-        ([9, 1, 2], 3, True),  # only the last three logs count
-        ([1, 2, 3, 2], 3, False),
-        ([0, 1], 2, True),
-    ],
-)
-def test_pain_after_rising_across_three_consecutive_logs(recent, after, trend):
-    # pain before = after keeps the per-log rules quiet (all values < 7)
-    assert (SignalCode.PAIN_TREND in codes(pain_signals(after, after, recent, NO_FLAGS))) is trend
-
-
-def test_the_trend_signal_carries_the_series():
-    (signal,) = pain_signals(4, 4, [2, 3], NO_FLAGS)
-    assert signal.evidence == (2, 3, 4)
-    assert signal.flag_kind == "pain_escalation" and signal.severity == Urgency.WARNING and not signal.stop
-    assert "2 → 3 → 4" in signal.message
-
-
-@pytest.mark.parametrize("question", sorted(RED_FLAG_QUESTIONS))
-def test_any_red_flag_answer_is_urgent(question):
-    (signal,) = pain_signals(1, 1, [], {**NO_FLAGS, question: True})
-    assert signal.code == SignalCode.RED_FLAG
-    assert signal.flag_kind == "red_flag_symptom" and signal.severity == Urgency.URGENT and signal.stop
-    assert signal.evidence == (question,)
-    assert RED_FLAG_QUESTIONS[question] in signal.message
-
-
-def test_several_red_flags_make_one_signal_and_missing_answers_are_no():
-    signals = pain_signals(1, 1, [], {"saddle_numbness": True, "progressive_leg_weakness": True})
-    assert codes(signals) == [SignalCode.RED_FLAG]
-    assert signals[0].evidence == ("saddle_numbness", "progressive_leg_weakness")
-    assert pain_signals(1, 1, [], {}) == []
-
-
-def test_signals_come_in_rule_order():
-    signals = pain_signals(5, 8, [6, 7], {**NO_FLAGS, "bladder_bowel_change": True})
-    assert codes(signals) == [SignalCode.PAIN_HIGH, SignalCode.PAIN_RISE, SignalCode.PAIN_TREND, SignalCode.RED_FLAG]
-    assert [s.flag_kind for s in signals] == ["pain_escalation"] * 3 + ["red_flag_symptom"]
-
-
-@pytest.mark.parametrize(
-    ("before", "after", "flags", "advice"),
-    [
-        (6, 6, {}, None),
-        (3, 5, {}, None),  # a rise alone flags the clinic but does not stop the patient
-        (7, 3, {}, PAIN_ADVICE),
-        (2, 7, {}, PAIN_ADVICE),
-        (1, 1, {"saddle_numbness": True}, RED_FLAG_ADVICE),
-        (8, 9, {"bladder_bowel_change": True}, RED_FLAG_ADVICE),  # urgent care wins
-    ],
-)
-def test_advice_to_the_patient(before, after, flags, advice):
-    assert log_advice(pain_signals(before, after, [], flags)) == advice
-
-
-def test_a_pain_trend_alone_gives_no_advice():
-    assert log_advice(pain_signals(4, 4, [2, 3], {})) is None
-
-
-@pytest.mark.parametrize(
-    ("before", "after", "recent", "flags"),
-    [
-        (-1, 0, [], {}),
-        (0, 11, [], {}),
-        (True, 0, [], {}),
-        (0, 0, [12], {}),
-        (0, 0, [], {"dizziness": True}),
-    ],
-)
-def test_bad_ratings_and_unknown_questions_are_refused(before, after, recent, flags):
-    with pytest.raises(ValueError, match=r"pain rating|red-flag"):
-        pain_signals(before, after, recent, flags)
-
-
-def test_signal_as_dict_is_json_safe():
-    (signal,) = pain_signals(1, 1, [], {"saddle_numbness": True})
-    assert json.loads(json.dumps(signal.as_dict())) == {
-        "code": "red_flag",
-        "message": signal.message,
-        "evidence": ["saddle_numbness"],
-    }
+# Pain and red flags on a session log: tests/test_pain_and_red_flags.py

@@ -10,9 +10,10 @@ from django.core.exceptions import PermissionDenied, ValidationError
 from django.utils import timezone
 
 from clinic.errors import StateConflict
+from clinic.models import Diagnosis
 from patients.models import PortalAccess
-from prescriptions.models import Prescription, SafetyFlag, Session, SessionLog
-from prescriptions.safety import PAIN_ADVICE, RED_FLAG_ADVICE
+from prescriptions.models import Prescription, RedFlagQuestion, SafetyFlag, Session, SessionLog
+from prescriptions.safety import NOT_ANSWERED, NOT_ASKED, NOT_YES_OR_NO, PAIN_ADVICE
 from prescriptions.services.sessions import log_window, session_log_create, session_skip
 from tests import factories
 
@@ -50,9 +51,15 @@ def clock(monkeypatch):
     return freeze
 
 
-def log(session, by, **answers):
-    values = {"pain_before": 2, "pain_after": 2, **answers}
+def log(session, by, *, yes=(), **given):
+    """Log ``session`` answering each of its red-flag questions no, except those in ``yes``."""
+    answers = factories.no_red_flags(session, **dict.fromkeys(yes, True))
+    values = {"pain_before": 2, "pain_after": 2, "answers": answers, **given}
     return session_log_create(session=session, by=by, **values)
+
+
+def advice_of(slug):
+    return RedFlagQuestion.objects.get(slug=slug).advice
 
 
 def flags_of(patient, kind=None):
@@ -105,7 +112,9 @@ def test_someone_without_portal_access_to_the_patient_is_refused(request, sessio
         ({"pain_after": -1}, "pain_after"),
         ({"difficulty": 0}, "difficulty"),
         ({"difficulty": 6}, "difficulty"),
-        ({"saddle_numbness": "yes"}, "saddle_numbness"),
+        ({"answers": {"saddle_numbness": "yes"}}, "answers.saddle_numbness"),
+        ({"answers": ["saddle_numbness"]}, "answers"),
+        ({"hurt_items": "12"}, "hurt_items"),
         ({"note": "x" * 2001}, "note"),
     ],
 )
@@ -159,7 +168,7 @@ def test_a_session_of_an_archived_patient_cannot_be_logged(session, portal_user,
     Prescription.objects.filter(pk=plan.pk).update(status=Prescription.Status.COMPLETED)
     patient_archive(patient=patient, by=front_desk)
     with pytest.raises(StateConflict, match="archived"):
-        session_log_create(session=session, by=portal_user, pain_before=2, pain_after=2)
+        session_log_create(session=session, by=portal_user, pain_before=2, pain_after=2, answers={})
     assert not SessionLog.objects.filter(session=session).exists()
 
 
@@ -248,29 +257,32 @@ def test_log_window_edges_far_from_utc(clinic, clock, zone, edge, shift, refusal
 
 # --- Pain and red flags -------------------------------------------------------------------------------
 
+URGENT, WARNING = SafetyFlag.Severity.URGENT, SafetyFlag.Severity.WARNING
+
 
 @pytest.mark.parametrize(
-    ("before", "after", "flagged", "advice"),
+    ("before", "after", "severity", "says"),
     [
-        (6, 6, False, None),
-        (7, 6, True, PAIN_ADVICE),
-        (6, 7, True, PAIN_ADVICE),
-        (3, 4, False, None),  # after − before = 1
-        (3, 5, True, None),  # after − before = 2: the clinic hears of it, the patient carries on
-        (5, 3, False, None),
+        (5, 5, None, None),  # 5 after: acceptable
+        (5, 6, WARNING, "above the 5/10"),  # 6 after: lower the dose
+        (6, 6, WARNING, "above the 5/10"),
+        (6, 7, URGENT, PAIN_ADVICE),  # 7: stop, the plan is held
+        (7, 6, URGENT, PAIN_ADVICE),
+        (3, 4, None, None),  # after − before = 1
+        (3, 5, WARNING, "went up by 2 points"),  # after − before = 2: the clinic hears of it, the patient carries on
+        (5, 3, None, None),
     ],
 )
-def test_pain_escalation_at_the_edges(session, portal_user, patient, before, after, flagged, advice):
+def test_pain_escalation_at_the_edges(session, portal_user, patient, before, after, severity, says):
     outcome = log(session, portal_user, pain_before=before, pain_after=after)
-    assert outcome.advice == advice
     flags = flags_of(patient)
-    if not flagged:
-        assert flags == [] and outcome.flags == []
+    if severity is None:
+        assert flags == [] and outcome.flags == [] and outcome.advice is None
         return
+    assert says in outcome.advice
     (flag,) = flags
     assert outcome.flags == [flag]
-    severity = SafetyFlag.Severity.URGENT if advice else SafetyFlag.Severity.WARNING  # told to stop: plan held
-    assert flag.kind == SafetyFlag.Kind.PAIN_ESCALATION and flag.severity == severity
+    assert flag.kind == SafetyFlag.Kind.PAIN_ESCALATION and flag.severity == severity  # told to stop: plan held
     assert flag.cause_key == f"log:{outcome.log.pk}" and flag.status == SafetyFlag.Status.OPEN
     assert flag.prescription_id == session.prescription_id
     assert flag.details["log"] == outcome.log.pk and flag.details["pain_after"] == after
@@ -281,25 +293,184 @@ def test_high_and_rising_pain_in_one_log_open_one_flag(session, portal_user, pat
     (flag,) = flags_of(patient)
     assert [s["code"] for s in flag.details["signals"]] == ["pain_high", "pain_rise"]
     assert "8/10" in flag.summary and "rose by 4" in flag.summary
-    assert outcome.advice == PAIN_ADVICE
+    assert outcome.advice.startswith("Your pain was 8/10 after the session") and PAIN_ADVICE in outcome.advice
+
+
+def test_pain_above_5_names_the_stretches_that_hurt_and_holds_nothing(plan, session, portal_user, patient):
+    tomorrow = factories.SessionFactory(prescription=plan, local_date=patient.local_today() + dt.timedelta(days=1))
+    _first, second = plan.items.order_by("order", "id")
+    outcome = log(session, portal_user, pain_before=4, pain_after=6, hurt_items=[str(second.pk), second.pk])
+    assert outcome.log.hurt_items == [second.pk]
+    (flag,) = flags_of(patient)
+    assert flag.severity == WARNING and flag.details["hurt_items"] == [
+        {"item": second.pk, "stretch": second.stretch.name}
+    ]
+    assert [s["code"] for s in flag.details["signals"]] == ["pain_above_acceptable", "pain_rise"]
+    assert f"lower dose of {second.stretch.name}" in flag.summary
+    assert f"do less of {second.stretch.name}" in outcome.advice
+    assert list(flag.sessions.all()) == []
+    assert Session.objects.get(pk=tomorrow.pk).status == Status.SCHEDULED
+
+
+def test_hurt_items_name_only_items_of_the_sessions_plan(session, portal_user, patient):
+    stranger = active_plan(patient, items=1).items.get()
+    with pytest.raises(ValidationError) as refused:
+        log(session, portal_user, pain_after=6, hurt_items=[stranger.pk])
+    assert str(stranger.pk) in refused.value.message_dict["hurt_items"][0]
+    assert not SessionLog.objects.exists() and flags_of(patient) == []
+
+
+@pytest.mark.parametrize(("previous", "now", "flagged"), [(3, 4, False), (3, 5, True), (0, 2, True), (5, 3, False)])
+def test_pain_not_settled_by_the_next_session(plan, patient, portal_user, session, previous, now, flagged):
+    factories.SessionLogFactory(
+        session__prescription=plan,
+        session__local_date=patient.local_today() - dt.timedelta(days=3),
+        logged_at=timezone.now() - dt.timedelta(days=3),
+        pain_before=previous,
+        pain_after=previous,
+    )
+    outcome = log(session, portal_user, pain_before=now, pain_after=now)
+    if not flagged:
+        assert flags_of(patient) == [] and outcome.advice is None
+        return
+    (flag,) = flags_of(patient)
+    assert flag.kind == SafetyFlag.Kind.PAIN_ESCALATION and flag.severity == WARNING
+    assert flag.details["signals"] == [
+        {"code": "pain_not_settled", "message": flag.summary, "evidence": [previous, now]}
+    ]
+    assert "had not settled" in outcome.advice
+
+
+# The questions a lumbar plan of a patient with no diagnosis asks: everyone's.
+EVERYONE = [
+    "saddle_numbness",
+    "bladder_bowel_change",
+    "progressive_leg_weakness",
+    "fever_or_unwell",
+    "fall_or_injury",
+    "constant_or_night_pain",
+    "spreading_symptoms",
+]
+
+
+def test_the_log_keeps_the_questions_asked_and_their_answers(session, portal_user):
+    outcome = log(session, portal_user, yes=["fall_or_injury"])
+    saved = SessionLog.objects.get(pk=outcome.log.pk)
+    assert [q["slug"] for q in saved.red_flag_questions] == EVERYONE
+    asked = {q["slug"]: q for q in saved.red_flag_questions}
+    question = RedFlagQuestion.objects.get(slug="fall_or_injury")
+    assert asked["fall_or_injury"] == {"slug": question.slug, "text": question.text, "severity": "urgent"}
+    assert saved.red_flag_answers == {**dict.fromkeys(EVERYONE, False), "fall_or_injury": True}
+    assert saved.red_flags_reported == ["fall_or_injury"]
+
+
+@pytest.mark.parametrize(
+    ("change", "errors"),
+    [
+        (lambda a: a.pop("constant_or_night_pain"), {"answers.constant_or_night_pain": NOT_ANSWERED}),
+        (lambda a: a.update(arm_weakness=False), {"answers.arm_weakness": NOT_ASKED}),  # a neck plan's question
+        (lambda a: a.clear(), {f"answers.{slug}": NOT_ANSWERED for slug in EVERYONE}),
+        (lambda a: a.update(fall_or_injury=None), {"answers.fall_or_injury": NOT_YES_OR_NO}),
+    ],
+)
+def test_the_answers_must_be_exactly_the_sessions_questions(session, portal_user, patient, change, errors):
+    """Unknown means the risky case: an unanswered question is never read as no, and nothing is logged."""
+    answers = factories.no_red_flags(session)
+    change(answers)
+    with pytest.raises(ValidationError) as refused:
+        session_log_create(session=session, by=portal_user, pain_before=9, pain_after=9, answers=answers)
+    assert {name: messages[0] for name, messages in refused.value.message_dict.items()} == errors
+    session.refresh_from_db()
+    assert session.status == Status.SCHEDULED and not SessionLog.objects.exists() and flags_of(patient) == []
+
+
+def add_diagnosis(patient, code, *, days_ago=20):
+    factories.PatientDiagnosisFactory(
+        patient=patient,
+        diagnosis=Diagnosis.objects.get(code=code),
+        onset_date=patient.local_today() - dt.timedelta(days=days_ago),
+    )
+
+
+@pytest.mark.parametrize(
+    ("code", "days_ago", "added"),
+    [
+        ("Z33.1", 60, ["pregnancy_bleeding_or_fluid", "pregnancy_painful_contractions", "pregnancy_baby_moving_less"]),
+        ("Z98.890", 90, ["calf_pain_or_swelling", "chest_pain_or_breathless", "wound_red_or_leaking"]),
+        ("Z98.890", 91, []),
+        ("Z96.641", 30, ["calf_pain_or_swelling", "chest_pain_or_breathless", "wound_red_or_leaking"]),
+        ("M54.2", 30, ["clumsy_hands_or_unsteady_walking", "arm_weakness"]),
+    ],
+)
+def test_a_diagnosis_adds_its_questions(session, portal_user, patient, code, days_ago, added):
+    add_diagnosis(patient, code, days_ago=days_ago)
+    asked = list(factories.no_red_flags(session))
+    assert set(asked) - set(EVERYONE) >= set(added)
+    answers = dict.fromkeys(EVERYONE, False)  # what a client that fetched the questions before the diagnosis sends
+    if not added:  # past the window: everyone's questions only
+        assert asked == EVERYONE
+        assert session_log_create(session=session, by=portal_user, pain_before=2, pain_after=2, answers=answers)
+        return
+    with pytest.raises(ValidationError) as refused:
+        session_log_create(session=session, by=portal_user, pain_before=2, pain_after=2, answers=answers)
+    assert set(refused.value.message_dict) >= {f"answers.{slug}" for slug in added}
+    assert log(session, portal_user).log.red_flag_answers.keys() == set(asked)
+
+
+def test_a_neck_plan_asks_the_neck_questions_and_a_vascular_yes_says_call_emergency_services(
+    patient, portal_user, stretch
+):
+    plan = active_plan(patient, items=0)
+    factories.PrescriptionItemFactory(prescription=plan, stretch=stretch("chin-tuck"))
+    session = factories.SessionFactory(prescription=plan, local_date=patient.local_today())
+    assert list(factories.no_red_flags(session)) == [
+        *EVERYONE,
+        "clumsy_hands_or_unsteady_walking",
+        "arm_weakness",
+        "neck_stretch_vascular_symptoms",
+    ]
+    outcome = log(session, portal_user, yes=["neck_stretch_vascular_symptoms"])
+    (flag,) = outcome.flags
+    assert flag.kind == SafetyFlag.Kind.RED_FLAG_SYMPTOM and flag.severity == URGENT
+    assert outcome.advice == advice_of("neck_stretch_vascular_symptoms")
+    assert outcome.advice.startswith("Call your emergency number now")
 
 
 @pytest.mark.parametrize("question", ["saddle_numbness", "bladder_bowel_change", "progressive_leg_weakness"])
 def test_a_red_flag_answer_opens_an_urgent_flag(session, portal_user, patient, question):
-    outcome = log(session, portal_user, **{question: True})
+    outcome = log(session, portal_user, yes=[question])
     (flag,) = flags_of(patient)
-    assert flag.kind == SafetyFlag.Kind.RED_FLAG_SYMPTOM and flag.severity == SafetyFlag.Severity.URGENT
+    assert flag.kind == SafetyFlag.Kind.RED_FLAG_SYMPTOM and flag.severity == URGENT
     assert flag.cause_key == f"log:{outcome.log.pk}"
     assert flag.details["signals"][0]["evidence"] == [question]
-    assert outcome.advice == RED_FLAG_ADVICE
-    assert getattr(outcome.log, question) is True
+    assert outcome.advice == advice_of(question) and "cauda equina" in outcome.advice
+    assert outcome.log.red_flag_answers[question] is True
+
+
+def test_a_warning_symptom_opens_a_warning_flag_and_holds_nothing(plan, session, portal_user, patient):
+    tomorrow = factories.SessionFactory(prescription=plan, local_date=patient.local_today() + dt.timedelta(days=1))
+    outcome = log(session, portal_user, yes=["spreading_symptoms"])
+    (flag,) = flags_of(patient)
+    assert flag.kind == SafetyFlag.Kind.RED_FLAG_SYMPTOM and flag.severity == WARNING
+    assert flag.details["signals"][0]["code"] == "red_flag_warning"
+    assert outcome.advice == advice_of("spreading_symptoms")
+    assert list(flag.sessions.all()) == [] and Session.objects.get(pk=tomorrow.pk).status == Status.SCHEDULED
+
+
+def test_an_urgent_and_a_warning_yes_open_one_urgent_flag(plan, session, portal_user, patient):
+    factories.SessionFactory(prescription=plan, local_date=patient.local_today() + dt.timedelta(days=1))
+    outcome = log(session, portal_user, yes=["spreading_symptoms", "fever_or_unwell"])
+    (flag,) = flags_of(patient)
+    assert flag.severity == URGENT and flag.sessions.count() == 1
+    assert [s["code"] for s in flag.details["signals"]] == ["red_flag", "red_flag_warning"]
+    assert outcome.advice == f"{advice_of('fever_or_unwell')} {advice_of('spreading_symptoms')}"
 
 
 def test_red_flag_and_high_pain_open_one_flag_of_each_kind(session, portal_user, patient):
-    outcome = log(session, portal_user, pain_before=8, pain_after=8, saddle_numbness=True)
+    outcome = log(session, portal_user, pain_before=8, pain_after=8, yes=["saddle_numbness"])
     kinds = sorted(flag.kind for flag in flags_of(patient))
     assert kinds == [SafetyFlag.Kind.PAIN_ESCALATION, SafetyFlag.Kind.RED_FLAG_SYMPTOM]
-    assert outcome.advice == RED_FLAG_ADVICE
+    assert outcome.advice.startswith(advice_of("saddle_numbness")) and PAIN_ADVICE in outcome.advice
 
 
 def earlier_logs(plan, patient, pains_after):
@@ -328,14 +499,14 @@ def earlier_logs(plan, patient, pains_after):
 def test_pain_after_rising_across_three_logs(plan, patient, portal_user, session, earlier, now, trend):
     earlier_logs(plan, patient, earlier)
     outcome = log(session, portal_user, pain_before=now, pain_after=now)
-    flags = flags_of(patient, SafetyFlag.Kind.PAIN_ESCALATION)
+    flags = SafetyFlag.objects.filter(patient=patient, cause_key=f"pain-trend:{plan.pk}")
     if not trend:
-        assert flags == []
+        assert not flags.exists()
         return
     (flag,) = flags
-    assert flag.cause_key == f"pain-trend:{plan.pk}" and flag.severity == SafetyFlag.Severity.WARNING
+    assert flag.kind == SafetyFlag.Kind.PAIN_ESCALATION and flag.severity == SafetyFlag.Severity.WARNING
     assert flag.details["signals"][0]["evidence"] == [*earlier[-2:], now]
-    assert outcome.advice is None
+    assert "gone up 3 times in a row" in outcome.advice
 
 
 def test_the_trend_counts_the_patients_logs_across_plans(plan, patient, portal_user, session):
@@ -375,7 +546,7 @@ def test_a_resolved_trend_flag_lets_a_new_one_open(plan, patient, portal_user, t
 def test_a_refused_log_raises_no_flags(session, portal_user, patient):
     Session.objects.filter(pk=session.pk).update(status=Status.BLOCKED)
     with pytest.raises(StateConflict):
-        log(session, portal_user, pain_before=9, pain_after=9, saddle_numbness=True)
+        log(session, portal_user, pain_before=9, pain_after=9, yes=["saddle_numbness"])
     assert flags_of(patient) == []
 
 

@@ -69,10 +69,10 @@ def todays_session(plan):
 
 
 def test_pain_high_is_an_urgent_signal_and_a_rise_alone_a_warning():
-    high, rise = safety.pain_signals(4, 7, [], {})
+    high, rise = safety.pain_signals(4, 7, [])
     assert (high.code, high.severity, high.stop) == (safety.SignalCode.PAIN_HIGH, safety.Urgency.URGENT, True)
     assert (rise.code, rise.severity, rise.stop) == (safety.SignalCode.PAIN_RISE, safety.Urgency.WARNING, False)
-    assert all(signal.severity == safety.Urgency.URGENT for signal in safety.pain_signals(8, 8, [], {}) if signal.stop)
+    assert all(signal.severity == safety.Urgency.URGENT for signal in safety.pain_signals(8, 8, []) if signal.stop)
 
 
 def test_a_4_to_7_pain_log_holds_the_plan_under_an_urgent_flag(plan, todays_session, portal_user, cleared_patient):
@@ -80,18 +80,28 @@ def test_a_4_to_7_pain_log_holds_the_plan_under_an_urgent_flag(plan, todays_sess
         factories.SessionFactory(prescription=plan, local_date=TODAY + dt.timedelta(days=n)) for n in range(1, 15)
     ]
 
-    outcome = session_log_create(session=todays_session, by=portal_user, pain_before=4, pain_after=7)
+    outcome = session_log_create(
+        session=todays_session,
+        by=portal_user,
+        pain_before=4,
+        pain_after=7,
+        answers=factories.no_red_flags(todays_session),
+    )
 
     (flag,) = outcome.flags
     assert flag.kind == Kind.PAIN_ESCALATION and flag.severity == URGENT
-    assert outcome.advice == safety.PAIN_ADVICE
+    assert safety.PAIN_ADVICE in outcome.advice
     assert set(flag.sessions.values_list("pk", flat=True)) == {s.pk for s in upcoming}
     assert set(Session.objects.filter(pk__in=[s.pk for s in upcoming]).values_list("status", flat=True)) == {BLOCKED}
 
 
 def test_a_red_flag_with_high_pain_makes_both_flags_urgent(plan, todays_session, portal_user):
     outcome = session_log_create(
-        session=todays_session, by=portal_user, pain_before=8, pain_after=8, bladder_bowel_change=True
+        session=todays_session,
+        by=portal_user,
+        pain_before=8,
+        pain_after=8,
+        answers=factories.no_red_flags(todays_session, bladder_bowel_change=True),
     )
     assert {(flag.kind, flag.severity) for flag in outcome.flags} == {
         (Kind.PAIN_ESCALATION, URGENT),
@@ -102,10 +112,17 @@ def test_a_red_flag_with_high_pain_makes_both_flags_urgent(plan, todays_session,
 def test_a_pain_rise_alone_stays_a_warning_and_holds_nothing(plan, todays_session, portal_user):
     tomorrow = factories.SessionFactory(prescription=plan, local_date=TODAY + dt.timedelta(days=1))
 
-    outcome = session_log_create(session=todays_session, by=portal_user, pain_before=3, pain_after=5)
+    outcome = session_log_create(
+        session=todays_session,
+        by=portal_user,
+        pain_before=3,
+        pain_after=5,
+        answers=factories.no_red_flags(todays_session),
+    )
 
     (flag,) = outcome.flags
-    assert flag.kind == Kind.PAIN_ESCALATION and flag.severity == WARNING and outcome.advice is None
+    assert flag.kind == Kind.PAIN_ESCALATION and flag.severity == WARNING
+    assert "went up by 2 points" in outcome.advice and safety.PAIN_ADVICE not in outcome.advice  # carry on
     assert list(flag.sessions.all()) == []
     assert Session.objects.get(pk=tomorrow.pk).status == Session.Status.SCHEDULED
 

@@ -7,6 +7,9 @@ from __future__ import annotations
 from typing import Any
 
 import django_filters
+from django.contrib.postgres.expressions import ArraySubquery
+from django.db.models import OuterRef
+from django.db.models.functions import JSONObject
 from django.shortcuts import get_object_or_404
 from drf_spectacular.utils import extend_schema, extend_schema_field
 from rest_framework import serializers, status
@@ -17,11 +20,13 @@ from clinic.access import Role
 from clinic.api.inputs import MAX_ID, validated
 from clinic.api.views import StaffAPIView, StaffListView
 from clinic.models import (
+    ClearanceAuthorityRule,
     Contraindication,
     Diagnosis,
     MobilityLevel,
     MovementTag,
     Phase,
+    Profession,
     Qualifier,
     Stretch,
 )
@@ -91,11 +96,56 @@ class MobilityLevelOut(serializers.ModelSerializer):
         read_only_fields = fields
 
 
+class ClearanceRuleOut(serializers.Serializer):
+    professions = serializers.ListField(
+        child=serializers.ChoiceField(choices=Profession.choices),
+        help_text="While the rule applies, only these of the diagnosis's clearing professions may clear it.",
+    )
+    from_day = serializers.IntegerField(
+        allow_null=True, help_text="Days since the diagnosis's onset, inclusive; an unrecorded onset is inside."
+    )
+    until_day = serializers.IntegerField(allow_null=True, help_text="Days since onset, inclusive.")
+    with_diagnosis = serializers.CharField(
+        allow_null=True, help_text="Applies only while the patient has this diagnosis on record, active or not."
+    )
+    rationale = serializers.CharField()
+    source = serializers.CharField()
+
+
 class DiagnosisOut(serializers.ModelSerializer):
+    clearance_rules = ClearanceRuleOut(
+        many=True,
+        read_only=True,
+        source="clearance_rules_json",
+        help_text="Rules that narrow clearance_by by days since onset or another diagnosis; the strictest wins.",
+    )
+
     class Meta:
         model = Diagnosis
-        fields = ["id", "code", "name", "body_region", "clearance_by", "source", "review_note"]
+        fields = [
+            "id", "code", "name", "body_region", "clearance_by", "clearance_by_source", "clearance_rules", "source",
+            "review_note",
+        ]  # fmt: skip
         read_only_fields = fields
+
+
+def diagnoses_with_rules():
+    """Diagnoses with their authority rules as one array column: the list stays at one query per page."""
+    rules = (
+        ClearanceAuthorityRule.objects.filter(diagnosis=OuterRef("pk"))
+        .order_by("id")
+        .values(
+            json=JSONObject(
+                professions="professions",
+                from_day="from_day",
+                until_day="until_day",
+                with_diagnosis="with_diagnosis__code",
+                rationale="rationale",
+                source="source",
+            )
+        )
+    )
+    return Diagnosis.objects.annotate(clearance_rules_json=ArraySubquery(rules))
 
 
 class StretchOut(serializers.ModelSerializer):
@@ -151,7 +201,8 @@ class ContraindicationOut(serializers.ModelSerializer):
         model = Contraindication
         fields = [
             "id", "diagnosis", "tag", "stretch", "stretch_id", "phase", "qualifier", "from_day", "until_day",
-            "severity", "rationale", "clinic", "is_global", "source", "review_note", "created_at", "updated_at",
+            "precaution_window", "severity", "rationale", "clinic", "is_global", "source", "review_note",
+            "created_at", "updated_at",
         ]  # fmt: skip
         read_only_fields = fields
 
@@ -230,9 +281,14 @@ class StretchDetailView(StaffAPIView):
 class DiagnosisListView(StaffListView):
     serializer_class = DiagnosisOut
     filterset_fields = ["code", "body_region"]
-    queryset = Diagnosis.objects.order_by("code")
+    queryset = diagnoses_with_rules().order_by("code")
 
-    @extend_schema(summary="Diagnoses (ICD-10-CM) and who may clear a patient with each")
+    @extend_schema(
+        summary="Diagnoses (ICD-10-CM) and who may clear a patient with each",
+        description="A clearance covers a diagnosis on a date when its profession is in `clearance_by` and in the "
+        "`professions` of every rule that applies on that date (physician, physical_therapist, nurse_midwife, "
+        "athletic_trainer).",
+    )
     def get(self, request, *args, **kwargs):
         return super().get(request, *args, **kwargs)
 

@@ -7,6 +7,7 @@ have is a 400 naming the field (``episode``, ``patient``): in a request body it 
 
 from __future__ import annotations
 
+import datetime as dt
 from typing import Any
 
 import django_filters
@@ -21,7 +22,7 @@ from clinic.api.inputs import IdField, naive_time, plausible_date, validated
 from clinic.api.problems import FindingSerializer, SafetyProblemSerializer
 from clinic.api.views import StaffAPIView, StaffListView
 from patients.models import Episode, Patient
-from prescriptions import safety, services
+from prescriptions import dosage, safety, services
 from prescriptions.models import GateEvaluation, GateOverride, Prescription, PrescriptionItem
 from prescriptions.selectors.plans import clinic_prescriptions, dry_run, prescription_for_staff
 
@@ -134,10 +135,19 @@ class SafetyCheckOut(serializers.Serializer):
 
 
 class PrescriptionItemIn(serializers.Serializer):
-    """A stretch and its dosage; an omitted hold, reps or sets takes the stretch's default dosage."""
+    """A stretch and its dosage; an omitted hold, reps or sets takes the stretch's default dosage (an omitted hold
+    of a static stretch is at least 30 s for a patient aged 65 or more on the plan's start date)."""
 
     stretch = CatalogStretchField()
-    hold_seconds = serializers.IntegerField(min_value=1, max_value=300, required=False, allow_null=True)
+    hold_seconds = serializers.IntegerField(
+        min_value=1,
+        max_value=300,
+        required=False,
+        allow_null=True,
+        help_text="Seconds. Omitted: the stretch's default; for a static stretch and a patient aged"
+        f" {dosage.OLDER_ADULT_AGE} or more on the start date, at least {dosage.OLDER_ADULT_MIN_HOLD_SECONDS} s"
+        " (ACSM).",
+    )
     reps = serializers.IntegerField(min_value=1, max_value=100, required=False)
     sets = serializers.IntegerField(min_value=1, max_value=20, required=False)
     side = serializers.ChoiceField(choices=PrescriptionItem.Side.choices, required=False)
@@ -145,14 +155,23 @@ class PrescriptionItemIn(serializers.Serializer):
 
     def validate(self, attrs: dict[str, Any]) -> dict[str, Any]:
         stretch = attrs["stretch"]
-        attrs.setdefault("hold_seconds", stretch.default_hold_seconds)
+        # An omitted hold stays omitted here: its default depends on the patient's age (`_items`).
         attrs.setdefault("reps", stretch.default_reps)
         attrs.setdefault("sets", stretch.default_sets)
         return attrs
 
 
-def _items(data: list[dict[str, Any]]) -> list[services.ItemIn]:
-    return [services.ItemIn(**item) for item in data]
+def _items(data: list[dict[str, Any]], *, patient: Patient, start_date: dt.date) -> list[services.ItemIn]:
+    """The validated items, an omitted hold filled with its default for ``patient``'s age on ``start_date``."""
+    age = dosage.age_on(patient.date_of_birth, start_date)
+    items = []
+    for item in data:
+        if "hold_seconds" not in item:
+            stretch = item["stretch"]
+            hold = dosage.default_hold_seconds(kind=stretch.kind, stretch_default=stretch.default_hold_seconds, age=age)
+            item = {**item, "hold_seconds": hold}
+        items.append(services.ItemIn(**item))
+    return items
 
 
 def _items_field(**kwargs: Any) -> PrescriptionItemIn:
@@ -295,7 +314,8 @@ class PrescriptionListView(PrescriptionScoped, StaffListView):
     @extend_schema(request=PrescriptionIn, responses={201: PrescriptionDetailOut}, summary="Create a draft plan")
     def post(self, request):
         data = validated(PrescriptionIn(data=request.data, context=self.input_context()))
-        prescription = services.prescription_create(by=request.user, **{**data, "items": _items(data["items"])})
+        items = _items(data["items"], patient=data["episode"].patient, start_date=data["start_date"])
+        prescription = services.prescription_create(by=request.user, **{**data, "items": items})
         return self.detail(prescription.pk, status.HTTP_201_CREATED)
 
 
@@ -311,7 +331,8 @@ class PrescriptionDetailView(PrescriptionScoped, StaffAPIView):
         prescription = self.prescription(prescription_id)
         data = dict(validated(PrescriptionDraftIn(data=request.data, context=self.input_context())))
         if "items" in data:
-            data["items"] = _items(data["items"])
+            start_date = data.get("start_date", prescription.start_date)
+            data["items"] = _items(data["items"], patient=prescription.patient, start_date=start_date)
         services.prescription_update_draft(prescription=prescription, by=request.user, **data)
         return self.detail(prescription_id)
 

@@ -15,15 +15,18 @@ from drf_spectacular.utils import OpenApiParameter, extend_schema
 from rest_framework import generics, serializers, status
 from rest_framework.response import Response
 
+from clinic.api.inputs import IdField
 from clinic.api.problems import ProblemSerializer
 from clinic.api.views import PortalAPIView, PortalScoped
 from clinic.models import Stretch, validate_timezone
 from patients import services as patient_services
 from patients.models import Channel, Patient, PortalAccess
 from patients.selectors import grants_in_care
+from prescriptions import safety
 from prescriptions.models import PrescriptionItem, Session
 from prescriptions.selectors.portal import portal_plans, portal_sessions
-from prescriptions.services.sessions import session_log_create, session_skip
+from prescriptions.selectors.red_flags import with_questions
+from prescriptions.services.sessions import ANSWERS_MAX, session_log_create, session_skip
 
 PATIENT_PARAMETER = OpenApiParameter(
     "patient",
@@ -70,12 +73,25 @@ class PortalPlanItemOut(serializers.Serializer):
     stretch = PortalStretchOut()
 
 
+class PortalRedFlagQuestionOut(serializers.Serializer):
+    slug = serializers.SlugField(help_text="The key of its answer in the log's `answers`.")
+    text = serializers.CharField(help_text="Ask it as written; the patient answers yes or no.")
+
+
+RED_FLAG_QUESTIONS_HELP = (
+    "The red-flag questions a log of this session must answer, in the order to ask them: chosen by the patient's "
+    "diagnoses on the session's date and the plan's stretches (everyone's, neck plans', pregnancy's, after "
+    "surgery's, a hip replacement's)."
+)
+
+
 class PortalPlanSessionOut(serializers.Serializer):
     id = serializers.IntegerField()
     local_date = serializers.DateField(help_text="In the patient's zone.")
     local_time = serializers.TimeField(help_text="In the patient's zone.")
     scheduled_at = serializers.DateTimeField()
     status = serializers.ChoiceField(choices=Session.Status.choices)
+    red_flag_questions = PortalRedFlagQuestionOut(many=True, help_text=RED_FLAG_QUESTIONS_HELP)
 
 
 class PortalPlanOut(serializers.Serializer):
@@ -110,6 +126,7 @@ class PortalSessionOut(serializers.Serializer):
     local_time = serializers.TimeField()
     scheduled_at = serializers.DateTimeField()
     status = serializers.ChoiceField(choices=Session.Status.choices)
+    red_flag_questions = PortalRedFlagQuestionOut(many=True, help_text=RED_FLAG_QUESTIONS_HELP)
 
 
 class PortalSessionLogIn(serializers.Serializer):
@@ -123,15 +140,34 @@ class PortalSessionLogIn(serializers.Serializer):
         required=False,
         help_text="Plan item id → done? Only items of this session's plan.",
     )
-    # Every red-flag question must be answered: an unanswered one is not a "no" (unknown means the risky case).
-    saddle_numbness = serializers.BooleanField(help_text="Numbness in the saddle area? Required: true or false.")
-    bladder_bowel_change = serializers.BooleanField(
-        help_text="A new change in bladder or bowel control? Required: true or false."
+    hurt_items = serializers.ListField(
+        child=IdField(),
+        required=False,
+        max_length=100,
+        help_text="Ids of this session's plan items that hurt (say which when pain after is above 5): the clinic's "
+        "flag names them.",
     )
-    progressive_leg_weakness = serializers.BooleanField(
-        help_text="Leg weakness that is getting worse? Required: true or false."
+    # Every red-flag question must be answered: an unanswered one is not a "no" (unknown means the risky case).
+    answers = serializers.DictField(
+        child=serializers.BooleanField(),
+        help_text="Question slug → yes (true) or no (false), for exactly the session's `red_flag_questions`. "
+        "Required: a question left out, or one the session does not ask, is a 400 naming it (`answers.<slug>`).",
     )
     note = serializers.CharField(required=False, allow_blank=True, max_length=2000)
+
+    def validate_answers(self, value: dict) -> dict:
+        if len(value) > ANSWERS_MAX or any(len(slug) > 60 for slug in value):
+            raise serializers.ValidationError(
+                f"Answer the session's red-flag questions: at most {ANSWERS_MAX} slugs of up to 60 characters."
+            )
+        return value
+
+
+class PortalLogSignalOut(serializers.Serializer):
+    code = serializers.ChoiceField(choices=[code.value for code in safety.SignalCode], help_text="The rule that fired.")
+    severity = serializers.ChoiceField(choices=[urgency.value for urgency in safety.Urgency])
+    stop = serializers.BooleanField(help_text="Stop the stretches: the plan is on hold until the clinic calls.")
+    advice = serializers.CharField(help_text="What this rule tells the patient.")
 
 
 class PortalSessionLogOut(serializers.Serializer):
@@ -142,15 +178,16 @@ class PortalSessionLogOut(serializers.Serializer):
     pain_after = serializers.IntegerField()
     difficulty = serializers.IntegerField(allow_null=True)
     item_completion = serializers.DictField(child=serializers.BooleanField())
-    saddle_numbness = serializers.BooleanField()
-    bladder_bowel_change = serializers.BooleanField()
-    progressive_leg_weakness = serializers.BooleanField()
+    hurt_items = serializers.ListField(child=serializers.IntegerField())
+    red_flag_questions = PortalRedFlagQuestionOut(many=True, help_text="The questions asked, as worded.")
+    answers = serializers.DictField(child=serializers.BooleanField())
     note = serializers.CharField(allow_blank=True)
     advice = serializers.CharField(
         allow_null=True,
-        help_text="When pain is 7 or more or a red-flag symptom was reported: stop, and call the clinic "
-        "(or seek urgent care). Null otherwise.",
+        help_text="What to do now, naming each rule that fired: seek care for a red-flag symptom, stop and call "
+        "the clinic at pain 7 or more, do less of a stretch that hurt, and so on. Null when nothing fired.",
     )
+    signals = PortalLogSignalOut(many=True, help_text="The rules that fired, most urgent advice first.")
 
 
 class PortalSessionSkipIn(serializers.Serializer):
@@ -272,7 +309,12 @@ class PortalSessionListView(PortalScoped, generics.ListAPIView):
     def get_queryset(self):
         return portal_sessions(user=self.request.user)
 
-    @extend_schema(summary="My sessions (filter by patient, local date range and status)")
+    def paginate_queryset(self, queryset):
+        # The page's questions in three queries, whatever its size.
+        page = super().paginate_queryset(queryset)
+        return None if page is None else with_questions(page)
+
+    @extend_schema(summary="My sessions with their red-flag questions (filter by patient, local date and status)")
     def get(self, request, *args, **kwargs):
         return super().get(request, *args, **kwargs)
 
@@ -281,11 +323,18 @@ def _my_session(request, session_id: int) -> Session:
     return get_object_or_404(portal_sessions(user=request.user), pk=session_id)
 
 
+class PortalSessionDetailView(PortalAPIView):
+    @extend_schema(responses={200: PortalSessionOut}, summary="One session and the red-flag questions its log asks")
+    def get(self, request, session_id: int):
+        (session,) = with_questions([_my_session(request, session_id)])
+        return Response(PortalSessionOut(session).data)
+
+
 class PortalSessionLogView(PortalAPIView):
     @extend_schema(
         request=PortalSessionLogIn,
         responses={201: PortalSessionLogOut, 409: ProblemSerializer},
-        summary="Log a session: pain, difficulty, what I did, red-flag answers",
+        summary="Log a session: pain, difficulty, what I did and what hurt, the red-flag answers",
     )
     def post(self, request, session_id: int):
         session = _my_session(request, session_id)
@@ -301,11 +350,15 @@ class PortalSessionLogView(PortalAPIView):
             "pain_after": log.pain_after,
             "difficulty": log.difficulty,
             "item_completion": log.item_completion,
-            "saddle_numbness": log.saddle_numbness,
-            "bladder_bowel_change": log.bladder_bowel_change,
-            "progressive_leg_weakness": log.progressive_leg_weakness,
+            "hurt_items": log.hurt_items,
+            "red_flag_questions": [{"slug": q["slug"], "text": q["text"]} for q in log.red_flag_questions],
+            "answers": log.red_flag_answers,
             "note": log.note,
             "advice": outcome.advice,
+            "signals": [
+                {"code": s.code.value, "severity": s.severity.value, "stop": s.stop, "advice": s.advice}
+                for s in sorted(outcome.signals, key=safety.advice_rank)
+            ],
         }
         return Response(body, status=status.HTTP_201_CREATED)
 
@@ -321,7 +374,8 @@ class PortalSessionSkipView(PortalAPIView):
         data = PortalSessionSkipIn(data=request.data)
         data.is_valid(raise_exception=True)
         session_skip(session=session, by=request.user, reason=data.validated_data.get("reason", ""))
-        return Response(PortalSessionOut(_my_session(request, session_id)).data)
+        (session,) = with_questions([_my_session(request, session_id)])
+        return Response(PortalSessionOut(session).data)
 
 
 class PortalPreferencesView(PortalPatientChoice, PortalAPIView):

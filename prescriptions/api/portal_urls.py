@@ -6,6 +6,7 @@ urlpatterns = [
     path("me", portal.PortalMeView.as_view(), name="portal-me"),
     path("plans", portal.PortalPlansView.as_view(), name="portal-plans"),
     path("sessions/", portal.PortalSessionListView.as_view(), name="portal-session-list"),
+    path("sessions/<int:session_id>", portal.PortalSessionDetailView.as_view(), name="portal-session-detail"),
     path("sessions/<int:session_id>/log", portal.PortalSessionLogView.as_view(), name="portal-session-log"),
     path("sessions/<int:session_id>/skip", portal.PortalSessionSkipView.as_view(), name="portal-session-skip"),
     path("preferences", portal.PortalPreferencesView.as_view(), name="portal-preferences"),

@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Iterable, Mapping, Sequence
 
 from django.db.models import Prefetch, Q, QuerySet
 
-from clinic.models import Contraindication, Stretch
+from clinic.models import PRECAUTION_WINDOW_SETTINGS, ClearanceAuthorityRule, Clinic, Contraindication, Stretch
 from patients.models import Patient
 from prescriptions import safety
 from prescriptions.models import Prescription, PrescriptionItem
@@ -37,8 +38,58 @@ def stretch_fact(stretch: Stretch) -> safety.StretchFact:
     )
 
 
+def authority_rules(codes: Iterable[str]) -> dict[str, tuple[safety.AuthorityRuleFact, ...]]:
+    """Diagnosis code → the rules narrowing who may clear it, by id (1 query; none without codes). Both gate
+    loaders read them here, once per patient or per batch."""
+    codes = set(codes)
+    if not codes:
+        return {}
+    by_code: dict[str, list[safety.AuthorityRuleFact]] = {}
+    rows = (
+        ClearanceAuthorityRule.objects.filter(diagnosis__code__in=codes)
+        .order_by("id")
+        .values_list(
+            "id", "diagnosis__code", "professions", "from_day", "until_day", "with_diagnosis__code", "rationale"
+        )
+    )
+    for pk, code, professions, from_day, until_day, with_code, rationale in rows:
+        by_code.setdefault(code, []).append(
+            safety.AuthorityRuleFact(
+                id=pk,
+                professions=frozenset(professions),
+                from_day=from_day,
+                until_day=until_day,
+                with_code=with_code,
+                rationale=rationale,
+            )
+        )
+    return {code: tuple(rules) for code, rules in by_code.items()}
+
+
+def precaution_days(clinic_ids: Iterable[int]) -> dict[int, dict[str, int]]:
+    """Clinic id → surgical precaution window → the last day the clinic sets for it (1 query). Windows a clinic
+    leaves to the catalog are absent. Both gate loaders read it here, only when a row they loaded has a window."""
+    fields = list(PRECAUTION_WINDOW_SETTINGS.items())
+    rows = Clinic.objects.filter(pk__in=set(clinic_ids)).values_list("pk", *(name for _, name in fields))
+    return {
+        pk: {window: value for (window, _), value in zip(fields, values, strict=True) if value is not None}
+        for pk, *values in rows
+    }
+
+
+def in_clinic_window(
+    fact: safety.ContraindicationFact, window: str, days: Mapping[str, int]
+) -> safety.ContraindicationFact:
+    """The row as the gate applies it at a clinic: a row marked with a surgical precaution window ends on the day
+    the clinic sets for that window (``Clinic.*_precaution_days``), else on its own ``until_day``."""
+    if window and window in days:
+        return dataclasses.replace(fact, until_day=days[window])
+    return fact
+
+
 def gate_facts(*, patient: Patient, stretches: Iterable[Stretch]) -> safety.Facts:
-    """Everything dated that the safety gate needs for ``patient``, as plain values (5 queries)."""
+    """Everything dated that the safety gate needs for ``patient``, as plain values (6 queries; 5 without
+    diagnoses; one more when a contraindication row loaded has a surgical precaution window the clinic may set)."""
     zone = patient.zone
     clearances = tuple(
         safety.ClearanceFact(
@@ -54,6 +105,8 @@ def gate_facts(*, patient: Patient, stretches: Iterable[Stretch]) -> safety.Fact
         )
         for c in patient.clearances.prefetch_related("restricted_tags").order_by("recorded_at", "id")
     )
+    records = list(patient.diagnoses.select_related("diagnosis").order_by("id"))
+    rules = authority_rules(d.diagnosis.code for d in records)
     diagnoses = tuple(
         safety.DiagnosisFact(
             id=d.pk,
@@ -64,31 +117,38 @@ def gate_facts(*, patient: Patient, stretches: Iterable[Stretch]) -> safety.Fact
             onset=d.onset_date,
             resolved=d.resolved_date,
             clearance_by=frozenset(d.diagnosis.clearance_by),
+            authority=rules.get(d.diagnosis.code, ()),
         )
-        for d in patient.diagnoses.select_related("diagnosis").order_by("id")
+        for d in records
     )
     latest = patient.mobility_assessments.select_related("level").order_by("-assessed_at", "-id").first()
     stretch_ids = {s.pk for s in stretches}
     tag_slugs = {tag for s in stretches for tag in gate_tags(s)}
-    rows = (
+    rows = list(
         Contraindication.objects.visible_to(patient.clinic_id)
         .filter(diagnosis__code__in={d.code for d in diagnoses})
         .filter(Q(stretch_id__in=stretch_ids) | Q(tag__slug__in=tag_slugs))
         .select_related("diagnosis", "tag", "stretch")
         .order_by("id")
     )
+    windows = {row.precaution_window for row in rows} - {""}
+    days = precaution_days({patient.clinic_id}).get(patient.clinic_id, {}) if windows else {}
     contraindications = tuple(
-        safety.ContraindicationFact(
-            id=row.pk,
-            diagnosis_code=row.diagnosis.code,
-            tag=row.tag.slug if row.tag_id else None,
-            stretch_slug=row.stretch.slug if row.stretch_id else None,
-            phase=row.phase,
-            qualifier=row.qualifier,
-            from_day=row.from_day,
-            until_day=row.until_day,
-            severity=row.severity,
-            rationale=row.rationale,
+        in_clinic_window(
+            safety.ContraindicationFact(
+                id=row.pk,
+                diagnosis_code=row.diagnosis.code,
+                tag=row.tag.slug if row.tag_id else None,
+                stretch_slug=row.stretch.slug if row.stretch_id else None,
+                phase=row.phase,
+                qualifier=row.qualifier,
+                from_day=row.from_day,
+                until_day=row.until_day,
+                severity=row.severity,
+                rationale=row.rationale,
+            ),
+            row.precaution_window,
+            days,
         )
         for row in rows
     )

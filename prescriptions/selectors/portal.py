@@ -1,8 +1,9 @@
 """Reads for the patient portal: only the patients a PortalAccess row grants the user (self, guardian, caregiver).
 
 ``portal_plans`` is the portal's hot path: a fixed number of queries (plans, items with their stretches,
-the week's sessions) whatever the number of plans, items and sessions, returned as plain dicts so no
-serializer walks model instances.
+the week's sessions, and for the sessions' red-flag questions the questions and the patient's diagnoses)
+whatever the number of plans, items and sessions, returned as plain dicts so no serializer walks model
+instances.
 """
 
 from __future__ import annotations
@@ -14,6 +15,7 @@ from django.db.models import F, QuerySet
 
 from patients.models import Patient
 from prescriptions.models import Prescription, PrescriptionItem, Session
+from prescriptions.selectors.red_flags import SessionQuestions
 
 PLAN_DAYS = 7
 """The plans view shows sessions from the patient's local today through the next six days."""
@@ -40,10 +42,13 @@ SESSION_FIELDS = ("id", "prescription_id", "local_date", "local_time", "schedule
 
 
 def portal_plans(*, patient: Patient, today: dt.date | None = None) -> dict[str, Any]:
-    """The patient's active plans with their items and the sessions of the next ``PLAN_DAYS`` local days.
+    """The patient's active plans with their items and the sessions of the next ``PLAN_DAYS`` local days, each
+    session with the red-flag questions its log asks.
 
-    Three queries whatever the sizes — the plans, their items joined to their stretches, the week's
-    sessions — read as ``.values()`` rows: no model instances are built for a response that is plain data.
+    Five queries whatever the sizes — the plans, their items joined to their stretches (the stretches' regions
+    choose the questions), the week's sessions, the active red-flag questions and the patient's diagnoses (when
+    there is a session) — read as ``.values()`` rows: no model instances are built for a response that is plain
+    data.
     """
     today = today or patient.local_today()
     last_day = today + dt.timedelta(days=PLAN_DAYS - 1)
@@ -59,21 +64,30 @@ def portal_plans(*, patient: Patient, today: dt.date | None = None) -> dict[str,
         items = (
             PrescriptionItem.objects.filter(prescription_id__in=by_id)
             .order_by("order", "id")
-            .values_list(*ITEM_FIELDS, *stretch_columns)
+            .values_list(*ITEM_FIELDS, *stretch_columns, "stretch__body_region")
         )
-        width = len(ITEM_FIELDS)
+        width, regions = len(ITEM_FIELDS), {plan_id: set() for plan_id in by_id}
         for row in items:
             item = dict(zip(ITEM_FIELDS, row[:width], strict=True))
-            item["stretch"] = dict(zip(STRETCH_FIELDS, row[width:], strict=True))
+            item["stretch"] = dict(zip(STRETCH_FIELDS, row[width:-1], strict=True))
+            regions[item["prescription_id"]].add(row[-1])
             by_id[item.pop("prescription_id")]["items"].append(item)
-        sessions = (
+        sessions = list(
             Session.objects.filter(prescription_id__in=by_id, local_date__range=(today, last_day))
             .order_by("scheduled_at", "id")
             .values_list(*SESSION_FIELDS)
         )
+        if sessions:
+            questions = SessionQuestions.load(
+                patient_ids=[patient.pk], regions={plan_id: frozenset(found) for plan_id, found in regions.items()}
+            )
         for row in sessions:
             session = dict(zip(SESSION_FIELDS, row, strict=True))
-            by_id[session.pop("prescription_id")]["sessions"].append(session)
+            plan_id = session.pop("prescription_id")
+            session["red_flag_questions"] = questions.shown(
+                patient_id=patient.pk, plan_id=plan_id, on_date=session["local_date"]
+            )
+            by_id[plan_id]["sessions"].append(session)
     return {
         "patient": {
             "id": patient.pk,

@@ -206,8 +206,13 @@ def evaluation_window(prescription: Prescription, today: dt.date) -> tuple[dt.da
 
 
 def catalog_version(facts: safety.Facts, items: Sequence[safety.ItemFact]) -> str:
+    snapshot = safety.facts_as_dict(facts)
     catalog = {
-        "contraindications": safety.facts_as_dict(facts)["contraindications"],
+        "contraindications": snapshot["contraindications"],
+        # Who may clear each diagnosis: its clearing professions and authority rules (catalog rows too).
+        "authority": sorted(
+            {json.dumps([d["code"], d["clearance_by"], d["authority"]]) for d in snapshot["diagnoses"]}
+        ),
         "stretches": sorted(
             [i.stretch.slug, i.stretch.name, sorted(i.stretch.tags), i.stretch.min_mobility] for i in items
         ),

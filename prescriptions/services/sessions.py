@@ -7,7 +7,7 @@ start of the session's local date until the end of the next local day, in the pa
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -20,6 +20,7 @@ from patients.models import Patient
 from patients.services import require_portal_access
 from prescriptions import safety, scheduling
 from prescriptions.models import Prescription, Reminder, SafetyFlag, Session, SessionLog
+from prescriptions.selectors.red_flags import session_questions
 from prescriptions.services.flags import flag_raise
 from prescriptions.services.locks import lock_patient_and_plans
 
@@ -28,6 +29,7 @@ Status = Session.Status
 LOG_WINDOW_DAYS = 2
 """A session can be logged (or skipped) on its local date and the next local day."""
 NOTE_MAX_LENGTH = 2000
+ANSWERS_MAX = 50
 SKIP_REASON_MAX_LENGTH = 500
 
 _REFUSALS = {
@@ -50,6 +52,7 @@ class SessionLogged:
     flags: list[SafetyFlag] = field(default_factory=list)
     signals: list[safety.Signal] = field(default_factory=list)
     advice: str | None = None
+    questions: tuple[safety.RedFlagQuestionFact, ...] = ()
 
 
 def log_window(*, patient: Patient, local_date: dt.date) -> tuple[dt.datetime, dt.datetime]:
@@ -85,35 +88,43 @@ def _is_rating(value: Any, low: int, high: int) -> bool:
     return isinstance(value, int) and not isinstance(value, bool) and low <= value <= high
 
 
-def _check_input(
-    *, pain_before: Any, pain_after: Any, difficulty: Any, red_flags: Mapping[str, Any], note: str
-) -> None:
+def _check_input(*, pain_before: Any, pain_after: Any, difficulty: Any, answers: Any, note: str) -> None:
     errors: dict[str, str] = {}
     for name, value in (("pain_before", pain_before), ("pain_after", pain_after)):
         if not _is_rating(value, 0, 10):
             errors[name] = "Rate pain from 0 (none) to 10 (worst imaginable)."
     if difficulty is not None and not _is_rating(difficulty, 1, 5):
         errors["difficulty"] = "Rate difficulty from 1 (easy) to 5 (very hard), or leave it out."
-    for name, value in red_flags.items():
-        if not isinstance(value, bool):
-            errors[name] = "Answer yes (true) or no (false)."
+    if not isinstance(answers, Mapping) or len(answers) > ANSWERS_MAX:
+        errors["answers"] = "Answer the session's red-flag questions: {question slug: true or false}."
+    else:
+        for slug, value in answers.items():
+            if not isinstance(value, bool):
+                errors[f"answers.{slug}"] = safety.NOT_YES_OR_NO
     if len(note) > NOTE_MAX_LENGTH:
         errors["note"] = f"Keep the note under {NOTE_MAX_LENGTH} characters."
     if errors:
         raise ValidationError(errors)
 
 
-def _item_completion(session: Session, item_completion: Mapping[Any, Any]) -> dict[str, bool]:
+def _item_id(key: Any, item_ids: Mapping[int, str]) -> int | None:
+    """``key`` as the id of one of the plan's items, or None."""
+    if isinstance(key, bool):
+        return None
+    try:
+        item_id = int(key)
+    except (TypeError, ValueError):
+        return None
+    return item_id if item_id in item_ids else None
+
+
+def _item_completion(item_ids: Mapping[int, str], item_completion: Mapping[Any, Any]) -> dict[str, bool]:
     """``{item id: done}`` with every id an item of the session's plan, keys as strings (JSON)."""
-    item_ids = set(session.prescription.items.values_list("id", flat=True))
     completion: dict[str, bool] = {}
     strangers: list[str] = []
     for key, done in item_completion.items():
-        try:
-            item_id = int(key)
-        except (TypeError, ValueError):
-            item_id = None
-        if item_id is None or item_id not in item_ids or isinstance(key, bool):
+        item_id = _item_id(key, item_ids)
+        if item_id is None:
             strangers.append(str(key))
             continue
         if not isinstance(done, bool):
@@ -126,12 +137,30 @@ def _item_completion(session: Session, item_completion: Mapping[Any, Any]) -> di
     return completion
 
 
-def _earlier_pain_after(patient_id: int) -> list[int]:
-    """The pain-after of the patient's latest earlier logs, oldest first (as many as the trend rule reads)."""
+def _hurt_items(item_ids: Mapping[int, str], hurt_items: Any) -> list[int]:
+    """The ids of the plan's items the patient said hurt, each once, in the order given."""
+    if isinstance(hurt_items, str | bytes | Mapping) or not isinstance(hurt_items, Iterable):
+        raise ValidationError({"hurt_items": "Give a list of ids of this session's plan items."})
+    hurt: list[int] = []
+    strangers: list[str] = []
+    for key in hurt_items:
+        item_id = _item_id(key, item_ids)
+        if item_id is None:
+            strangers.append(str(key))
+        elif item_id not in hurt:
+            hurt.append(item_id)
+    if strangers:
+        raise ValidationError({"hurt_items": f"Not stretches of this session's plan: {', '.join(sorted(strangers))}."})
+    return hurt
+
+
+def _earlier_pain(patient_id: int) -> list[tuple[int, int]]:
+    """(pain before, pain after) of the patient's latest earlier logs, oldest first: as many as the trend rule
+    reads (the latest one is the previous session the not-settled rule compares with)."""
     latest_first = (
         SessionLog.objects.filter(session__prescription__patient_id=patient_id)
         .order_by("-logged_at", "-id")
-        .values_list("pain_after", flat=True)[: safety.PAIN_TREND_LOGS - 1]
+        .values_list("pain_before", "pain_after")[: max(safety.PAIN_TREND_LOGS - 1, 1)]
     )
     return list(latest_first)[::-1]
 
@@ -160,8 +189,11 @@ def _hold_upcoming_sessions(patient_id: int) -> list[Session]:
     return held
 
 
-def _raise_flags(log: SessionLog, signals: list[safety.Signal]) -> list[SafetyFlag]:
-    """One flag per (kind, cause): ``log:<id>`` for what this log shows, ``pain-trend:<plan>`` for the trend."""
+def _raise_flags(
+    log: SessionLog, signals: list[safety.Signal], hurt: list[dict[str, Any]] | None = None
+) -> list[SafetyFlag]:
+    """One flag per (kind, cause): ``log:<id>`` for what this log shows, ``pain-trend:<plan>`` for the trend.
+    ``hurt`` (the stretches the patient said hurt) goes into the details of every flag."""
     session = log.session
     prescription = session.prescription
     grouped: dict[tuple[str, str], list[safety.Signal]] = {}
@@ -196,6 +228,7 @@ def _raise_flags(log: SessionLog, signals: list[safety.Signal]) -> list[SafetyFl
                 "local_date": session.local_date.isoformat(),
                 "pain_before": log.pain_before,
                 "pain_after": log.pain_after,
+                **({"hurt_items": hurt} if hurt else {}),
                 "signals": [signal.as_dict() for signal in group],
             },
         )
@@ -210,31 +243,30 @@ def session_log_create(
     by,
     pain_before: int,
     pain_after: int,
+    answers: Mapping[str, bool],
     difficulty: int | None = None,
     item_completion: Mapping[Any, bool] | None = None,
-    saddle_numbness: bool = False,
-    bladder_bowel_change: bool = False,
-    progressive_leg_weakness: bool = False,
+    hurt_items: Iterable[Any] = (),
     note: str = "",
 ) -> SessionLogged:
     """Log a scheduled session inside its window; the session becomes ``completed``.
 
-    In the same transaction, the pain and red-flag rules (``safety.pain_signals``) open or refresh
-    flags: ``pain_escalation`` for ``log:<id>`` on high or rising pain and for ``pain-trend:<plan id>``
-    on pain rising across consecutive logs; ``red_flag_symptom`` for ``log:<id>`` on any red-flag
-    answer. ``advice`` tells the patient to stop and call the clinic (or seek urgent care) when pain is
-    high or a red flag was answered; such a flag holds the patient's upcoming sessions and is ``urgent``
-    (the patient was told to call), while one for a rise or a trend alone is a ``warning``.
+    ``answers`` answers exactly the session's red-flag questions (``selectors.red_flags.session_questions``,
+    chosen by the patient's diagnoses on the session's date and the plan's stretch regions): a question left
+    unanswered, or one the session does not ask, is a ValidationError naming it (``answers.<slug>``), never a
+    "no". ``hurt_items`` names the plan items that hurt.
+
+    In the same transaction the pain rules (``safety.pain_signals``) and the answers
+    (``safety.red_flag_signals``) open or refresh flags: ``pain_escalation`` for ``log:<id>`` on high,
+    above-acceptable, rising or not-settled pain and for ``pain-trend:<plan id>`` on pain rising across
+    consecutive logs; ``red_flag_symptom`` for ``log:<id>`` on any yes. A flag whose signals tell the patient to
+    stop (pain of 7 or more, a yes to an urgent question) holds the patient's upcoming sessions and is
+    ``urgent``; the others are warnings. ``advice`` tells the patient what to do, naming each rule that fired.
 
     Logs of one patient are serialized (the patient's row is locked before the earlier logs are read), so of
     two logs made at once the second reads the first and a trend the two complete together is flagged.
     """
-    red_flags = {
-        "saddle_numbness": saddle_numbness,
-        "bladder_bowel_change": bladder_bowel_change,
-        "progressive_leg_weakness": progressive_leg_weakness,
-    }
-    _check_input(pain_before=pain_before, pain_after=pain_after, difficulty=difficulty, red_flags=red_flags, note=note)
+    _check_input(pain_before=pain_before, pain_after=pain_after, difficulty=difficulty, answers=answers, note=note)
     # One log of a patient at a time: the pain trend reads the patient's earlier logs, which a concurrent log
     # (a guardian's, a double submit) would not see until it commits. The patient's active plans are locked
     # too — their sessions may be held below — before the session (lock order: see the package docstring).
@@ -247,9 +279,27 @@ def session_log_create(
         raise StateConflict("This patient is archived: the session can no longer be logged.")
     now = timezone.now()
     _require_open(session, verb="logged", now=now)
-    completion = _item_completion(session, item_completion or {})
+    item_names = dict(session.prescription.items.values_list("id", "stretch__name"))
+    completion = _item_completion(item_names, item_completion or {})
+    hurt = _hurt_items(item_names, hurt_items)
+    # Chosen under the patient's lock, from the facts as they are now: a diagnosis recorded since the client
+    # fetched the questions adds its questions, and the log is refused until they are answered.
+    questions = session_questions(session)
+    errors = safety.red_flag_answer_errors(questions, answers)
+    if errors:
+        raise ValidationError(errors)
 
-    signals = safety.pain_signals(pain_before, pain_after, _earlier_pain_after(patient.pk), red_flags)
+    earlier = _earlier_pain(patient.pk)
+    signals = [
+        *safety.pain_signals(
+            pain_before,
+            pain_after,
+            [after for _before, after in earlier],  # the trend reads the last PAIN_TREND_LOGS - 1
+            previous_pain_before=earlier[-1][0] if earlier else None,
+            hurt=[item_names[item_id] for item_id in hurt],
+        ),
+        *safety.red_flag_signals(questions, answers),
+    ]
     log = SessionLog(
         session=session,
         logged_at=now,
@@ -258,8 +308,13 @@ def session_log_create(
         pain_after=pain_after,
         difficulty=difficulty,
         item_completion=completion,
+        hurt_items=hurt,
+        red_flag_questions=[
+            {"slug": question.slug, "text": question.text, "severity": question.severity.value}
+            for question in questions
+        ],
+        red_flag_answers={question.slug: answers[question.slug] for question in questions},
         note=note.strip(),
-        **red_flags,
     )
     try:
         with transaction.atomic():
@@ -268,8 +323,10 @@ def session_log_create(
         raise StateConflict(f"This session cannot be logged: {_REFUSALS[Status.COMPLETED]}") from exc
     session.status = Status.COMPLETED
     session.save(update_fields=["status", "updated_at"])
-    flags = _raise_flags(log, signals)
-    return SessionLogged(log=log, flags=flags, signals=signals, advice=safety.log_advice(signals))
+    flags = _raise_flags(log, signals, [{"item": item_id, "stretch": item_names[item_id]} for item_id in hurt])
+    return SessionLogged(
+        log=log, flags=flags, signals=signals, advice=safety.log_advice(signals), questions=tuple(questions)
+    )
 
 
 @transaction.atomic

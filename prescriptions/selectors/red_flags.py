@@ -1,0 +1,134 @@
+"""Which red-flag questions each session asks (issue #12, part 3).
+
+The choice is ``safety.red_flag_questions`` (pure) over three reads: the active questions, the patients'
+diagnoses and the plans' stretch regions. ``SessionQuestions`` reads each once for a whole page of sessions
+(three queries, or two when the caller already has the regions), so showing the questions with every session
+adds a fixed number of queries however many sessions there are.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+from patients.models import PatientDiagnosis
+from prescriptions import safety
+from prescriptions.models import PrescriptionItem, RedFlagQuestion, Session
+
+QUESTION_FIELDS = ("slug", "text", "symptom", "severity", "advice", "plan_regions", "diagnoses", "order")
+
+
+def question_facts() -> tuple[safety.RedFlagQuestionFact, ...]:
+    """The active questions as plain values (one query).
+
+    A question whose ``diagnoses`` cannot be read (the admin validates them; raw SQL might not) is asked of
+    everyone: an unreadable rule never drops a question (unknown means the risky case).
+    """
+    facts = []
+    for row in RedFlagQuestion.objects.filter(active=True).order_by("order", "slug").values_list(*QUESTION_FIELDS):
+        values = dict(zip(QUESTION_FIELDS, row, strict=True))
+        try:
+            values["diagnoses"] = safety.asked_with(values["diagnoses"])
+        except ValueError:
+            values["diagnoses"], values["plan_regions"] = (), ()
+        facts.append(safety.RedFlagQuestionFact(**values))
+    return tuple(facts)
+
+
+def diagnoses_by_patient(patient_ids: Iterable[int]) -> dict[int, tuple[safety.DiagnosisDates, ...]]:
+    """Every recorded diagnosis of these patients (one query); which are active is decided per session date."""
+    found: dict[int, list[safety.DiagnosisDates]] = {}
+    rows = (
+        PatientDiagnosis.objects.filter(patient_id__in=set(patient_ids))
+        .order_by("id")
+        .values_list("patient_id", "diagnosis__code", "onset_date", "resolved_date")
+    )
+    for patient_id, code, onset, resolved in rows:
+        found.setdefault(patient_id, []).append(safety.DiagnosisDates(code=code, onset=onset, resolved=resolved))
+    return {patient_id: tuple(rows) for patient_id, rows in found.items()}
+
+
+def regions_by_plan(plan_ids: Iterable[int]) -> dict[int, frozenset[str]]:
+    """The body regions of each plan's stretches (one query)."""
+    found: dict[int, set[str]] = {}
+    rows = (
+        PrescriptionItem.objects.filter(prescription_id__in=set(plan_ids))
+        .order_by()
+        .values_list("prescription_id", "stretch__body_region")
+        .distinct()
+    )
+    for plan_id, region in rows:
+        found.setdefault(plan_id, set()).add(region)
+    return {plan_id: frozenset(regions) for plan_id, regions in found.items()}
+
+
+def question_out(question: safety.RedFlagQuestionFact) -> dict[str, str]:
+    """A question as the portal shows it."""
+    return {"slug": question.slug, "text": question.text}
+
+
+@dataclass
+class SessionQuestions:
+    """The questions of any session of the loaded patients and plans, chosen in memory."""
+
+    questions: tuple[safety.RedFlagQuestionFact, ...]
+    diagnoses: Mapping[int, tuple[safety.DiagnosisDates, ...]]
+    regions: Mapping[int, frozenset[str]]
+    _shown: dict[tuple[int, int, dt.date], list[dict[str, str]]] = field(default_factory=dict, repr=False)
+
+    @classmethod
+    def load(
+        cls,
+        *,
+        patient_ids: Iterable[int],
+        plan_ids: Iterable[int] = (),
+        regions: Mapping[int, frozenset[str]] | None = None,
+    ) -> SessionQuestions:
+        """Read what the choice needs: pass ``regions`` when the caller has read the plans' stretches already."""
+        return cls(
+            questions=question_facts(),
+            diagnoses=diagnoses_by_patient(patient_ids),
+            regions=regions if regions is not None else regions_by_plan(plan_ids),
+        )
+
+    def facts(self, *, patient_id: int, plan_id: int, on_date: dt.date) -> tuple[safety.RedFlagQuestionFact, ...]:
+        return safety.red_flag_questions(
+            self.questions,
+            diagnoses=self.diagnoses.get(patient_id, ()),
+            plan_regions=self.regions.get(plan_id, frozenset()),
+            on_date=on_date,
+        )
+
+    def shown(self, *, patient_id: int, plan_id: int, on_date: dt.date) -> list[dict[str, str]]:
+        """The questions as the portal shows them; one list per (patient, plan, date), shared by its sessions."""
+        key = (patient_id, plan_id, on_date)
+        if key not in self._shown:
+            self._shown[key] = [
+                question_out(q) for q in self.facts(patient_id=patient_id, plan_id=plan_id, on_date=on_date)
+            ]
+        return self._shown[key]
+
+
+def with_questions(sessions: Iterable[Any]) -> list[Any]:
+    """Set ``red_flag_questions`` on each session (annotated with ``patient_id``, as ``portal_sessions`` does)."""
+    sessions = list(sessions)
+    if not sessions:
+        return sessions
+    chosen = SessionQuestions.load(
+        patient_ids={s.patient_id for s in sessions}, plan_ids={s.prescription_id for s in sessions}
+    )
+    for session in sessions:
+        session.red_flag_questions = chosen.shown(
+            patient_id=session.patient_id, plan_id=session.prescription_id, on_date=session.local_date
+        )
+    return sessions
+
+
+def session_questions(session: Session) -> tuple[safety.RedFlagQuestionFact, ...]:
+    """The questions a log of ``session`` must answer (three queries)."""
+    patient_id = session.prescription.patient_id
+    return SessionQuestions.load(patient_ids=[patient_id], plan_ids=[session.prescription_id]).facts(
+        patient_id=patient_id, plan_id=session.prescription_id, on_date=session.local_date
+    )
