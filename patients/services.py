@@ -18,7 +18,7 @@ from django.views.decorators.debug import sensitive_variables
 from clinic import outbox
 from clinic.access import ANY_STAFF, CLINICAL, Role, require_role
 from clinic.errors import StateConflict
-from clinic.models import Clinic, Diagnosis, MobilityLevel, MovementTag
+from clinic.models import Clinic, Contraindication, Diagnosis, MobilityLevel, MovementTag
 from patients import signals
 from patients.models import (
     Channel,
@@ -291,9 +291,34 @@ def patient_diagnosis_add(
         resolved_date=resolved_date,
         recorded_by=by,
     )
+    _check_qualifier(row, patient.clinic_id)
     _save(row)
     _fact_changed(signals.diagnosis_changed, "diagnosis added", patient_id=patient.pk, patient_diagnosis_id=row.pk)
     return row
+
+
+def _check_qualifier(row: PatientDiagnosis, clinic_id: int) -> None:
+    """A qualifier must be one the catalog knows for this diagnosis (a contraindication row names it).
+
+    Unknown means the risky case: an unrecorded qualifier applies every qualified row of the diagnosis. A
+    recorded qualifier lifts the rows of the others, so one that does not belong to the diagnosis (an
+    "anterior approach" on a spinal surgery) would lift them all: refused.
+    """
+    if not row.qualifier:
+        return
+    known = sorted(
+        set(
+            Contraindication.objects.visible_to(clinic_id)
+            .filter(diagnosis_id=row.diagnosis_id)
+            .exclude(qualifier="")
+            .values_list("qualifier", flat=True)
+        )
+    )
+    if row.qualifier not in known:
+        allowed = ", ".join(q.replace("_", " ") for q in known) or "none (leave it empty)"
+        raise ValidationError(
+            {"qualifier": f"Not a qualifier of {row.diagnosis.code} {row.diagnosis.name}. Choose one of: {allowed}."}
+        )
 
 
 DIAGNOSIS_CHANGEABLE = {"phase", "qualifier", "onset_date", "resolved_date"}
@@ -309,6 +334,8 @@ def patient_diagnosis_update(*, patient_diagnosis: PatientDiagnosis, by, **field
     row = PatientDiagnosis.objects.select_for_update().get(pk=patient_diagnosis.pk)
     for name, value in fields.items():
         setattr(row, name, value)
+    if "qualifier" in fields:
+        _check_qualifier(row, row.patient.clinic_id)
     _save(row)
     _fact_changed(
         signals.diagnosis_changed, "diagnosis changed", patient_id=row.patient_id, patient_diagnosis_id=row.pk

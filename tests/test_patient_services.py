@@ -779,6 +779,36 @@ def test_therapist_updates_a_diagnosis(patient, therapist, disc, listen, django_
     assert (row.phase, row.resolved_date, row.diagnosis) == ("subacute", dt.date(2025, 5, 1), disc)
 
 
+@pytest.mark.parametrize(
+    ("code", "qualifier", "allowed"),
+    [
+        ("Z98.890", "cervical_fusion", True),
+        ("Z98.890", "lumbar_discectomy", True),
+        ("Z98.890", "anterior_approach", False),  # would lift every spinal-surgery row
+        ("Z96.641", "posterior_approach", True),
+        ("Z96.641", "lumbar_fusion", False),
+        ("M54.50", "posterior_approach", False),  # no row of low back pain is qualified
+    ],
+)
+def test_a_qualifier_must_belong_to_the_diagnosis(patient, therapist, code, qualifier, allowed):
+    diagnosis = Diagnosis.objects.get(code=code)
+    if allowed:
+        row = services.patient_diagnosis_add(patient=patient, by=therapist, diagnosis=diagnosis, qualifier=qualifier)
+        assert row.qualifier == qualifier
+        return
+    with pytest.raises(ValidationError) as excinfo:
+        services.patient_diagnosis_add(patient=patient, by=therapist, diagnosis=diagnosis, qualifier=qualifier)
+    assert error_fields(excinfo) == {"qualifier"}
+    assert not PatientDiagnosis.objects.filter(patient=patient).exists()
+
+    row = services.patient_diagnosis_add(patient=patient, by=therapist, diagnosis=diagnosis)  # unknown: fine
+    with pytest.raises(ValidationError) as excinfo:
+        services.patient_diagnosis_update(patient_diagnosis=row, by=therapist, qualifier=qualifier)
+    assert error_fields(excinfo) == {"qualifier"}
+    row.refresh_from_db()
+    assert row.qualifier == ""
+
+
 @pytest.mark.parametrize("field", ["diagnosis", "diagnosis_id", "patient", "recorded_by"])
 def test_diagnosis_code_and_owner_cannot_be_changed(patient, therapist, disc, field):
     row = services.patient_diagnosis_add(patient=patient, by=therapist, diagnosis=disc)
