@@ -35,7 +35,8 @@ restricted movements (by tag), contraindications (by row id). The rules (DESIGN 
 5. ``restricted_movement`` (block, never overridable) for each tag the clearance restricts and
    the stretch has.
 6. A contraindication row applies when its diagnosis is active on D, its phase and qualifier are
-   empty, equal to the diagnosis's or not recorded on the diagnosis, D falls in its window of days
+   empty, equal to the diagnosis's or not recorded on the diagnosis (a qualifier of another kind —
+   an approach recorded on a spinal surgery — counts as not recorded), D falls in its window of days
    since onset (inclusive; an unrecorded onset is inside), and it names one of the stretch's tags or
    the stretch itself. ``absolute`` → ``contraindicated`` (block, overridable with a reason);
    ``relative`` → ``caution`` (warn, must be acknowledged).
@@ -475,9 +476,23 @@ QUALIFIER_ASSUMED: Mapping[str, tuple[str, str]] = {
 row that applies because the qualifier is unknown. A slug missing here reads "qualifier not recorded"."""
 
 
-def _qualifier_assumed(qualifier: str) -> str:
+def _qualifier_kind(qualifier: str) -> str | None:
+    """What a qualifier says about a diagnosis (a surgical approach, a procedure); None for one not listed."""
+    return QUALIFIER_ASSUMED[qualifier][0] if qualifier in QUALIFIER_ASSUMED else None
+
+
+def _qualifier_recorded_for(row: ContraindicationFact, diagnosis: DiagnosisFact) -> bool:
+    """Whether the diagnosis records a qualifier of the row's kind. Only such a record can lift the row: an
+    approach recorded on a spinal surgery says nothing about which spinal procedure it was (unknown: the row
+    applies), so a qualifier recorded on the wrong diagnosis never lifts every row of the right kind."""
+    kind = _qualifier_kind(diagnosis.qualifier)
+    return bool(diagnosis.qualifier) and kind is not None and kind == _qualifier_kind(row.qualifier)
+
+
+def _qualifier_assumed(qualifier: str, diagnosis: DiagnosisFact) -> str:
     fact, assumed = QUALIFIER_ASSUMED.get(qualifier, ("qualifier", f"{_words(qualifier)} assumed"))
-    return f"{fact} not recorded — {assumed}"
+    other = f" ({_words(diagnosis.qualifier)} is not a {fact})" if diagnosis.qualifier else ""
+    return f"{fact} not recorded{other} — {assumed}"
 
 
 def _authority_message(
@@ -516,7 +531,8 @@ def _contraindication_message(stretch: StretchFact, row: ContraindicationFact, d
         phase = f"{_words(row.phase)} phase"
         conditions.append(phase if diagnosis.phase else f"phase not recorded — {phase} assumed")
     if row.qualifier:
-        conditions.append(_words(row.qualifier) if diagnosis.qualifier else _qualifier_assumed(row.qualifier))
+        recorded = _qualifier_recorded_for(row, diagnosis)
+        conditions.append(_words(row.qualifier) if recorded else _qualifier_assumed(row.qualifier, diagnosis))
     if row.has_window:
         window = _window_phrase(row)
         conditions.append(window if diagnosis.onset is not None else f"onset not recorded — assumed within {window}")
@@ -535,7 +551,7 @@ def _row_applies_to(row: ContraindicationFact, diagnosis: DiagnosisFact, on_date
         return False
     if row.phase and diagnosis.phase and row.phase != diagnosis.phase:
         return False
-    if row.qualifier and diagnosis.qualifier and row.qualifier != diagnosis.qualifier:
+    if row.qualifier and _qualifier_recorded_for(row, diagnosis) and row.qualifier != diagnosis.qualifier:
         return False
     return not row.has_window or _in_window(row.from_day, row.until_day, _days_since_onset(diagnosis, on_date))
 
@@ -557,7 +573,7 @@ def _assumptions(row: ContraindicationFact, diagnosis: DiagnosisFact) -> int:
     """How many of the row's conditions the diagnosis leaves unrecorded (each assumed to hold)."""
     return (
         (bool(row.phase) and not diagnosis.phase)
-        + (bool(row.qualifier) and not diagnosis.qualifier)
+        + (bool(row.qualifier) and not _qualifier_recorded_for(row, diagnosis))
         + (row.has_window and diagnosis.onset is None)
     )
 

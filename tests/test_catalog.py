@@ -419,8 +419,8 @@ def test_review_dosage_and_mobility_changes(db):
         stretch = Stretch.objects.get(clinic=None, slug=slug)
         assert (stretch.default_hold_seconds, stretch.default_reps) == (20, 3), slug
         assert "ACSM" in stretch.source
-    for stretch in (bridge,):
-        assert stretch.source.startswith(REVIEW_SOURCE)
+    for stretch in (bridge,):  # the steps' own source stays; the review's follows it
+        assert stretch.source.startswith("Limber seed v1") and REVIEW_SOURCE in stretch.source
 
 
 def test_review_diagnoses_and_tags_have_sources(db):

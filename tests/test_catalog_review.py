@@ -232,6 +232,10 @@ PHASES = [
         {"subacute": True, "": True, "acute": False, "chronic": False},
     ),
     ("M51.26", "lumbar_flexion", "acute", "absolute", {"acute": True, "": True, "subacute": False, "chronic": False}),
+    *[
+        ("M51.26", "sciatic_neural_tension", phase, "relative", {phase: True, "": True, "chronic": False})
+        for phase in ("acute", "subacute")
+    ],
     ("S83.90XA", "knee_deep_flexion", "acute", "absolute", {"acute": True, "": True, "subacute": False}),
     ("S83.90XA", "kneeling", "subacute", "relative", {"subacute": True, "": True, "chronic": False}),
     ("S83.90XA", "kneeling", "acute", "relative", {"acute": True, "chronic": False}),
@@ -272,6 +276,8 @@ def test_phase_rows(clinic, code, tag, row_phase, severity, cases):
         ("Z98.890", "", "cervical_fusion", "chin-tuck", "contraindicated"),
         ("Z98.890", "", "lumbar_fusion", "prone-press-up", "contraindicated"),
         ("M54.16", "acute", "", "seated-hamstring-stretch", "caution"),  # the slump position
+        ("M51.26", "acute", "", "seated-hamstring-stretch", "caution"),  # no lumbar flexion: the slump rule
+        ("M51.26", "subacute", "", "seated-hamstring-stretch", "caution"),
         ("M54.40", "acute", "", "knees-to-chest", "caution"),
         ("M51.26", "subacute", "", "knees-to-chest", "caution"),
         ("S83.90XA", "acute", "", "prayer-stretch", "contraindicated"),  # sitting back onto the heels
@@ -446,3 +452,45 @@ def test_changing_a_clinics_window_in_the_admin_re_checks_its_plans(client, clin
     assert not request.done and request.reason == "clinic precaution window changed"
 
     assert client.post(url, {**form, "anterior_hip_precaution_days": "400"}).status_code == 200  # over a year
+
+
+def test_a_qualifier_of_another_kind_lifts_no_row_of_the_procedure(db):
+    """A clinic adds a Z98.890 row for an 'anterior approach', so the service accepts that qualifier on a spinal
+    surgery; it still says nothing about which spinal procedure it was: every procedure's rows apply."""
+    from prescriptions import safety
+
+    rows = [
+        safety.ContraindicationFact(
+            id=1, diagnosis_code="Z98.890", tag="lumbar_flexion", stretch_slug=None, phase="",
+            qualifier="lumbar_fusion", from_day=0, until_day=84, severity="absolute", rationale="",
+        ),
+        safety.ContraindicationFact(
+            id=2, diagnosis_code="Z98.890", tag="lumbar_flexion", stretch_slug=None, phase="",
+            qualifier="anterior_approach", from_day=None, until_day=None, severity="relative", rationale="",
+        ),
+    ]  # fmt: skip
+    onset = dt.date(2026, 11, 1)
+
+    def findings(qualifier):
+        diagnosis = safety.DiagnosisFact(
+            id=1, code="Z98.890", name="After spinal surgery", phase="", qualifier=qualifier, onset=onset,
+            resolved=None, clearance_by=frozenset({"physician"}),
+        )  # fmt: skip
+        clearance = safety.ClearanceFact(
+            id=1, professional_name="Dr Reyes", profession="physician", status="cleared",
+            restricted_tags=frozenset(), valid_from=onset, valid_until=onset + dt.timedelta(days=365),
+            recorded_at=dt.datetime(2026, 11, 1, tzinfo=dt.UTC), revoked_on=None,
+        )  # fmt: skip
+        facts = safety.Facts(clearances=(clearance,), diagnoses=(diagnosis,), mobility_level=5, contraindications=rows)
+        item = safety.ItemFact(
+            key=1,
+            stretch=safety.StretchFact(slug="knees", name="Knees to chest", tags={"lumbar_flexion"}, min_mobility=1),
+        )
+        return {f.cause: f.message for f in safety.evaluate(facts, [item], onset + dt.timedelta(days=10))}
+
+    odd = findings("anterior_approach")
+    assert set(odd) == {"contraindication:1", "contraindication:2"}
+    assert "procedure not recorded (anterior approach is not a procedure)" in odd["contraindication:1"]
+    # A recorded procedure lifts the other procedures' rows, not the clinic's approach row (another kind).
+    assert set(findings("lumbar_discectomy")) == {"contraindication:2"}
+    assert set(findings("lumbar_fusion")) == {"contraindication:1", "contraindication:2"}

@@ -172,6 +172,14 @@ def test_a_session_of_an_archived_patient_cannot_be_logged(session, portal_user,
     assert not SessionLog.objects.filter(session=session).exists()
 
 
+def test_with_every_screening_question_switched_off_a_log_is_refused_not_read_as_no(session, portal_user):
+    """Fail closed: questions nobody was asked are not answers of "no symptoms"."""
+    RedFlagQuestion.objects.filter(plan_regions=[], diagnoses=[]).update(active=False)
+    with pytest.raises(StateConflict, match="screening questions are switched off"):
+        session_log_create(session=session, by=portal_user, pain_before=2, pain_after=2, answers={})
+    assert not SessionLog.objects.filter(session=session).exists()
+
+
 def test_a_session_is_logged_once(session, portal_user):
     log(session, portal_user)
     with pytest.raises(StateConflict, match="already logged"):

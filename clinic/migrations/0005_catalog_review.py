@@ -76,7 +76,7 @@ SRC_STENOSIS = (
 SRC_STRETCH_TAGS = f"{REVIEW} — movement tags read from the stretch's own steps"
 SRC_BRIDGE = (
     f"{REVIEW} — done on a firm bed, the bridge needs mobility level 2 (lies down on and gets up from a firm bed"
-    " alone), not 3; after Harvard Health / Mayo Clinic patient back-stretching guides"
+    " alone), not 3"
 )
 SRC_DOSAGE = (
     f"{REVIEW} — ACSM's Guidelines for Exercise Testing and Prescription: about 60 s of stretching per"
@@ -279,6 +279,19 @@ CONTRAINDICATIONS = [
             ("lumbar_flexion", NERVE_ROOT_FLEXION_RATIONALE),
         )
     ],
+    # A lumbar disc herniation irritates the nerve root too: the slump position (seated hamstring) tensions it in
+    # the acute phase (whose flexion block does not reach a stretch without lumbar flexion) and beyond.
+    *[
+        {
+            "diagnosis": "M51.26",
+            "tag": "sciatic_neural_tension",
+            "phase": phase,
+            "severity": "relative",
+            "source": SRC_NERVE_ROOT,
+            "rationale": NEURAL_TENSION_RATIONALE,
+        }
+        for phase in ("acute", "subacute")
+    ],
     {
         "diagnosis": "M51.26",
         "tag": "lumbar_flexion",
@@ -404,6 +417,8 @@ def review_catalog(apps, schema_editor):
         for name, value in changes.items():
             if name == "min_mobility":
                 value = MobilityLevel.objects.get(level=value)
+            if name == "source":  # the steps' own source stays; the review's is added to it (300 characters)
+                value = stretch.source if value in stretch.source else f"{stretch.source}; {value}".lstrip("; ")[:300]
             setattr(stretch, name, value)
         stretch.review_note = REVIEW_NOTE
         stretch.save()

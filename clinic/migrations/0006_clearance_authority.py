@@ -85,6 +85,9 @@ def apply_clearance_authority(apps, schema_editor=None) -> None:
             Diagnosis.objects.filter(pk=diagnoses[code].pk).update(
                 clearance_by=clearance_by, clearance_by_source=source
             )
+    Diagnosis.objects.filter(clearance_by_source="", code__in=["M43.16", "M48.062"]).update(
+        clearance_by_source=SRC_REVIEWED_DIAGNOSIS
+    )
     Diagnosis.objects.filter(clearance_by_source="").update(clearance_by_source=SRC_SEED)
     for code, professions, from_day, until_day, with_code, rationale, source in RULES:
         if code not in diagnoses or (with_code is not None and with_code not in diagnoses):
@@ -96,6 +99,26 @@ def apply_clearance_authority(apps, schema_editor=None) -> None:
             until_day=until_day,
             defaults={"professions": professions, "rationale": rationale, "source": source, "review_note": REVIEW_NOTE},
         )
+
+
+# What the codes above allowed before this migration (the v1 seed): the reverse restores it, so a rollback never
+# leaves clearance_by widened without the rules that narrowed it.
+CLEARANCE_BY_BEFORE = {
+    "M54.50": ["physician", "physical_therapist", "athletic_trainer"],
+    "M54.2": ["physician", "physical_therapist", "athletic_trainer"],
+    "M81.0": ["physician"],
+    "Z96.641": ["physician"],
+    "Z96.642": ["physician"],
+    "Z33.1": ["physician"],
+}
+# Diagnoses added by the catalog review (0005) are reviewed content, not the v1 seed's rule.
+SRC_REVIEWED_DIAGNOSIS = f"{REVIEW} — a spinal condition without surgery or fracture: physician or physical therapist"
+
+
+def restore_clearance_by(apps, schema_editor=None) -> None:
+    Diagnosis = apps.get_model("clinic", "Diagnosis")
+    for code, clearance_by in CLEARANCE_BY_BEFORE.items():
+        Diagnosis.objects.filter(code=code).update(clearance_by=clearance_by)
 
 
 REQUEST_GLOBAL_RECHECK = """
@@ -209,6 +232,7 @@ class Migration(migrations.Migration):
                 ],
             },
         ),
-        migrations.RunPython(apply_clearance_authority, migrations.RunPython.noop),
-        migrations.RunSQL(REQUEST_GLOBAL_RECHECK, migrations.RunSQL.noop),
+        migrations.RunPython(apply_clearance_authority, restore_clearance_by),
+        # Both ways: a rollback changes who may clear whom too.
+        migrations.RunSQL(REQUEST_GLOBAL_RECHECK, REQUEST_GLOBAL_RECHECK),
     ]

@@ -7,7 +7,8 @@
   asked as worded then (``red_flag_questions``), and ``hurt_items`` names the stretches that hurt. Existing logs
   and their audit events (pghistory) get their three answers copied under the same slugs, with the wording the
   portal asked them in, before the old columns are dropped; the audit triggers are off while the live rows are
-  copied, so the copy adds no synthetic "update" events. Reversible: the answers go back to the booleans.
+  copied, so the copy adds no synthetic "update" events. Reversible, with a loss: the three old answers go
+  back to the booleans; answers to the questions added here have no column to go back to and are dropped.
 """
 
 import django.contrib.postgres.fields

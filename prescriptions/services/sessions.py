@@ -285,6 +285,13 @@ def session_log_create(
     # Chosen under the patient's lock, from the facts as they are now: a diagnosis recorded since the client
     # fetched the questions adds its questions, and the log is refused until they are answered.
     questions = session_questions(session)
+    if not any(question.asked_of_everyone for question in questions):
+        # Fail closed: with no screening every patient is asked (all retired in the admin), "no symptoms"
+        # would be read from questions nobody asked.
+        raise StateConflict(
+            "This session cannot be logged: the clinic's red-flag screening questions are switched off. "
+            "Please call your clinic."
+        )
     errors = safety.red_flag_answer_errors(questions, answers)
     if errors:
         raise ValidationError(errors)
