@@ -6,7 +6,7 @@ a clinic may add its own stretches and contraindications.
 
 from __future__ import annotations
 
-from zoneinfo import available_timezones
+from importlib import resources
 
 from django.conf import settings
 from django.contrib.postgres.fields import ArrayField
@@ -18,9 +18,47 @@ from django.db.models import Q
 REVIEW_NOTE = "Seed content: a licensed physical therapist must review this row before clinical use."
 
 
+REFUSED_ZONES = frozenset(
+    {"localtime", "Factory", "posixrules", "EST5EDT", "CST6CDT", "MST7MDT", "PST8PDT", "EST", "MST", "HST"}
+)
+"""Names a host or the zone database may offer that are no place a patient lives: the server's own zone,
+tzdata's placeholder, and the legacy POSIX-style names (a fixed offset or US rules, not a place)."""
+
+
+def _zones() -> frozenset[str]:
+    """The IANA zones patients and clinics may be given: the pinned ``tzdata`` package's list (not the host's
+    zone files, which vary by machine): region/city names plus ``UTC`` and ``Etc/UTC``; no bare legacy alias
+    (``EST5EDT``, ``Japan``), no ``Etc/GMT+5`` (whose sign is inverted), nothing in ``REFUSED_ZONES``."""
+    names = resources.files("tzdata").joinpath("zones").read_text(encoding="utf-8").split()
+    regions = {name for name in names if "/" in name and not name.startswith("Etc/")}
+    return frozenset((regions | {"UTC", "Etc/UTC"}) - REFUSED_ZONES)
+
+
+ZONES = _zones()
+
+
 def validate_timezone(value: str) -> None:
-    if value not in available_timezones():
-        raise ValidationError(f"{value!r} is not an IANA time zone (e.g. America/New_York).", code="invalid_zone")
+    """A new zone must be one of ``ZONES``; rows stored before keep theirs (see ``StoredZoneMixin``)."""
+    if value not in ZONES:
+        raise ValidationError(
+            f"{value!r} is not an IANA region/city time zone (e.g. America/New_York) or UTC.", code="invalid_zone"
+        )
+
+
+class StoredZoneMixin:
+    """A row keeps the zone it was stored with: ``full_clean`` validates ``timezone`` only when it changes, so a
+    zone accepted before the list was narrowed (``EST5EDT``) does not block edits of the row's other fields."""
+
+    @classmethod
+    def from_db(cls, db, field_names, values):
+        instance = super().from_db(db, field_names, values)
+        instance._stored_timezone = instance.__dict__.get("timezone")
+        return instance
+
+    def clean_fields(self, exclude=None):
+        if self.timezone == getattr(self, "_stored_timezone", None):
+            exclude = {*(exclude or ()), "timezone"}
+        super().clean_fields(exclude=exclude)
 
 
 class Profession(models.TextChoices):
@@ -61,7 +99,7 @@ PRECAUTION_WINDOW_SETTINGS = {
 """Precaution window → the ``Clinic`` field that sets its last day (days since onset, inclusive)."""
 
 
-class Clinic(models.Model):
+class Clinic(StoredZoneMixin, models.Model):
     name = models.CharField(max_length=200, unique=True)
     timezone = models.CharField(max_length=64, default="UTC", validators=[validate_timezone])
     # Surgeons differ on how long hip precautions last: the clinic may set its own last day for the rows

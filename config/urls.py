@@ -22,4 +22,5 @@ urlpatterns = [
     path("api/schema/", SpectacularAPIView.as_view(), name="schema"),
     path("api/docs/", SpectacularSwaggerSplitView.as_view(url_name="schema"), name="docs"),
 ]
+handler400 = "clinic.api.problems.bad_request"
 handler404 = "clinic.api.problems.not_found"

@@ -63,7 +63,7 @@ from patients.models import (
     PatientDiagnosis,
     PortalAccess,
 )
-from patients.selectors import portal_login, self_login_taken
+from patients.selectors import self_login_taken
 
 EXPIRING_WITHIN_DAYS = 7
 
@@ -104,6 +104,31 @@ class PatientReadsLogged(admin.ModelAdmin):
                 )
                 response.render()
             return response
+
+    def logged_object_read(self, view, what: str):
+        """``view(request, object_id, ...)`` as a read of its object's patient: a 2xx GET logs it in its transaction."""
+
+        def logged(request, object_id, *args, **kwargs):
+            with transaction.atomic():
+                response = view(request, object_id, *args, **kwargs)
+                if request.method in ("GET", "HEAD") and 200 <= response.status_code < 300:
+                    obj = self.get_object(request, unquote(object_id))
+                    if obj is None:  # fail closed (DESIGN §10): a page of patient data not attributed is not served
+                        raise PermissionDenied
+                    audit.log_admin_read(request, self.patient_id_of(obj), what=f"admin:{self.read_what}-{what}")
+                    if hasattr(response, "render"):
+                        response.render()
+                return response
+
+        return logged
+
+    def history_view(self, request, object_id, extra_context=None):
+        view = super().history_view
+        return self.logged_object_read(lambda r, o: view(r, o, extra_context), "history")(request, object_id)
+
+    def delete_view(self, request, object_id, extra_context=None):
+        view = super().delete_view
+        return self.logged_object_read(lambda r, o: view(r, o, extra_context), "delete")(request, object_id)
 
 
 # --- Effective clearance today, in SQL ----------------------------------------------------------------
@@ -377,22 +402,14 @@ class PortalLoginForm(forms.Form):
 class PortalGrantForm(forms.Form):
     """Give an existing portal login (a guardian's, say) access to one more patient: ``portal_access_grant``."""
 
-    username = forms.CharField(max_length=150, help_text="The username of an existing portal login.")
+    username = forms.CharField(
+        max_length=150, help_text="The username of an existing portal login of this clinic's patients."
+    )
     relationship = forms.ChoiceField(choices=PortalAccess.Relationship.choices)
 
     def __init__(self, *args, patient: Patient, **kwargs):
         super().__init__(*args, **kwargs)
         self.patient = patient
-
-    def clean_username(self):
-        # As the API's grant: only an active portal login, never a staff account.
-        user = portal_login(username=self.cleaned_data["username"])
-        if user is None:
-            raise ValidationError("No portal login with this username; create a new login above instead.")
-        if self.patient.portal_access.filter(user=user).exists():
-            raise ValidationError("This login already has access to this patient.")
-        self.cleaned_data["user"] = user
-        return user.get_username()
 
     def clean_relationship(self) -> str:
         relationship = self.cleaned_data["relationship"]
@@ -507,7 +524,7 @@ class PatientAdmin(PatientReadsLogged, ServiceFormAdmin, ClinicScopedAdmin):
     # Portal logins: a page of its own, linked from the change page's object tools.
 
     def get_urls(self):
-        portal_login = self.admin_site.admin_view(self.portal_login_view)
+        portal_login = self.admin_site.admin_view(self.logged_object_read(self.portal_login_view, "portal-login"))
         name = f"{self.opts.app_label}_{self.opts.model_name}_portal_login"
         return [path("<path:object_id>/portal-login/", portal_login, name=name), *super().get_urls()]
 
@@ -607,15 +624,17 @@ class PatientAdmin(PatientReadsLogged, ServiceFormAdmin, ClinicScopedAdmin):
         """``portal_access_grant``; returns the success message, or None with the refusal on the form."""
         if not form.is_valid():
             return None
-        user = form.cleaned_data["user"]
-        try:
-            services.portal_access_grant(
-                patient=patient, user=user, relationship=form.cleaned_data["relationship"], by=request.user
+        try:  # which logins may be granted is the service's rule, as in the API
+            access = services.portal_access_grant(
+                patient=patient,
+                username=form.cleaned_data["username"],
+                relationship=form.cleaned_data["relationship"],
+                by=request.user,
             )
         except (ValidationError, DomainError) as error:
-            show_refusal(form, error, aliases={"user": "username"})
+            show_refusal(form, error)
             return None
-        return f"Portal access for {user.get_username()} granted to {patient}."
+        return f"Portal access for {access.user.get_username()} granted to {patient}."
 
 
 # --- Clearances -----------------------------------------------------------------------------------------

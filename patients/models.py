@@ -21,6 +21,7 @@ from clinic.models import (
     Profession,
     Qualifier,
     RecheckOutboxRow,
+    StoredZoneMixin,
     validate_timezone,
 )
 
@@ -48,7 +49,7 @@ class PatientQuerySet(models.QuerySet):
 
 
 @audited
-class Patient(models.Model):
+class Patient(StoredZoneMixin, models.Model):
     clinic = models.ForeignKey(Clinic, on_delete=models.PROTECT, related_name="patients")
     mrn = models.CharField("MRN", max_length=32, help_text="Medical record number, unique within the clinic.")
     first_name = models.CharField(max_length=100)

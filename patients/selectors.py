@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from django.contrib.auth import get_user_model
+from django.db.models import Count, Q
 
 from patients.models import Patient, PortalAccess
 
@@ -30,12 +31,23 @@ def granted_patients(grants: list[PortalAccess]) -> list[Patient]:
     return [grant.patient for grant in grants_in_care(grants)]
 
 
-def portal_login(*, username: str):
-    """The active portal login (never a staff account) with this username, or None — for granting it access."""
+def portal_login_of_clinic(*, username: str, clinic_id: int):
+    """The portal login staff of ``clinic_id`` may grant access to by name, or None: one query.
+
+    The portal-grant rule (README, Security): an active login that is not staff, has at least one grant,
+    and all of whose grants are patients of this clinic (a guardian's second child). A staff account, a
+    login without grants, one with any grant in another clinic and a name that does not exist are all
+    None, so the caller's refusal is the same for each: no oracle, and no stranger's login to link.
+    """
     return (
         get_user_model()
         .objects.filter(username=username, is_active=True, is_staff=False, is_superuser=False)
         .filter(membership__isnull=True)
+        .annotate(
+            grants=Count("portal_accesses"),
+            grants_elsewhere=Count("portal_accesses", filter=~Q(portal_accesses__patient__clinic_id=clinic_id)),
+        )
+        .filter(grants__gt=0, grants_elsewhere=0)
         .first()
     )
 

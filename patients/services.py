@@ -15,7 +15,7 @@ from django.dispatch import Signal
 from django.utils import timezone
 from django.views.decorators.debug import sensitive_variables
 
-from clinic import outbox
+from clinic import bounds, outbox
 from clinic.access import ANY_STAFF, CLINICAL, Role, require_role
 from clinic.errors import StateConflict
 from clinic.models import Clinic, Contraindication, Diagnosis, MobilityLevel, MovementTag
@@ -30,6 +30,7 @@ from patients.models import (
     PortalAccess,
     RecheckRequest,
 )
+from patients.selectors import portal_login_of_clinic
 
 logger = logging.getLogger(__name__)
 
@@ -106,6 +107,22 @@ def _check_preferences(patient: Patient) -> None:
         )
 
 
+def _check_birth_date(patient: Patient) -> None:
+    """Born on or after 1900-01-01 and not after today in the patient's zone (the latest zone on earth if
+    the zone itself is invalid: full_clean names that)."""
+    born = patient.date_of_birth
+    if not isinstance(born, dt.date):
+        return  # missing or not a date: full_clean names it
+    try:
+        today = patient.local_today()
+    except Exception:  # noqa: BLE001 - an unknown zone; full_clean refuses it with its own message
+        today = (timezone.now() + dt.timedelta(hours=14)).date()
+    if born > today:
+        raise ValidationError({"date_of_birth": "A date of birth cannot be in the future."})
+    if born < bounds.EARLIEST_DATE:
+        raise ValidationError({"date_of_birth": f"Give a date of birth on or after {bounds.EARLIEST_DATE}."})
+
+
 # --- Patients ---------------------------------------------------------------------------------------
 
 
@@ -120,6 +137,7 @@ def patient_create(*, clinic: Clinic, by, **fields: Any) -> Patient:
     _stamp_consent(patient, {"email_consent": False, "sms_consent": False})
     _check_therapist(clinic, patient.primary_therapist)
     _check_preferences(patient)
+    _check_birth_date(patient)
     _save(patient)
     return patient
 
@@ -153,6 +171,8 @@ def _apply_changes(patient: Patient, fields: dict[str, Any], *, allowed: set[str
     if "primary_therapist" in fields:
         _check_therapist(patient.clinic, patient.primary_therapist)
     _check_preferences(patient)
+    if "date_of_birth" in fields:
+        _check_birth_date(patient)
     _save(patient)
     changed = {name for name in PATIENT_FIELDS if getattr(patient, name) != before[name]}
     if "timezone" in changed:  # local dates move: the gate's "today" and every session's date with them
@@ -188,13 +208,29 @@ def patient_restore(*, patient: Patient, by) -> Patient:
     return patient
 
 
+NO_SUCH_PORTAL_LOGIN = "No such portal login; create a new login instead."
+USERNAME_NOT_AVAILABLE = "This username is not available; choose another."
+
+
 @transaction.atomic
-def portal_access_grant(*, patient: Patient, user, relationship: str, by) -> PortalAccess:
-    """Let a portal user see a patient: themselves, or as guardian/caregiver. Not for an archived patient."""
+def portal_access_grant(*, patient: Patient, username: str, relationship: str, by) -> PortalAccess:
+    """Give an existing portal login access to one more patient of the clinic (a guardian's second child).
+
+    Only a login ``portal_login_of_clinic`` finds (all its grants are patients of this clinic): anything
+    else — another clinic's login, a staff account, a name that does not exist — is the one refusal
+    ``NO_SUCH_PORTAL_LOGIN``. Not for an archived patient.
+    """
     require_role(by, patient.clinic_id, ANY_STAFF)
     patient = _live(patient)  # the portal hides archived patients: access to one would be a dead login
-    if getattr(user, "membership", None) is not None:
-        raise ValidationError({"user": "Staff accounts cannot be portal users."})
+    user = portal_login_of_clinic(username=username, clinic_id=patient.clinic_id)
+    if user is None:
+        raise ValidationError({"username": NO_SUCH_PORTAL_LOGIN})
+    if patient.portal_access.filter(user=user).exists():  # a login of this clinic: it may say so
+        raise ValidationError({"username": "This login already has access to this patient."})
+    return _portal_access_add(patient, user, relationship)
+
+
+def _portal_access_add(patient: Patient, user, relationship: str) -> PortalAccess:
     access = PortalAccess(patient=patient, user=user, relationship=relationship)
     _save(access)
     return access
@@ -203,21 +239,29 @@ def portal_access_grant(*, patient: Patient, user, relationship: str, by) -> Por
 @sensitive_variables("password")
 @transaction.atomic
 def portal_user_create(*, patient: Patient, by, username: str, password: str, email: str = "", relationship: str):
-    """Create a portal login (not staff) and grant it access to ``patient``. Not for an archived patient."""
+    """Create a portal login (not staff) and grant it access to ``patient``. Not for an archived patient.
+
+    A username taken anywhere (any clinic, staff or portal) is the one refusal ``USERNAME_NOT_AVAILABLE``:
+    it reveals that the name is not available, never whose it is or where.
+    """
     require_role(by, patient.clinic_id, ANY_STAFF)
     patient = _live(patient)  # refuse before the username and password are checked, not after
     User = get_user_model()
     if User.objects.filter(username=username).exists():
-        raise ValidationError({"username": "That username is taken."})
+        raise ValidationError({"username": USERNAME_NOT_AVAILABLE})
     user = User(username=username, email=email, is_staff=False)
     try:
         validate_password(password, user)
     except ValidationError as exc:
         raise ValidationError({"password": exc.messages}) from exc
     user.set_password(password)
-    user.full_clean()
-    user.save()
-    portal_access_grant(patient=patient, user=user, relationship=relationship, by=by)
+    user.full_clean(validate_unique=False)  # checked above; a race is caught below with the same answer
+    try:
+        with transaction.atomic():
+            user.save()
+    except IntegrityError as exc:
+        raise ValidationError({"username": USERNAME_NOT_AVAILABLE}) from exc
+    _portal_access_add(patient, user, relationship)
     return user
 
 
@@ -239,6 +283,7 @@ def episode_open(
     require_role(by, patient.clinic_id, CLINICAL)
     patient = _live(patient)
     _check_therapist(patient.clinic, primary_therapist)
+    bounds.check_dates(opened_on=opened_on)
     episode = Episode(
         patient=patient,
         title=title,
@@ -257,6 +302,7 @@ def episode_discharge(*, episode: Episode, by, discharged_on: dt.date | None = N
         raise StateConflict("This episode is already discharged.")
     if episode.prescriptions.filter(status__in=("active", "paused")).exists():
         raise StateConflict("This episode has an active or paused plan; complete or cancel it first.")
+    bounds.check_dates(discharged_on=discharged_on)
     episode.discharged_on = discharged_on or episode.patient.local_today()
     _save(episode, update_fields=["discharged_on", "updated_at"])
     return episode
@@ -281,6 +327,7 @@ def patient_diagnosis_add(
     patient = _live(patient)
     if episode is not None and episode.patient_id != patient.pk:
         raise ValidationError({"episode": "That episode belongs to another patient."})
+    bounds.check_dates(onset_date=onset_date, resolved_date=resolved_date)
     row = PatientDiagnosis(
         patient=patient,
         episode=episode,
@@ -331,6 +378,7 @@ def patient_diagnosis_update(*, patient_diagnosis: PatientDiagnosis, by, **field
     unknown = set(fields) - DIAGNOSIS_CHANGEABLE
     if unknown:
         raise ValidationError(dict.fromkeys(sorted(unknown), "This field cannot be changed."))
+    bounds.check_dates(onset_date=fields.get("onset_date"), resolved_date=fields.get("resolved_date"))
     row = PatientDiagnosis.objects.select_for_update().get(pk=patient_diagnosis.pk)
     for name, value in fields.items():
         setattr(row, name, value)
@@ -377,9 +425,17 @@ def clearance_record(
     document_reference: str = "",
     notes: str = "",
 ) -> Clearance:
-    """Record a clearance letter. A later clearance supersedes earlier ones from its validity on."""
+    """Record a clearance letter. A later clearance supersedes earlier ones from its validity on.
+
+    Its dates lie between 1900 and 2999 and it is valid for at most ``bounds.MAX_CLEARANCE_YEARS`` years.
+    """
     require_role(by, patient.clinic_id, CLEARANCE_KEEPERS)
     patient = _live(patient)
+    bounds.check_dates(valid_from=valid_from, valid_until=valid_until)
+    if valid_until > bounds.years_after(valid_from, bounds.MAX_CLEARANCE_YEARS):
+        raise ValidationError(
+            {"valid_until": f"A clearance is valid for at most {bounds.MAX_CLEARANCE_YEARS} years; record a new one."}
+        )
     tags = list(restricted_tags)
     if status == Clearance.Status.RESTRICTED and not tags:
         raise ValidationError({"restricted_tags": "A restricted clearance names the movements it restricts."})
@@ -412,6 +468,7 @@ def clearance_revoke(*, clearance: Clearance, by, reason: str) -> Clearance:
         raise StateConflict("This clearance is already revoked.")
     if not reason or not reason.strip():
         raise ValidationError({"reason": "Say why the clearance is revoked."})
+    bounds.check_reason("reason", reason.strip())
     clearance.revoked_at = timezone.now()
     clearance.revoked_by = by
     clearance.revoke_reason = reason.strip()

@@ -175,6 +175,50 @@ def test_grant_needs_a_portal_login_without_access_yet(request, staff_client, fr
     assert PortalAccess.objects.count() == before
 
 
+def grant(username: str) -> dict[str, str]:
+    return {"_grant": "1", "grant-username": username, "grant-relationship": "guardian"}
+
+
+def test_a_login_outside_the_clinic_is_no_such_portal_login(staff_client, clinic, other_clinic, front_desk, patient):
+    """The API's rule, through the admin page: one refusal for every name that is not a login of this clinic."""
+    theirs = factories.PortalAccessFactory(patient=factories.PatientFactory(clinic=other_clinic)).user
+    both = factories.PortalAccessFactory(patient=factories.PatientFactory(clinic=clinic)).user
+    factories.PortalAccessFactory(patient=factories.PatientFactory(clinic=other_clinic), user=both)
+    their_staff = factories.MembershipFactory(clinic=other_clinic, role="front_desk").user
+    our_staff = factories.MembershipFactory(clinic=clinic, role="therapist").user
+    strangers = [theirs, both, their_staff, our_staff, factories.UserFactory()]
+    client = staff_client(front_desk)
+    before = set(PortalAccess.objects.values_list("pk", flat=True))
+
+    nobody = client.post(page_of(patient), grant("nobody-at-all"))
+    responses = [client.post(page_of(patient), grant(user.username)) for user in strangers]
+
+    for user, response in zip(strangers, responses, strict=True):
+        assert response.status_code == 200, user.username
+        assert response.context["grant_form"].errors == nobody.context["grant_form"].errors
+        assert user.email not in response.content.decode()
+        assert not messages_of(response)
+    assert set(PortalAccess.objects.values_list("pk", flat=True)) == before
+    assert nobody.status_code == 200
+    assert nobody.context["grant_form"].errors == {"username": ["No such portal login; create a new login instead."]}
+
+
+def test_a_taken_username_is_not_available_wherever_it_is_taken(staff_client, other_clinic, front_desk, patient):
+    theirs = factories.PortalAccessFactory(patient=factories.PatientFactory(clinic=other_clinic)).user
+    their_staff = factories.MembershipFactory(clinic=other_clinic, role="front_desk").user
+    client = staff_client(front_desk)
+
+    for user in (theirs, their_staff):
+        response = client.post(page_of(patient), new_login(username=user.username))
+
+        assert response.status_code == 200
+        assert response.context["create_form"].errors == {
+            "username": ["This username is not available; choose another."]
+        }
+        assert user.email not in response.content.decode()
+    assert not PortalAccess.objects.filter(patient=patient).exists()
+
+
 # --- Who may ---------------------------------------------------------------------------------------------
 
 

@@ -457,6 +457,65 @@ def test_portal_access_bad_input_names_the_fields(as_user, patient, portal_user,
     assert PortalAccess.objects.filter(patient=patient).count() == 1
 
 
+def _grant(client, patient, username):
+    return client.post(f"{base(patient)}/portal-access/", {"username": username, "relationship": "guardian"})
+
+
+def test_front_desk_grants_a_login_of_its_own_clinic(as_user, clinic, patient, front_desk):
+    """A guardian's second child: a login whose grants are all patients of this clinic (archived ones too)."""
+    guardian = factories.PortalAccessFactory(patient=factories.PatientFactory(clinic=clinic), relationship="guardian")
+    factories.PortalAccessFactory(
+        patient=factories.PatientFactory(clinic=clinic, archived_at=timezone.now()), user=guardian.user
+    )
+
+    response = _grant(as_user(front_desk), patient, guardian.user.username)
+
+    assert response.status_code == 201, response.json()
+    assert (response.json()["user"], response.json()["email"]) == (guardian.user.pk, guardian.user.email)
+    assert PortalAccess.objects.filter(user=guardian.user, patient=patient).exists()
+
+
+def test_a_login_outside_the_clinic_is_no_such_portal_login(as_user, clinic, other_clinic, patient, front_desk):
+    """Another clinic's login, a login of both clinics, a staff account, a login without grants and a name
+    that does not exist: the same 400 body, nothing written, no email shown."""
+    theirs = factories.PortalAccessFactory(patient=factories.PatientFactory(clinic=other_clinic)).user
+    both = factories.PortalAccessFactory(patient=factories.PatientFactory(clinic=clinic)).user
+    factories.PortalAccessFactory(patient=factories.PatientFactory(clinic=other_clinic), user=both)
+    their_staff = factories.MembershipFactory(clinic=other_clinic, role="front_desk").user
+    our_staff = factories.MembershipFactory(clinic=clinic, role="therapist").user
+    no_grants = factories.UserFactory()
+    strangers = [theirs, both, their_staff, our_staff, no_grants]
+    client = as_user(front_desk)
+    before = set(PortalAccess.objects.values_list("pk", flat=True))
+
+    nobody = _grant(client, patient, "nobody-at-all")
+    responses = [_grant(client, patient, user.username) for user in strangers]
+
+    for user, response in zip(strangers, responses, strict=True):
+        assert (response.status_code, response.content) == (400, nobody.content), user.username
+        assert user.email not in response.content.decode()
+    assert set(PortalAccess.objects.values_list("pk", flat=True)) == before
+    assert nobody.status_code == 400
+    assert nobody.json()["errors"] == {"username": ["No such portal login; create a new login instead."]}
+
+
+def test_a_new_login_with_a_taken_username_is_not_available(as_user, other_clinic, patient, front_desk, therapist):
+    theirs = factories.PortalAccessFactory(patient=factories.PatientFactory(clinic=other_clinic)).user
+    their_staff = factories.MembershipFactory(clinic=other_clinic, role="front_desk").user
+    client = as_user(front_desk)
+
+    responses = [
+        client.post(f"{base(patient)}/portal-access/", {**NEW_LOGIN, "username": user.username})
+        for user in (theirs, their_staff, therapist)
+    ]
+
+    for response in responses:
+        assert response.status_code == 400
+        assert response.json()["errors"] == {"username": ["This username is not available; choose another."]}
+        assert response.content == responses[0].content
+    assert not PortalAccess.objects.filter(patient=patient).exists()
+
+
 # --- Constant queries -------------------------------------------------------------------------------------
 
 

@@ -488,53 +488,102 @@ def test_the_database_refuses_to_delete_a_clearance(patient, front_desk, lumbar_
 # --- portal_access_grant --------------------------------------------------------------------------
 
 
+def _login_of(patient, relationship="guardian"):
+    """An existing portal login with a grant for ``patient``."""
+    return factories.PortalAccessFactory(patient=patient, relationship=relationship).user
+
+
 def test_portal_access_for_self_and_guardian(clinic, front_desk):
     child = factories.PatientFactory(clinic=clinic, date_of_birth=dt.date(2014, 6, 1))
-    teen_user, parent = factories.UserFactory(), factories.UserFactory()
+    parent = _login_of(factories.PatientFactory(clinic=clinic))  # the guardian of an older sibling
+    teen_user = services.portal_user_create(
+        patient=child, by=front_desk, username="teen", password="stretch-every-morning-42", relationship="self"
+    )
 
-    own = services.portal_access_grant(patient=child, user=teen_user, relationship="self", by=front_desk)
-    guardian = services.portal_access_grant(patient=child, user=parent, relationship="guardian", by=front_desk)
+    guardian = services.portal_access_grant(
+        patient=child, username=parent.username, relationship="guardian", by=front_desk
+    )
 
-    assert (own.relationship, guardian.relationship) == ("self", "guardian")
+    assert (guardian.user, guardian.relationship) == (parent, "guardian")
     assert set(PortalAccess.objects.filter(patient=child).values_list("user", flat=True)) == {teen_user.pk, parent.pk}
 
 
-@pytest.mark.parametrize("staff", ["therapist", "other_therapist", "clinic_admin"])
-def test_staff_cannot_be_a_portal_user(request, patient, front_desk, staff):
-    user = request.getfixturevalue(staff)
+@pytest.mark.parametrize(
+    "who", ["therapist", "other_therapist", "clinic_admin", "other_clinic_login", "two_clinic_login", "no_grants",
+            "inactive", "nobody"],
+)  # fmt: skip
+def test_only_a_login_of_the_clinic_is_granted_and_every_other_name_is_not_found(
+    request, clinic, other_clinic, patient, front_desk, who
+):
+    """The portal-grant rule: every refusal is the same "no such portal login", and nothing is written."""
+    theirs = factories.PatientFactory(clinic=other_clinic)
+    username = {
+        "therapist": lambda: request.getfixturevalue("therapist").username,
+        "other_therapist": lambda: request.getfixturevalue("other_therapist").username,
+        "clinic_admin": lambda: request.getfixturevalue("clinic_admin").username,
+        "other_clinic_login": lambda: _login_of(theirs).username,
+        "two_clinic_login": lambda: (
+            factories.PortalAccessFactory(
+                patient=theirs, user=_login_of(factories.PatientFactory(clinic=clinic))
+            ).user.username
+        ),
+        "no_grants": lambda: factories.UserFactory().username,
+        "inactive": lambda: (
+            factories.PortalAccessFactory(
+                patient=factories.PatientFactory(clinic=clinic), user=factories.UserFactory(is_active=False)
+            ).user.username
+        ),
+        "nobody": lambda: "nobody",
+    }[who]()
+    before = set(PortalAccess.objects.values_list("pk", flat=True))
 
     with pytest.raises(ValidationError) as excinfo:
-        services.portal_access_grant(patient=patient, user=user, relationship="self", by=front_desk)
+        services.portal_access_grant(patient=patient, username=username, relationship="guardian", by=front_desk)
 
-    assert "user" in error_fields(excinfo)
-    assert not PortalAccess.objects.filter(user=user).exists()
+    assert excinfo.value.message_dict == {"username": [services.NO_SUCH_PORTAL_LOGIN]}
+    assert set(PortalAccess.objects.values_list("pk", flat=True)) == before
+
+
+def test_a_login_whose_grants_are_all_in_the_clinic_is_granted(clinic, patient, front_desk):
+    login = _login_of(factories.PatientFactory(clinic=clinic))
+    factories.PortalAccessFactory(
+        patient=factories.PatientFactory(clinic=clinic, archived_at=timezone.now()), user=login
+    )
+
+    access = services.portal_access_grant(
+        patient=patient, username=login.username, relationship="guardian", by=front_desk
+    )
+
+    assert (access.patient, access.user) == (patient, login)
 
 
 def test_duplicate_grant_is_refused(patient, front_desk):
-    parent = factories.UserFactory()
-    services.portal_access_grant(patient=patient, user=parent, relationship="guardian", by=front_desk)
+    parent = _login_of(patient)
 
     with pytest.raises(ValidationError):
-        services.portal_access_grant(patient=patient, user=parent, relationship="caregiver", by=front_desk)
+        services.portal_access_grant(patient=patient, username=parent.username, relationship="caregiver", by=front_desk)
 
     assert PortalAccess.objects.filter(patient=patient, user=parent).count() == 1
 
 
-def test_a_patient_has_one_self_account(patient, front_desk):
-    services.portal_access_grant(patient=patient, user=factories.UserFactory(), relationship="self", by=front_desk)
+def test_a_patient_has_one_self_account(patient, other_patient, front_desk):
+    services.portal_user_create(
+        patient=patient, by=front_desk, username="own", password="stretch-every-morning-42", relationship="self"
+    )
 
     with pytest.raises(ValidationError):
-        services.portal_access_grant(patient=patient, user=factories.UserFactory(), relationship="self", by=front_desk)
+        services.portal_access_grant(
+            patient=patient, username=_login_of(other_patient).username, relationship="self", by=front_desk
+        )
 
     assert PortalAccess.objects.filter(patient=patient).count() == 1
 
 
-def test_only_clinic_staff_grant_portal_access(patient, other_therapist, portal_user):
+def test_only_clinic_staff_grant_portal_access(patient, other_patient, other_therapist, portal_user):
+    login = _login_of(other_patient)
     for outsider in (other_therapist, portal_user):
         with pytest.raises(PermissionDenied):
-            services.portal_access_grant(
-                patient=patient, user=factories.UserFactory(), relationship="guardian", by=outsider
-            )
+            services.portal_access_grant(patient=patient, username=login.username, relationship="guardian", by=outsider)
 
 
 def test_front_desk_creates_a_portal_login(patient, front_desk):
@@ -562,7 +611,7 @@ def test_portal_login_username_must_be_free(patient, front_desk):
             patient=patient, by=front_desk, username="taken", password="stretch-every-morning-42", relationship="self"
         )
 
-    assert error_fields(excinfo) == {"username"}
+    assert excinfo.value.message_dict == {"username": [services.USERNAME_NOT_AVAILABLE]}
     assert not PortalAccess.objects.filter(patient=patient).exists()
 
 
@@ -583,7 +632,7 @@ def test_refused_portal_login_leaves_no_account_behind(request, patient, who):
 
 
 def test_refused_grant_leaves_no_account_behind(patient, front_desk):
-    services.portal_access_grant(patient=patient, user=factories.UserFactory(), relationship="self", by=front_desk)
+    _login_of(patient, relationship="self")
 
     with pytest.raises(ValidationError):
         services.portal_user_create(
@@ -599,14 +648,16 @@ def test_refused_grant_leaves_no_account_behind(patient, front_desk):
 
 def test_an_archived_patient_gets_no_portal_login_or_access(patient, front_desk):
     services.patient_archive(patient=patient, by=front_desk)
-    existing = factories.UserFactory()
+    existing = _login_of(factories.PatientFactory(clinic=patient.clinic))
 
     with pytest.raises(StateConflict, match="archived"):
         services.portal_user_create(
             patient=patient, by=front_desk, username="late", password="stretch-every-morning-42", relationship="self"
         )
     with pytest.raises(StateConflict, match="archived"):
-        services.portal_access_grant(patient=patient, user=existing, relationship="guardian", by=front_desk)
+        services.portal_access_grant(
+            patient=patient, username=existing.username, relationship="guardian", by=front_desk
+        )
 
     assert not get_user_model().objects.filter(username="late").exists()
     assert not PortalAccess.objects.filter(patient=patient).exists()

@@ -254,6 +254,7 @@ CATALOG_EDITORS = (Role.CLINIC_ADMIN,)
 
 
 class StretchListView(StaffListView):
+    shows_patients = None  # the catalog: no patient data
     serializer_class = StretchOut
     filterset_class = StretchFilter
     write_roles = CATALOG_EDITORS
@@ -273,12 +274,15 @@ class StretchListView(StaffListView):
 
 
 class StretchDetailView(StaffAPIView):
+    shows_patients = None  # the catalog: no patient data
+
     @extend_schema(responses={200: StretchOut}, summary="A stretch, with steps, tags and default dosage")
     def get(self, request, stretch_id: int):
         return Response(StretchOut(get_object_or_404(visible_stretches(self.clinic_id), pk=stretch_id)).data)
 
 
 class DiagnosisListView(StaffListView):
+    shows_patients = None  # the catalog: no patient data
     serializer_class = DiagnosisOut
     filterset_fields = ["code", "body_region"]
     queryset = diagnoses_with_rules().order_by("code")
@@ -294,6 +298,7 @@ class DiagnosisListView(StaffListView):
 
 
 class MovementTagListView(StaffListView):
+    shows_patients = None  # the catalog: no patient data
     serializer_class = MovementTagOut
     queryset = MovementTag.objects.order_by("slug")
 
@@ -303,6 +308,7 @@ class MovementTagListView(StaffListView):
 
 
 class MobilityLevelListView(StaffListView):
+    shows_patients = None  # the catalog: no patient data
     serializer_class = MobilityLevelOut
     queryset = MobilityLevel.objects.order_by("level")
 
@@ -312,6 +318,7 @@ class MobilityLevelListView(StaffListView):
 
 
 class ContraindicationListView(StaffListView):
+    shows_patients = None  # the catalog: no patient data
     serializer_class = ContraindicationOut
     filterset_class = ContraindicationFilter
     write_roles = CATALOG_EDITORS
@@ -337,6 +344,8 @@ class ContraindicationListView(StaffListView):
 
 
 class ContraindicationDetailView(StaffAPIView):
+    shows_patients = None  # the catalog: no patient data
+
     @extend_schema(responses={200: ContraindicationOut}, summary="A contraindication row")
     def get(self, request, contraindication_id: int):
         row = get_object_or_404(visible_contraindications(self.clinic_id), pk=contraindication_id)

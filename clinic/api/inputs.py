@@ -15,9 +15,9 @@ from typing import Any
 from rest_framework import serializers
 from rest_framework.settings import api_settings
 
+from clinic.bounds import EARLIEST_DATE, LATEST_DATE
+
 MAX_ID = 2**31 - 1  # PostgreSQL integer
-EARLIEST_DATE = dt.date(1900, 1, 1)
-LATEST_DATE = dt.date(2999, 12, 31)
 
 
 def _flat(detail: Any, prefix: str) -> Iterator[tuple[str, list[str]]]:

@@ -1,14 +1,17 @@
 """Errors as RFC 9457 problem details: {"type", "title", "status", "detail", "errors"[, "findings"]}.
 
 The one place domain exceptions become HTTP: ValidationError → 400 with field errors, PermissionDenied →
-403, a row outside the caller's scope → 404, StateConflict and SafetyBlocked → 409.
+403, a row outside the caller's scope → 404, StateConflict and SafetyBlocked → 409, a body over
+DATA_UPLOAD_MAX_MEMORY_SIZE → 413 (here, or in ``bad_request`` when Django refuses it before any view).
 """
 
 from __future__ import annotations
 
 from typing import Any
 
+from django.conf import settings
 from django.core.exceptions import PermissionDenied as DjangoPermissionDenied
+from django.core.exceptions import RequestDataTooBig, SuspiciousOperation
 from django.core.exceptions import ValidationError as DjangoValidationError
 from django.http import Http404
 from rest_framework import exceptions, serializers, status
@@ -30,6 +33,7 @@ TITLES = {
     405: "Method not allowed",
     406: "Not acceptable",
     409: "Conflict",
+    413: "Request body too large",
     415: "Unsupported media type",
     429: "Too many requests",
 }
@@ -54,7 +58,20 @@ def _flatten(detail: Any) -> Any:
     return str(detail)
 
 
+def _too_large_body() -> dict:
+    limit = settings.DATA_UPLOAD_MAX_MEMORY_SIZE
+    return {
+        "type": PROBLEM_BASE + "too-large",
+        "title": TITLES[413],
+        "status": 413,
+        "detail": f"The request body is larger than the limit of {limit} bytes.",
+        "errors": {},
+    }
+
+
 def exception_handler(exc: Exception, context: dict) -> Response | None:
+    if isinstance(exc, RequestDataTooBig):  # raised by Django when the parser reads request.body
+        return Response(_too_large_body(), status=413, content_type=CONTENT_TYPE)
     if isinstance(exc, SafetyBlocked):
         return problem(
             status.HTTP_409_CONFLICT,
@@ -125,6 +142,21 @@ class SafetyProblemSerializer(ProblemSerializer):
     """A 409 refusal by the safety gate carries the findings that refused it."""
 
     findings = FindingSerializer(many=True, required=False)
+
+
+def bad_request(request, exception=None):
+    """handler400: a request Django refuses before any view (too large a body, a bad host…) under /api/ answers
+    with problem details — 413 for a body over DATA_UPLOAD_MAX_MEMORY_SIZE — other paths as Django does."""
+    from django.http import JsonResponse
+    from django.views.defaults import bad_request as django_bad_request
+
+    if request.path.startswith("/api/"):
+        if isinstance(exception, RequestDataTooBig):
+            return JsonResponse(_too_large_body(), status=413, content_type=CONTENT_TYPE)
+        detail = "The request was refused." if isinstance(exception, SuspiciousOperation) else "Bad request."
+        body = {"type": PROBLEM_BASE + "bad-request", "title": TITLES[400], "status": 400, "detail": detail}
+        return JsonResponse({**body, "errors": {}}, status=400, content_type=CONTENT_TYPE)
+    return django_bad_request(request, exception)
 
 
 def not_found(request, exception=None):

@@ -2,8 +2,13 @@
 
 from __future__ import annotations
 
+import copy
+
+from django.core.exceptions import FieldDoesNotExist
+from django.db import models
 from drf_spectacular.extensions import OpenApiAuthenticationExtension, OpenApiSerializerFieldExtension
 from drf_spectacular.openapi import AutoSchema
+from rest_framework import serializers
 
 from clinic.api.problems import ProblemSerializer
 
@@ -13,7 +18,44 @@ def _is_problem(serializer) -> bool:
     return isinstance(cls, type) and issubclass(cls, ProblemSerializer)
 
 
+def _model_field_is_blank(field) -> bool:
+    """Whether ``field`` (of a model serializer) reads a text column that may hold ``""``."""
+    parent = getattr(field, "parent", None)
+    if not isinstance(parent, serializers.ModelSerializer) or field.source == "*":
+        return False
+    model, model_field = parent.Meta.model, None
+    for attr in field.source_attrs:
+        if model is None:
+            return False
+        try:
+            model_field = model._meta.get_field(attr)
+        except FieldDoesNotExist:
+            return False
+        model = model_field.related_model
+    return bool(model_field and model_field.blank and isinstance(model_field, models.CharField | models.TextField))
+
+
+def _as_documented(field):
+    """DRF drops ``allow_blank`` from read-only model fields, so a blank column (an email, a diagnosis's phase)
+    would be declared as a format or an enum that ``""`` breaks: document the field as it really answers."""
+    if (
+        field.read_only
+        and isinstance(field, serializers.CharField | serializers.ChoiceField)
+        and not field.allow_blank
+        and _model_field_is_blank(field)
+    ):
+        field = copy.copy(field)
+        field.allow_blank = True
+    return field
+
+
 class LimberAutoSchema(AutoSchema):
+    def _map_serializer_field(self, field, direction, bypass_extensions=False):
+        return super()._map_serializer_field(_as_documented(field), direction, bypass_extensions)
+
+    def _insert_field_validators(self, field, schema):
+        return super()._insert_field_validators(_as_documented(field), schema)
+
     def _get_response_for_code(self, serializer, status_code, media_types=None, direction="response"):
         if _is_problem(serializer):
             media_types = ["application/problem+json"]
@@ -24,6 +66,8 @@ class LimberAutoSchema(AutoSchema):
         codes = ["400", "401", "403", "404"]
         if self.method in ("POST", "PUT", "PATCH", "DELETE"):
             codes.append("409")
+        if self.method in ("POST", "PUT", "PATCH"):
+            codes.append("413")  # a body over DATA_UPLOAD_MAX_MEMORY_SIZE
         for code in codes:
             if code not in responses:
                 responses[code] = self._get_response_for_code(

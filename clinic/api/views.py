@@ -6,6 +6,7 @@ from collections.abc import Iterable
 from typing import Any
 
 import pghistory
+from django.core.exceptions import ImproperlyConfigured
 from django.db import transaction
 from rest_framework import generics
 from rest_framework.views import APIView
@@ -15,40 +16,49 @@ from clinic.api.permissions import IsPortalUser, IsStaffMember
 READ_METHODS = ("GET", "HEAD")
 
 
-def _patient_ids_in(data: Any, field: str) -> list[int]:
-    """The patient ids a response body shows: ``field`` of each row ("id" when rows are patients)."""
-    if isinstance(data, dict) and isinstance(data.get("results"), list):
-        rows = data["results"]
-    elif isinstance(data, list):
-        rows = data
-    else:
-        rows = [data]
-    ids: list[int] = []
-    for row in rows:
-        if not isinstance(row, dict):
-            continue
-        if field == "id":
-            ids.append(row.get("id"))
-            continue
-        value = row.get(field)
-        ids.append(value.get("id") if isinstance(value, dict) else value)
-        for patient in row.get(f"{field}s") or ():  # e.g. the portal's "patients" list
-            ids.append(patient.get("id") if isinstance(patient, dict) else patient)
-    return [pid for pid in ids if isinstance(pid, int)]
+SHOWS_PATIENTS_KINDS = (None, "url", "objects")
+_UNDECLARED = object()
 
 
 class Audited:
     """Every change a request makes carries its actor; every read of patient data is logged (DESIGN §7).
 
     Reads run in one transaction with their AccessLog rows, and a read that cannot be logged fails.
-    Which patients a 2xx read shows: ``audit_patients()`` if a view defines it, else the URL's
-    ``patient_id``, else ``audited_patient_field`` of each row in the body ("id" for rows that are
-    patients, "patient" — an id or a nested object — otherwise; inferred from the serializer's model).
+    Every view that answers GET declares which patients a read shows, in ``shows_patients`` (``as_view``
+    refuses one that does not, so the URLconf fails to import):
+
+    - ``None``: the view shows no patient data (the catalog); nothing is logged.
+    - ``"url"``: the URL's ``patient_id`` (the view answers 404 for any patient the caller may not see).
+    - ``"objects"``: the objects the view serialized: generic list views record their page through
+      ``get_serializer``; other views call ``self.shown(*objects)`` with what they put in the body.
+      ``patient_of(obj)`` names each object's patient (``obj.pk`` for a Patient, else ``obj.patient_id``).
+
+    Never inferred from the body, so renaming a serializer field cannot stop the log. Fails closed: a 2xx read
+    of a view declaring patients that did not record what it showed is a server error, and nothing is served.
     """
 
-    audited_patient_field: str | None = None
+    shows_patients: str | None = _UNDECLARED  # type: ignore[assignment]
+    _shown: list[Any] | None = None  # what a read recorded as shown (``shown``); reset per request
+
+    def __init_subclass__(cls, **kwargs):
+        super().__init_subclass__(**kwargs)
+        declared = cls.__dict__.get("shows_patients", _UNDECLARED)
+        if declared is not _UNDECLARED and declared not in SHOWS_PATIENTS_KINDS:
+            raise ImproperlyConfigured(
+                f"{cls.__qualname__}.shows_patients is {declared!r}: declare one of {SHOWS_PATIENTS_KINDS!r}."
+            )
+
+    @classmethod
+    def as_view(cls, **initkwargs):
+        if hasattr(cls, "get") and cls.shows_patients is _UNDECLARED:
+            raise ImproperlyConfigured(
+                f"{cls.__module__}.{cls.__qualname__} answers GET but does not declare `shows_patients` "
+                "(None, 'url' or 'objects'): every read of patient data must name its patients (DESIGN §7)."
+            )
+        return super().as_view(**initkwargs)
 
     def dispatch(self, request, *args, **kwargs):
+        self._shown = None
         with pghistory.context(url=request.path):
             if request.method in READ_METHODS:
                 # savepoint=False: outermost in production (ATOMIC_REQUESTS is off); no extra round trips.
@@ -62,33 +72,52 @@ class Audited:
         user = request.user
         pghistory.context(user=user.pk if user.is_authenticated else None, url=request.path)
 
+    def shown(self, *objects) -> None:
+        """Record objects the response shows (``shows_patients = "objects"``); their patients are logged."""
+        if self._shown is None:
+            self._shown = []
+        self._shown.extend(objects)
+
+    def get_serializer(self, *args, **kwargs):
+        # Generic views serialize what they show through here: record it before it becomes JSON.
+        instance = args[0] if args else kwargs.get("instance")
+        if instance is not None:
+            self.shown(*(instance if kwargs.get("many") else [instance]))
+        elif kwargs.get("many"):
+            self.shown()
+        return super().get_serializer(*args, **kwargs)
+
+    def patient_of(self, obj) -> int:
+        from patients.models import Patient
+
+        return obj.pk if isinstance(obj, Patient) else obj.patient_id
+
     def finalize_response(self, request, response, *args, **kwargs):
         response = super().finalize_response(request, response, *args, **kwargs)
         if request.method in READ_METHODS and 200 <= response.status_code < 300:
             from patients.audit import access_log_record
 
-            patient_ids = list(self.audited_patient_ids(request, response, kwargs))
+            patient_ids = list(self.audited_patient_ids(kwargs))
             if patient_ids:
                 match = getattr(request, "resolver_match", None)
                 what = f"api:{match.url_name}" if match and match.url_name else f"api:{type(self).__name__}"
                 access_log_record(actor=request.user, patient_ids=patient_ids, what=what)
         return response
 
-    def audited_patient_ids(self, request, response, kwargs) -> Iterable[int]:
-        if hasattr(self, "audit_patients"):
-            return self.audit_patients(request, response)
-        if kwargs.get("patient_id") is not None:
+    def audited_patient_ids(self, kwargs) -> Iterable[int]:
+        """The patients this 2xx read showed, by the view's declaration; refuses a read it cannot attribute."""
+        kind = self.shows_patients
+        if kind is None:
+            return []
+        if kind == "url":
+            if kwargs.get("patient_id") is None:
+                raise ImproperlyConfigured(f"{type(self).__name__} shows the URL's patient but has no patient_id.")
             return [int(kwargs["patient_id"])]
-        return _patient_ids_in(getattr(response, "data", None), self._audited_patient_field())
-
-    def _audited_patient_field(self) -> str:
-        if self.audited_patient_field:
-            return self.audited_patient_field
-        from patients.models import Patient
-
-        serializer_class = getattr(self, "serializer_class", None)
-        model = getattr(getattr(serializer_class, "Meta", None), "model", None)
-        return "id" if model is Patient else "patient"
+        if self._shown is None:  # fail closed (DESIGN §10): patient data that cannot be attributed is not served
+            raise ImproperlyConfigured(
+                f"{type(self).__name__} declares shows_patients='objects' but recorded nothing it showed."
+            )
+        return [self.patient_of(obj) for obj in self._shown]
 
 
 class StaffScoped(Audited):

@@ -41,6 +41,8 @@ INSTALLED_APPS = [
 MIDDLEWARE = [
     # /healthz and /readyz for the load balancer: first, so no host check or HTTPS redirect applies to probes.
     "clinic.health.HealthCheckMiddleware",
+    # Cache-Control: no-store on every /api/ answer (login and problems included), whichever layer made it.
+    "clinic.api.no_store.NoStoreMiddleware",
     "django.middleware.security.SecurityMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.common.CommonMiddleware",
@@ -147,6 +149,10 @@ CACHES = {
 }
 
 # --- REST API (DESIGN §6) -----------------------------------------------------------------------
+# A request body larger than this is refused before it is parsed: 413 problem under /api/ (clinic/api/problems.py).
+# The largest body the serializers allow (a plan: 50 items, 200 overrides and 200 acknowledgements with
+# 2,000-character reasons) is about 1 MB.
+DATA_UPLOAD_MAX_MEMORY_SIZE = 2 * 1024 * 1024
 REST_FRAMEWORK = {
     "DEFAULT_AUTHENTICATION_CLASSES": [
         "clinic.api.authentication.TokenAuthentication",
@@ -157,7 +163,7 @@ REST_FRAMEWORK = {
     "PAGE_SIZE": 25,
     "DEFAULT_FILTER_BACKENDS": ["django_filters.rest_framework.DjangoFilterBackend"],
     "DEFAULT_RENDERER_CLASSES": ["clinic.api.renderers.ORJSONRenderer"],
-    "DEFAULT_PARSER_CLASSES": ["rest_framework.parsers.JSONParser"],
+    "DEFAULT_PARSER_CLASSES": ["clinic.api.parsers.BoundedJSONParser"],  # JSON nested at most 32 deep
     "DEFAULT_SCHEMA_CLASS": "clinic.api.schema.LimberAutoSchema",
     "EXCEPTION_HANDLER": "clinic.api.problems.exception_handler",
     "DEFAULT_THROTTLE_RATES": {"login": env_str("LOGIN_THROTTLE_RATE", default="10/min")},

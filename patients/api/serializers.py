@@ -5,6 +5,8 @@ from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
+from clinic.api.inputs import plausible_date
+from clinic.bounds import MAX_REASON_LENGTH
 from clinic.models import (
     Diagnosis,
     MobilityLevel,
@@ -23,7 +25,7 @@ from patients.models import (
     PatientDiagnosis,
     PortalAccess,
 )
-from patients.selectors import portal_login, self_login_taken
+from patients.selectors import self_login_taken
 
 
 class PatientOut(serializers.ModelSerializer):
@@ -51,7 +53,9 @@ class PatientIn(serializers.Serializer):
     mrn = serializers.CharField(max_length=32)
     first_name = serializers.CharField(max_length=100)
     last_name = serializers.CharField(max_length=100)
-    date_of_birth = serializers.DateField()
+    date_of_birth = serializers.DateField(
+        validators=[plausible_date], help_text="From 1900-01-01 to today (in the patient's zone)."
+    )
     timezone = serializers.CharField(max_length=64, validators=[validate_timezone])
     email = serializers.EmailField(required=False, allow_blank=True)
     phone = serializers.CharField(max_length=32, required=False, allow_blank=True)
@@ -85,12 +89,16 @@ class EpisodeOut(serializers.ModelSerializer):
 
 class EpisodeIn(serializers.Serializer):
     title = serializers.CharField(max_length=200)
-    opened_on = serializers.DateField(required=False, help_text="Defaults to today in the patient's zone.")
+    opened_on = serializers.DateField(
+        required=False, validators=[plausible_date], help_text="Defaults to today in the patient's zone."
+    )
     primary_therapist = TherapistField(required=False, allow_null=True, help_text="Defaults to the caller.")
 
 
 class EpisodeDischargeIn(serializers.Serializer):
-    discharged_on = serializers.DateField(required=False, help_text="Defaults to today in the patient's zone.")
+    discharged_on = serializers.DateField(
+        required=False, validators=[plausible_date], help_text="Defaults to today in the patient's zone."
+    )
 
 
 @extend_schema_field(
@@ -145,8 +153,8 @@ class PatientDiagnosisOut(serializers.ModelSerializer):
 class PatientDiagnosisChangeIn(serializers.Serializer):
     phase = serializers.ChoiceField(choices=Phase.choices, required=False, allow_blank=True)
     qualifier = serializers.ChoiceField(choices=Qualifier.choices, required=False, allow_blank=True)
-    onset_date = serializers.DateField(required=False, allow_null=True)
-    resolved_date = serializers.DateField(required=False, allow_null=True)
+    onset_date = serializers.DateField(required=False, allow_null=True, validators=[plausible_date])
+    resolved_date = serializers.DateField(required=False, allow_null=True, validators=[plausible_date])
 
     def validate(self, attrs: dict) -> dict:
         if not attrs:
@@ -211,8 +219,10 @@ class ClearanceIn(serializers.Serializer):
     professional_name = serializers.CharField(max_length=200)
     profession = serializers.ChoiceField(choices=Profession.choices)
     status = serializers.ChoiceField(choices=Clearance.Status.choices)
-    valid_from = serializers.DateField()
-    valid_until = serializers.DateField()
+    valid_from = serializers.DateField(validators=[plausible_date])
+    valid_until = serializers.DateField(
+        validators=[plausible_date], help_text="At most 5 years after valid_from (a longer letter: record a new one)."
+    )
     restricted_tags = serializers.SlugRelatedField(
         many=True,
         slug_field="slug",
@@ -225,7 +235,7 @@ class ClearanceIn(serializers.Serializer):
 
 
 class ClearanceRevokeIn(serializers.Serializer):
-    reason = serializers.CharField(help_text="Why the clearance no longer holds.")
+    reason = serializers.CharField(max_length=MAX_REASON_LENGTH, help_text="Why the clearance no longer holds.")
 
 
 class PatientPortalAccessOut(serializers.ModelSerializer):
@@ -261,12 +271,4 @@ class PatientPortalAccessIn(serializers.Serializer):
             return attrs
         if attrs.get("email"):
             raise serializers.ValidationError({"email": "An email is only set on a new login (give a password)."})
-        user = portal_login(username=attrs["username"])
-        if user is None:
-            raise serializers.ValidationError(
-                {"username": "No portal login with this username; give a password to create one."}
-            )
-        if patient.portal_access.filter(user=user).exists():
-            raise serializers.ValidationError({"username": "This login already has access to this patient."})
-        attrs["user"] = user
-        return attrs
+        return attrs  # which existing logins may be granted is the service's rule (portal_access_grant)

@@ -44,6 +44,7 @@ def clinic_patients(clinic_id: int):
 
 
 class PatientListView(StaffListView):
+    shows_patients = "objects"  # the page's patients
     serializer_class = PatientOut
     filterset_class = PatientFilter
 
@@ -59,6 +60,8 @@ class PatientListView(StaffListView):
 
 
 class PatientDetailView(StaffAPIView):
+    shows_patients = "url"
+
     @extend_schema(responses={200: PatientOut}, summary="A patient")
     def get(self, request, patient_id: int):
         return Response(PatientOut(get_object_or_404(clinic_patients(self.clinic_id), pk=patient_id)).data)
@@ -88,6 +91,7 @@ class PatientArchiveView(StaffAPIView):
 class PatientRecordListView(StaffListView):
     """A list of one patient's rows; ``rows(patient)`` gives the queryset."""
 
+    shows_patients = "url"  # every row is the URL's patient's (404 for a patient of another clinic)
     model: type
 
     @cached_property
@@ -285,9 +289,8 @@ class PortalAccessListView(PatientRecordListView):
         if "password" in fields:
             user = services.portal_user_create(patient=self.patient, by=request.user, **fields)
         else:
-            user = fields["user"]
-            services.portal_access_grant(
-                patient=self.patient, user=user, relationship=fields["relationship"], by=request.user
-            )
+            user = services.portal_access_grant(
+                patient=self.patient, username=fields["username"], relationship=fields["relationship"], by=request.user
+            ).user
         access = PortalAccess.objects.select_related("user").get(patient=self.patient, user=user)
         return Response(PatientPortalAccessOut(access).data, status=status.HTTP_201_CREATED)

@@ -297,10 +297,13 @@ class PrescriptionScoped:
         return prescription
 
     def detail(self, prescription_id: int, status_code: int = status.HTTP_200_OK) -> Response:
-        return Response(PrescriptionDetailOut(self.prescription(prescription_id)).data, status=status_code)
+        prescription = self.prescription(prescription_id)
+        self.shown(prescription)
+        return Response(PrescriptionDetailOut(prescription).data, status=status_code)
 
 
 class PrescriptionListView(PrescriptionScoped, StaffListView):
+    shows_patients = "objects"  # each plan's patient
     serializer_class = PrescriptionOut
     filterset_class = PrescriptionFilter
 
@@ -320,6 +323,8 @@ class PrescriptionListView(PrescriptionScoped, StaffListView):
 
 
 class PrescriptionDetailView(PrescriptionScoped, StaffAPIView):
+    shows_patients = "objects"  # the plan's patient (``detail``)
+
     @extend_schema(responses={200: PrescriptionDetailOut}, summary="A plan, its latest gate evaluation and overrides")
     def get(self, request, prescription_id: int):
         return self.detail(prescription_id)

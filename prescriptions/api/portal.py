@@ -266,9 +266,13 @@ class PortalPatientChoice:
 
 
 class PortalMeView(PortalAPIView):
+    shows_patients = "objects"  # the patients listed
+
     @extend_schema(responses={200: PortalMeOut}, summary="Me and the patients I may see")
     def get(self, request):
         user = request.user
+        grants = grants_in_care(self.portal_grants())
+        self.shown(*(access.patient for access in grants))
         patients = [
             {
                 "id": access.patient.pk,
@@ -277,7 +281,7 @@ class PortalMeView(PortalAPIView):
                 "relationship": access.relationship,
                 "timezone": access.patient.timezone,
             }
-            for access in grants_in_care(self.portal_grants())
+            for access in grants
         ]
         return Response(
             {
@@ -292,16 +296,21 @@ class PortalMeView(PortalAPIView):
 
 
 class PortalPlansView(PortalPatientChoice, PortalAPIView):
+    shows_patients = "objects"  # the chosen patient
+
     @extend_schema(
         parameters=[PATIENT_PARAMETER],
         responses={200: PortalPlansOut},
         summary="My active plans and this week's sessions",
     )
     def get(self, request):
-        return Response(portal_plans(patient=self.chosen_patient()))
+        patient = self.chosen_patient()
+        self.shown(patient)
+        return Response(portal_plans(patient=patient))
 
 
 class PortalSessionListView(PortalScoped, generics.ListAPIView):
+    shows_patients = "objects"  # each session's patient (``portal_sessions`` annotates ``patient_id``)
     queryset = Session.objects.none()  # the model, for the schema; get_queryset scopes every request
     serializer_class = PortalSessionOut
     filterset_class = PortalSessionFilter
@@ -324,9 +333,12 @@ def _my_session(request, session_id: int) -> Session:
 
 
 class PortalSessionDetailView(PortalAPIView):
+    shows_patients = "objects"  # the session's patient
+
     @extend_schema(responses={200: PortalSessionOut}, summary="One session and the red-flag questions its log asks")
     def get(self, request, session_id: int):
         (session,) = with_questions([_my_session(request, session_id)])
+        self.shown(session)
         return Response(PortalSessionOut(session).data)
 
 
@@ -379,11 +391,15 @@ class PortalSessionSkipView(PortalAPIView):
 
 
 class PortalPreferencesView(PortalPatientChoice, PortalAPIView):
+    shows_patients = "objects"  # the chosen patient
+
     @extend_schema(
         parameters=[PATIENT_PARAMETER], responses={200: PortalPreferencesOut}, summary="My reminder preferences"
     )
     def get(self, request):
-        return Response(PortalPreferencesOut(self.chosen_patient()).data)
+        patient = self.chosen_patient()
+        self.shown(patient)
+        return Response(PortalPreferencesOut(patient).data)
 
     @extend_schema(
         parameters=[PATIENT_PARAMETER],

@@ -11,6 +11,7 @@ from rest_framework import serializers
 from rest_framework.response import Response
 
 from clinic.api.views import StaffAPIView, StaffListView
+from clinic.bounds import MAX_REASON_LENGTH
 from clinic.models import StaffMembership
 from patients.models import Patient
 from prescriptions import services
@@ -132,7 +133,7 @@ class SafetyFlagOut(serializers.Serializer):
 
 
 class SafetyFlagResolveIn(serializers.Serializer):
-    resolution = serializers.CharField(max_length=4000, help_text="How the flag was resolved.")
+    resolution = serializers.CharField(max_length=MAX_REASON_LENGTH, help_text="How the flag was resolved.")
 
 
 def _keyword_fields(fields: dict, **renamed: serializers.Field) -> dict:
@@ -208,8 +209,12 @@ class AdherenceOut(serializers.Serializer):
 
 
 class StaffSessionListView(StaffListView):
+    shows_patients = "objects"  # each session's patient
     serializer_class = StaffSessionOut
     filterset_class = StaffSessionFilter
+
+    def patient_of(self, session: Session) -> int:
+        return session.prescription.patient_id
 
     def get_queryset(self):
         return clinic_sessions(clinic_id=self.clinic_id)
@@ -220,6 +225,7 @@ class StaffSessionListView(StaffListView):
 
 
 class SafetyFlagListView(StaffListView):
+    shows_patients = "objects"  # each flag's patient
     serializer_class = SafetyFlagOut
     filterset_class = SafetyFlagFilter
 
@@ -232,9 +238,13 @@ class SafetyFlagListView(StaffListView):
 
 
 class SafetyFlagDetailView(StaffAPIView):
+    shows_patients = "objects"  # the flag's patient
+
     @extend_schema(responses={200: SafetyFlagOut}, summary="A safety flag")
     def get(self, request, flag_id: int):
-        return Response(SafetyFlagOut(get_object_or_404(clinic_flags(clinic_id=self.clinic_id), pk=flag_id)).data)
+        flag = get_object_or_404(clinic_flags(clinic_id=self.clinic_id), pk=flag_id)
+        self.shown(flag)
+        return Response(SafetyFlagOut(flag).data)
 
 
 class SafetyFlagAcknowledgeView(StaffAPIView):
@@ -272,6 +282,7 @@ class SafetyFlagResolveView(StaffAPIView):
 
 
 class PatientAdherenceView(StaffAPIView):
+    shows_patients = "url"
     read_roles = (Role.THERAPIST, Role.CLINIC_ADMIN)
 
     @extend_schema(

@@ -9,6 +9,7 @@ from django.core.exceptions import ValidationError
 from django.db import IntegrityError, transaction
 from django.utils import timezone
 
+from clinic import bounds
 from clinic.access import CLINICAL, Role, require_role
 from clinic.errors import StateConflict
 from patients.models import Patient
@@ -137,6 +138,7 @@ def flag_resolve(*, flag: SafetyFlag, by, resolution: str) -> SafetyFlag:
     require_role(by, flag.patient.clinic_id, CLINICAL)
     if not resolution or not resolution.strip():
         raise ValidationError({"resolution": "Say how the flag was resolved."})
+    bounds.check_reason("resolution", resolution.strip())
     patient_id, plan_id = Flag.objects.values_list("patient_id", "prescription_id").get(pk=flag.pk)
     lock_patient_and_plans(patient_id=patient_id, plan_ids=[plan_id] if plan_id else [])
     flag = Flag.objects.select_for_update().get(pk=flag.pk)

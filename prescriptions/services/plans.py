@@ -13,6 +13,7 @@ from django.core.exceptions import ValidationError
 from django.db import IntegrityError, transaction
 from django.utils import timezone
 
+from clinic import bounds
 from clinic.access import CLINICAL, require_role
 from clinic.catalog_seed import CATALOG_VERSION
 from clinic.errors import SafetyBlocked, StateConflict
@@ -85,12 +86,26 @@ def _lock(prescription: Prescription) -> Prescription:
     return Prescription.objects.select_for_update(of=("self",)).select_related("patient").get(pk=prescription.pk)
 
 
+def _sides_overlap(one: str, other: str) -> bool:
+    """Same side, or "both" and one of its sides: the same stretch would be done twice on one side."""
+    sided = {PrescriptionItem.Side.LEFT, PrescriptionItem.Side.RIGHT}
+    both = PrescriptionItem.Side.BOTH
+    return one == other or (one == both and other in sided) or (other == both and one in sided)
+
+
 def _validate_items(prescription: Prescription, items: Sequence[ItemIn]) -> None:
     if not items:
         raise ValidationError({"items": "A plan needs at least one stretch."})
     errors: dict[str, list[str]] = {}
     for index, item in enumerate(items):
         stretch = item.stretch
+        for earlier_index, earlier in enumerate(items[:index]):
+            if earlier.stretch.pk == stretch.pk and _sides_overlap(earlier.side, item.side):
+                errors.setdefault(f"items[{index}]", []).append(
+                    f"Item {index + 1}: {stretch.name} ({item.side}) is already item {earlier_index + 1} "
+                    f"({earlier.side}); prescribe a stretch once per side."
+                )
+                break
         if stretch.clinic_id not in (None, prescription.patient.clinic_id):
             errors.setdefault("items", []).append(f"Item {index + 1}: that stretch is not in this clinic's catalog.")
         elif stretch.kind == Stretch.Kind.STATIC and not item.hold_seconds:
@@ -120,6 +135,7 @@ def _write_items(prescription: Prescription, items: Sequence[ItemIn]) -> None:
 
 
 def _clean_schedule(prescription: Prescription) -> None:
+    bounds.check_dates(start_date=prescription.start_date, end_date=prescription.end_date)
     prescription.days_of_week = sorted(set(prescription.days_of_week or []))
     prescription.times = sorted(set(prescription.times or []))
     prescription.full_clean()
@@ -254,7 +270,9 @@ def gate_run(
     matched: list[tuple[WaiverIn, safety.Finding]] = []
     for waiver in waivers:
         finding = by_key.get(waiver.key)
-        if finding is None:
+        if len(waiver.reason) > bounds.MAX_REASON_LENGTH:
+            errors.append(f"Keep each reason to {bounds.MAX_REASON_LENGTH} characters or fewer.")
+        elif finding is None:
             errors.append(f"No finding {waiver.code} ({waiver.cause}) on item {waiver.item} to override.")
         elif not finding.overridable:
             errors.append(f"{finding.message} This cannot be overridden.")

@@ -1,0 +1,284 @@
+"""Every GET route that shows patient data logs exactly the patients it showed (DESIGN §7, issue #13 item 5).
+
+The walk covers the whole URLconf, API and admin: a route this file does not know fails, so a new route must
+either log its reads or be listed below as showing no patient data (or exempt), with the reason.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+
+import pytest
+from django.contrib import admin
+from django.contrib.auth import get_user_model
+from django.core.exceptions import ImproperlyConfigured
+from django.db import transaction
+from django.urls import URLPattern, URLResolver, get_resolver, reverse
+from rest_framework.response import Response
+from rest_framework.test import APIClient, force_authenticate
+
+from clinic.api.views import StaffAPIView
+from clinic.models import Contraindication, Stretch
+from patients.admin import PatientReadsLogged
+from patients.api.serializers import PatientOut
+from patients.models import AccessLog, Patient
+from prescriptions.demo import load_demo
+from prescriptions.models import Prescription
+from tests import factories
+
+
+def _rows(body):
+    return body["results"] if isinstance(body, dict) and "results" in body else body
+
+
+def _url_patient(body, ids):
+    return {ids["patient_id"]}
+
+
+def _row_patients(body, ids):
+    return {row["patient"] for row in _rows(body)}
+
+
+def _body_patient(body, ids):
+    return {body["patient"]}
+
+
+# API routes that show patient data: url name -> (who calls it, the patients the body shows).
+API_PATIENT_ROUTES = {
+    "patient-list": ("staff", lambda body, ids: {row["id"] for row in _rows(body)}),
+    "patient-detail": ("staff", _url_patient),
+    "patient-episodes": ("staff", _url_patient),
+    "patient-diagnoses": ("staff", _url_patient),
+    "patient-mobility-assessments": ("staff", _url_patient),
+    "patient-clearances": ("staff", _url_patient),
+    "patient-portal-access": ("staff", _url_patient),
+    "patient-adherence": ("staff", _url_patient),
+    "prescription-list": ("staff", _row_patients),
+    "prescription-detail": ("staff", _body_patient),
+    "session-list": ("staff", _row_patients),
+    "flag-list": ("staff", _row_patients),
+    "flag-detail": ("staff", _body_patient),
+    "portal-me": ("portal", lambda body, ids: {p["id"] for p in body["patients"]}),
+    "portal-plans": ("portal", lambda body, ids: {body["patient"]["id"]}),
+    "portal-session-list": ("portal", _row_patients),
+    "portal-session-detail": ("portal", _body_patient),
+    "portal-preferences": ("portal", _body_patient),
+}
+# API routes that show no patient data (their views declare ``shows_patients = None``).
+API_NO_PATIENT_DATA = {
+    "catalog-stretch-list": "the stretch catalog",
+    "catalog-stretch-detail": "the stretch catalog",
+    "catalog-diagnosis-list": "the diagnosis catalog",
+    "catalog-movement-tag-list": "the movement-tag catalog",
+    "catalog-mobility-level-list": "the mobility-level catalog",
+    "catalog-contraindication-list": "the contraindication catalog",
+    "catalog-contraindication-detail": "the contraindication catalog",
+}
+API_EXEMPT = {
+    "schema": "the OpenAPI document: describes the API, holds no data",
+    "docs": "the Swagger UI page for the OpenAPI document: no data",
+}
+
+# Admin pages of the models whose admin logs reads (``PatientReadsLogged``): which show patient data.
+ADMIN_LOGGED_PAGES = {"changelist", "change", "history", "delete", "portal_login"}
+ADMIN_EXEMPT_PAGES = {
+    "add": "a blank form: it shows no patient's record (a chooser lists the clinic's patients by name only)",
+}
+# Models whose admin shows no patient data, or is exempt, with the reason.
+ADMIN_NO_PATIENT_DATA = {
+    "auth.Group": "permission groups",
+    "auth.User": "logins (staff and portal usernames), not patient records",
+    "axes.AccessAttempt": "login attempts by username and IP",
+    "axes.AccessLog": "logins by username and IP (not the patient read log)",
+    "axes.AccessFailureLog": "failed logins by username and IP",
+    "knox.AuthToken": "API token digests",
+    "clinic.Clinic": "clinics",
+    "clinic.StaffMembership": "staff roles",
+    "clinic.MovementTag": "catalog",
+    "clinic.MobilityLevel": "catalog",
+    "clinic.Diagnosis": "catalog",
+    "clinic.ClearanceAuthorityRule": "catalog",
+    "clinic.Stretch": "catalog",
+    "clinic.Contraindication": "catalog",
+    "prescriptions.RedFlagQuestion": "catalog of questions",
+}
+ADMIN_EXEMPT_MODELS = {
+    "patients.AccessLog": "the read log itself: compliance review of the trail, read-only",
+    "pghistory.Events": "the change trail itself: compliance review of the trail, read-only",
+}
+ADMIN_SITE_PAGES = {
+    "index": "the list of models",
+    "app_list": "an app's list of models",
+    "login": "the login form",
+    "logout": "logs out",
+    "password_change": "the user's own password form",
+    "password_change_done": "a confirmation",
+    "jsi18n": "translations for the admin's scripts",
+    "autocomplete": "answers only for an admin's autocomplete_fields, and no admin declares any",
+    "view_on_site": "a redirect to the object's public URL",
+    None: "unnamed: the redirect of <object_id>/ to its change page, and the catch-all 404",
+}
+
+
+def _walk(patterns, prefix="", namespace=None):
+    for pattern in patterns:
+        if isinstance(pattern, URLResolver):
+            yield from _walk(pattern.url_patterns, prefix + str(pattern.pattern), pattern.namespace or namespace)
+        elif isinstance(pattern, URLPattern):
+            yield prefix + str(pattern.pattern), pattern, namespace
+
+
+def _patient_of(obj) -> int:
+    if isinstance(obj, Patient):
+        return obj.pk
+    if hasattr(obj, "patient_id"):
+        return obj.patient_id
+    if hasattr(obj, "prescription"):
+        return obj.prescription.patient_id
+    return obj.session.prescription.patient_id
+
+
+class _Reads:
+    def __init__(self):
+        self.mark = AccessLog.objects.order_by("-id").values_list("id", flat=True).first() or 0
+
+    def patients(self) -> set[int]:
+        return set(AccessLog.objects.filter(id__gt=self.mark).values_list("patient_id", flat=True))
+
+
+@pytest.fixture
+def demo(db):
+    load_demo()
+    User = get_user_model()
+    lucy = Patient.objects.get(mrn="DEMO-005")
+    plan = Prescription.objects.get(patient=lucy, status="active")
+    session = factories.SessionFactory(prescription=plan)
+    logged = factories.SessionFactory(prescription=plan, local_date=plan.start_date + dt.timedelta(days=1))
+    factories.SessionLogFactory(session=logged)
+    factories.ReminderFactory(session=session)
+    flag = factories.SafetyFlagFactory(patient=lucy, prescription=plan)
+    ids = {
+        "patient_id": lucy.pk,
+        "prescription_id": plan.pk,
+        "flag_id": flag.pk,
+        "session_id": session.pk,
+        "stretch_id": Stretch.objects.filter(clinic__isnull=True).first().pk,
+        "contraindication_id": Contraindication.objects.filter(clinic__isnull=True).first().pk,
+    }
+    users = {
+        "staff": User.objects.get(username="therapist"),
+        "portal": User.objects.get(username="lucy.guardian"),
+        "admin": User.objects.get(username="admin"),
+    }
+    return ids, users
+
+
+def test_every_get_route_logs_exactly_the_patients_it_shows(demo, client):
+    ids, users = demo
+    api = APIClient()
+    client.force_login(users["admin"])
+    registry = {f"{m._meta.app_label}_{m._meta.model_name}_": (m, ma) for m, ma in admin.site._registry.items()}
+    problems: list[str] = []
+    walked = 0
+
+    for route, pattern, namespace in _walk(get_resolver().url_patterns):
+        name = pattern.name
+        if namespace == "admin":
+            prefix = next((p for p in registry if name and name.startswith(p)), None)
+            if prefix is None:
+                if name not in ADMIN_SITE_PAGES:
+                    problems.append(f"admin:{name} ({route}) is unknown: log its reads or list it here")
+                continue
+            model, model_admin = registry[prefix]
+            page = name[len(prefix) :]
+            label = model._meta.label
+            if not isinstance(model_admin, PatientReadsLogged):
+                if label not in ADMIN_NO_PATIENT_DATA and label not in ADMIN_EXEMPT_MODELS:
+                    problems.append(f"admin of {label} is unknown: subclass PatientReadsLogged or list it here")
+                continue
+            if page in ADMIN_EXEMPT_PAGES:
+                continue
+            if page not in ADMIN_LOGGED_PAGES:
+                problems.append(f"admin:{name} ({route}) is unknown: log its reads or list it here")
+                continue
+            obj = model._default_manager.order_by("pk").first()
+            assert obj is not None, f"the demo has no {label} to show"
+            url = reverse(f"admin:{name}", args=[] if page == "changelist" else [obj.pk])
+            reads = _Reads()
+            response = client.get(url)
+            walked += 1
+            if page == "delete" and response.status_code == 403:
+                expected: set[int] = set()  # nothing deleted from the admin: the page is refused, shows nothing
+            elif response.status_code != 200:
+                problems.append(f"{url}: {response.status_code}")
+                continue
+            elif page == "changelist":
+                expected = {_patient_of(row) for row in response.context["cl"].result_list}
+                if not expected:
+                    problems.append(f"{url}: showed no rows; the demo should give it some")
+            else:
+                expected = {_patient_of(obj)}
+            if reads.patients() != expected:
+                problems.append(f"{url}: logged {sorted(reads.patients())}, showed {sorted(expected)}")
+            continue
+
+        view_class = getattr(pattern.callback, "cls", None) or getattr(pattern.callback, "view_class", None)
+        if view_class is None or not hasattr(view_class, "get"):
+            continue  # not a GET route (login, logout, writes)
+        if name in API_EXEMPT:
+            continue
+        url = reverse(name, kwargs={key: ids[key] for key in pattern.pattern.converters})
+        if name in API_NO_PATIENT_DATA:
+            assert view_class.shows_patients is None, name
+            api.force_authenticate(users["staff"])
+            reads = _Reads()
+            response = api.get(url)
+            walked += 1
+            if response.status_code != 200 or reads.patients():
+                problems.append(f"{url}: {response.status_code}, logged {sorted(reads.patients())}")
+            continue
+        if name not in API_PATIENT_ROUTES:
+            problems.append(f"{name} ({route}) is unknown: say which patients it shows, or list it here")
+            continue
+        who, shown = API_PATIENT_ROUTES[name]
+        api.force_authenticate(users[who])
+        reads = _Reads()
+        response = api.get(url)
+        walked += 1
+        if response.status_code != 200:
+            problems.append(f"{url}: {response.status_code}")
+            continue
+        expected = shown(response.json(), ids)
+        if not expected or reads.patients() != expected:
+            problems.append(f"{url}: logged {sorted(reads.patients())}, showed {sorted(expected)}")
+
+    assert not problems, "\n".join(problems)
+    assert walked > 40  # the walk reached the routes (API and admin)
+
+
+def test_a_view_answering_get_without_a_declaration_is_refused():
+    class Undeclared(StaffAPIView):
+        def get(self, request):
+            return Response({})
+
+    with pytest.raises(ImproperlyConfigured, match="shows_patients"):
+        Undeclared.as_view()
+
+    with pytest.raises(ImproperlyConfigured, match="shows_patients"):
+
+        class Misdeclared(StaffAPIView):
+            shows_patients = "patient"
+
+
+def test_a_read_that_records_no_patients_is_refused_and_not_logged(rf, therapist, patient):
+    class Forgetful(StaffAPIView):
+        shows_patients = "objects"
+
+        def get(self, request):
+            return Response(PatientOut(patient).data)  # forgot self.shown(patient)
+
+    request = rf.get("/api/v1/forgetful")
+    force_authenticate(request, user=therapist)
+    with pytest.raises(ImproperlyConfigured, match="recorded nothing"), transaction.atomic():  # the request's own
+        Forgetful.as_view()(request)
+    assert not AccessLog.objects.exists()
