@@ -12,6 +12,7 @@ from django.core.exceptions import PermissionDenied, ValidationError
 from django.db.models import Q, QuerySet
 
 from clinic.access import membership_of
+from clinic.bounds import MAX_REASON_LENGTH
 from clinic.errors import DomainError
 
 
@@ -163,4 +164,4 @@ def _add_refusal(form: forms.Form, error: Exception) -> None:
 class ReasonActionForm(helpers.ActionForm):
     """The action bar with a free-text reason, for actions that record why (revoke, resolve)."""
 
-    reason = forms.CharField(required=False, label="Reason", max_length=500)
+    reason = forms.CharField(required=False, label="Reason", max_length=MAX_REASON_LENGTH)

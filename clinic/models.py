@@ -45,6 +45,17 @@ def validate_timezone(value: str) -> None:
         )
 
 
+class ZoneFieldMixin:
+    """A serializer's ``timezone``: from the pinned list when it changes; the zone a row already has (stored
+    before the list was pinned) may be sent back unchanged. The stored zone comes in the serializer's context
+    (``stored_timezone``)."""
+
+    def validate_timezone(self, value: str) -> str:
+        if value != self.context.get("stored_timezone"):
+            validate_timezone(value)
+        return value
+
+
 class StoredZoneMixin:
     """A row keeps the zone it was stored with: ``full_clean`` validates ``timezone`` only when it changes, so a
     zone accepted before the list was narrowed (``EST5EDT``) does not block edits of the row's other fields."""

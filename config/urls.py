@@ -24,3 +24,4 @@ urlpatterns = [
 ]
 handler400 = "clinic.api.problems.bad_request"
 handler404 = "clinic.api.problems.not_found"
+handler500 = "clinic.api.problems.server_error"

@@ -524,7 +524,7 @@ class PatientAdmin(PatientReadsLogged, ServiceFormAdmin, ClinicScopedAdmin):
     # Portal logins: a page of its own, linked from the change page's object tools.
 
     def get_urls(self):
-        portal_login = self.admin_site.admin_view(self.logged_object_read(self.portal_login_view, "portal-login"))
+        portal_login = self.admin_site.admin_view(self.portal_login_view)  # it logs its own read
         name = f"{self.opts.app_label}_{self.opts.model_name}_portal_login"
         return [path("<path:object_id>/portal-login/", portal_login, name=name), *super().get_urls()]
 
@@ -662,6 +662,9 @@ class ClearanceAdmin(PatientReadsLogged, ServiceFormAdmin, ClinicScopedAdmin):
     clinic_path = "patient__clinic"
     read_what = "clearance"
     scoped_choices = {"patient": "clinic"}
+    # The patient is chosen through the (read-logged) patient list, not a drop-down of the whole clinic: a select
+    # of every patient's name and MRN on the add page would be an unlogged read of them all.
+    raw_id_fields = ["patient"]
     form = ClearanceForm
     list_display = [
         "patient", "status", "profession", "professional_name", "valid_from", "valid_until", "recorded_at",

@@ -403,6 +403,7 @@ def mobility_assess(
     )
     if assessment.assessed_at > timezone.now() + dt.timedelta(minutes=5):
         raise ValidationError({"assessed_at": "An assessment cannot be in the future."})
+    bounds.check_dates(assessed_at=assessment.assessed_at.astimezone(dt.UTC).date())  # no zone: year 1 overflows
     _save(assessment)
     _fact_changed(signals.mobility_changed, "mobility assessed", patient_id=patient.pk, assessment_id=assessment.pk)
     return assessment

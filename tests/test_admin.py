@@ -444,3 +444,13 @@ def test_a_clinic_admin_picks_only_their_own_staff_for_memberships(client, clini
     choices = {str(value) for value, _ in response.context["adminform"].form.fields["user"].choices if value}
     assert str(therapist.pk) in choices
     assert str(other_therapist.pk) not in choices
+
+
+def test_the_clearance_add_page_lists_no_patients(staff_client, front_desk, clinic):
+    """A drop-down of every patient's name and MRN would be a read of them all that no access log names."""
+    patient = factories.PatientFactory(clinic=clinic, last_name="Zabriskie", mrn="MRN-LISTED")
+    page = staff_client(front_desk).get("/admin/patients/clearance/add/")
+    assert page.status_code == 200
+    assert b"Zabriskie" not in page.content and b"MRN-LISTED" not in page.content
+    assert b'name="patient"' in page.content  # chosen by id, through the logged patient list
+    assert patient.pk

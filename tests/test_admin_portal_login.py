@@ -274,3 +274,11 @@ def test_an_archived_patient_is_refused_with_a_message(staff_client, front_desk,
         assert any("archived" in m for m in messages_of(response))
 
     assert nothing_created(patient)
+
+
+def test_the_portal_login_page_logs_its_read_once(staff_client, front_desk, patient):
+    from patients.models import AccessLog
+
+    before = AccessLog.objects.filter(patient=patient).count()
+    assert staff_client(front_desk).get(f"/admin/patients/patient/{patient.pk}/portal-login/").status_code == 200
+    assert AccessLog.objects.filter(patient=patient).count() == before + 1

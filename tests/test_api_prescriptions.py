@@ -474,6 +474,17 @@ def test_dry_run_without_clearance_blocks_every_item(therapist_api, patient):
     ]
 
 
+def test_the_dry_run_is_a_logged_read_of_the_patient(therapist_api, therapist, patient):
+    """Nothing is written, but the answer shows the patient's clearance and diagnoses: the read is logged."""
+    from patients.models import AccessLog
+
+    response = therapist_api.post(CHECK, {"patient": patient.pk, "items": [{"stretch": "pelvic-tilt"}]})
+    assert response.status_code == 200
+    assert list(AccessLog.objects.filter(actor=therapist).values_list("patient_id", "what")) == [
+        (patient.pk, "api:safety-check")
+    ]
+
+
 def test_item_means_the_same_in_the_dry_run_and_at_activation(therapist_api, therapist, cleared_patient, draft):
     """Same stretches, same order: the dry run and the refusal agree on everything but the (unsaved) item id."""
     diagnose(cleared_patient, therapist, "M81.0")

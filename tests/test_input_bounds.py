@@ -334,6 +334,11 @@ def test_the_same_stretch_twice_on_the_same_side_is_a_400_naming_the_item(therap
         cleared_patient, {"stretch": hamstring, "side": "both"}, {"stretch": hamstring, "side": "left"}
     )
     assert_problem(therapist_api.post(PLANS, both_and_left), 400, "items[1]")
+    for unsided in ("left", "both", "none"):  # "none" says no side: it overlaps every other item of the stretch
+        none_and = plan_body(
+            cleared_patient, {"stretch": hamstring, "side": "none"}, {"stretch": hamstring, "side": unsided}
+        )
+        assert_problem(therapist_api.post(PLANS, none_and), 400, "items[1]")
     assert not Prescription.objects.exists()
 
     pair = plan_body(cleared_patient, {"stretch": hamstring, "side": "left"}, {"stretch": hamstring, "side": "right"})
@@ -359,3 +364,36 @@ def test_the_plan_service_refuses_a_duplicate_item(therapist, cleared_patient, s
             items=[services.ItemIn(stretch=tilt, reps=10), services.ItemIn(stretch=tilt, reps=5)],
         )
     assert error_fields(excinfo) == {"items[1]"}
+
+
+def test_an_assessment_from_the_year_one_is_a_400(cleared_patient, therapist):
+    from clinic.models import MobilityLevel
+
+    with pytest.raises(ValidationError) as excinfo:
+        patient_services.mobility_assess(
+            patient=cleared_patient,
+            by=therapist,
+            level=MobilityLevel.objects.get(level=3),
+            assessed_at=dt.datetime(1, 1, 1, tzinfo=dt.UTC),
+        )
+    assert "assessed_at" in excinfo.value.message_dict
+
+
+def test_json_in_a_charset_whose_codec_fails_is_a_400_problem(api):
+    response = api.generic(
+        "POST",
+        "/api/v1/auth/login",
+        b"abc-9999999999",
+        content_type="application/json; charset=punycode",
+    )
+    assert response.status_code == 400
+    assert response["Content-Type"] == "application/problem+json"
+
+
+def test_a_server_error_under_the_api_is_a_problem_not_a_page():
+    from clinic.api.problems import server_error
+
+    response = server_error(RequestFactory().get("/api/v1/patients/"))
+    assert response.status_code == 500 and response["Content-Type"] == "application/problem+json"
+    assert b"Traceback" not in response.content
+    assert server_error(RequestFactory().get("/admin/"))["Content-Type"].startswith("text/html")

@@ -82,7 +82,7 @@ API_EXEMPT = {
 # Admin pages of the models whose admin logs reads (``PatientReadsLogged``): which show patient data.
 ADMIN_LOGGED_PAGES = {"changelist", "change", "history", "delete", "portal_login"}
 ADMIN_EXEMPT_PAGES = {
-    "add": "a blank form: it shows no patient's record (a chooser lists the clinic's patients by name only)",
+    "add": "a blank form: it shows no patient's record (a patient is chosen by id through the logged patient list)",
 }
 # Models whose admin shows no patient data, or is exempt, with the reason.
 ADMIN_NO_PATIENT_DATA = {

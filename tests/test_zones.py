@@ -66,3 +66,13 @@ def test_a_row_stored_with_a_legacy_zone_keeps_working(as_user, front_desk, pati
     response = as_user(front_desk).patch(f"/api/v1/patients/{patient.pk}/", {"timezone": "PST8PDT"})
     assert response.status_code == 400
     assert Patient.objects.get(pk=patient.pk).timezone == "EST5EDT"
+
+
+def test_a_stored_legacy_zone_can_be_sent_back_unchanged_through_the_api(as_user, therapist, patient, portal_user):
+    Patient.objects.filter(pk=patient.pk).update(timezone="EST5EDT")
+    staff = as_user(therapist).patch(f"/api/v1/patients/{patient.pk}/", {"timezone": "EST5EDT", "first_name": "Zed"})
+    assert staff.status_code == 200, staff.json()
+    portal = as_user(portal_user).get("/api/v1/portal/preferences").json()
+    sent_back = as_user(portal_user).patch("/api/v1/portal/preferences", portal)
+    assert sent_back.status_code == 200, sent_back.json()
+    assert as_user(therapist).patch(f"/api/v1/patients/{patient.pk}/", {"timezone": "CST6CDT"}).status_code == 400

@@ -49,7 +49,7 @@ class BoundedJSONParser(JSONParser):
     def parse(self, stream, media_type=None, parser_context=None):
         try:
             text = codecs.getreader(get_encoding(parser_context or {}))(stream).read()
-        except (UnicodeDecodeError, LookupError) as exc:
+        except (UnicodeError, LookupError) as exc:  # any codec's error (punycode raises a bare UnicodeError)
             raise ParseError(f"JSON parse error - {exc}") from exc
         if json_depth_exceeds(text, self.max_depth):
             raise ParseError(f"JSON parse error - nested deeper than {self.max_depth} levels.")

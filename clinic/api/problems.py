@@ -174,3 +174,21 @@ def not_found(request, exception=None):
         }
         return JsonResponse(body, status=404, content_type=CONTENT_TYPE)
     return page_not_found(request, exception)
+
+
+def server_error(request):
+    """handler500: an error under /api/ answers with problem details (no stack, no HTML), other paths as Django
+    does. Nothing about the error is told: it is logged on the server."""
+    from django.http import JsonResponse
+    from django.views.defaults import server_error as django_server_error
+
+    if request.path.startswith("/api/"):
+        body = {
+            "type": PROBLEM_BASE + "server-error",
+            "title": "Server error",
+            "status": 500,
+            "detail": "The server could not answer this request; it has been logged.",
+            "errors": {},
+        }
+        return JsonResponse(body, status=500, content_type=CONTENT_TYPE)
+    return django_server_error(request)

@@ -38,6 +38,8 @@ class Audited:
     """
 
     shows_patients: str | None = _UNDECLARED  # type: ignore[assignment]
+    read_methods: tuple[str, ...] = READ_METHODS
+    """Methods whose 2xx answer is a read of patient data: a dry run answering POST (the safety check) adds it."""
     _shown: list[Any] | None = None  # what a read recorded as shown (``shown``); reset per request
 
     def __init_subclass__(cls, **kwargs):
@@ -50,7 +52,8 @@ class Audited:
 
     @classmethod
     def as_view(cls, **initkwargs):
-        if hasattr(cls, "get") and cls.shows_patients is _UNDECLARED:
+        reads = any(hasattr(cls, method.lower()) for method in cls.read_methods if method != "HEAD")
+        if reads and cls.shows_patients is _UNDECLARED:
             raise ImproperlyConfigured(
                 f"{cls.__module__}.{cls.__qualname__} answers GET but does not declare `shows_patients` "
                 "(None, 'url' or 'objects'): every read of patient data must name its patients (DESIGN §7)."
@@ -60,7 +63,7 @@ class Audited:
     def dispatch(self, request, *args, **kwargs):
         self._shown = None
         with pghistory.context(url=request.path):
-            if request.method in READ_METHODS:
+            if request.method in self.read_methods:
                 # savepoint=False: outermost in production (ATOMIC_REQUESTS is off); no extra round trips.
                 with transaction.atomic(savepoint=False):
                     return super().dispatch(request, *args, **kwargs)
@@ -94,7 +97,7 @@ class Audited:
 
     def finalize_response(self, request, response, *args, **kwargs):
         response = super().finalize_response(request, response, *args, **kwargs)
-        if request.method in READ_METHODS and 200 <= response.status_code < 300:
+        if request.method in self.read_methods and 200 <= response.status_code < 300:
             from patients.audit import access_log_record
 
             patient_ids = list(self.audited_patient_ids(kwargs))

@@ -14,7 +14,7 @@ from clinic.models import (
     Phase,
     Profession,
     Qualifier,
-    validate_timezone,
+    ZoneFieldMixin,
 )
 from patients.models import (
     Channel,
@@ -49,14 +49,14 @@ class TherapistField(serializers.PrimaryKeyRelatedField):
         return get_user_model().objects.filter(membership__clinic_id=clinic_id, membership__role="therapist")
 
 
-class PatientIn(serializers.Serializer):
+class PatientIn(ZoneFieldMixin, serializers.Serializer):
     mrn = serializers.CharField(max_length=32)
     first_name = serializers.CharField(max_length=100)
     last_name = serializers.CharField(max_length=100)
     date_of_birth = serializers.DateField(
         validators=[plausible_date], help_text="From 1900-01-01 to today (in the patient's zone)."
     )
-    timezone = serializers.CharField(max_length=64, validators=[validate_timezone])
+    timezone = serializers.CharField(max_length=64)  # ZoneFieldMixin
     email = serializers.EmailField(required=False, allow_blank=True)
     phone = serializers.CharField(max_length=32, required=False, allow_blank=True)
     email_consent = serializers.BooleanField(required=False)

@@ -69,7 +69,9 @@ class PatientDetailView(StaffAPIView):
     @extend_schema(request=PatientIn(partial=True), responses={200: PatientOut}, summary="Change a patient")
     def patch(self, request, patient_id: int):
         patient = get_object_or_404(clinic_patients(self.clinic_id), pk=patient_id)
-        data = PatientIn(data=request.data, partial=True, context={"request": request})
+        data = PatientIn(
+            data=request.data, partial=True, context={"request": request, "stored_timezone": patient.timezone}
+        )
         data.is_valid(raise_exception=True)
         patient = services.patient_update(patient=patient, by=request.user, **data.validated_data)
         return Response(PatientOut(patient).data)

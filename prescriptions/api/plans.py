@@ -416,6 +416,9 @@ class PrescriptionAmendView(PrescriptionScoped, StaffAPIView):
 
 class SafetyCheckView(StaffAPIView):
     write_roles = PRESCRIBERS
+    # Nothing is written, but the answer shows the patient's diagnoses and clearance: a read, logged as one.
+    read_methods = ("POST",)
+    shows_patients = "objects"
 
     @extend_schema(
         request=SafetyCheckIn,
@@ -427,6 +430,7 @@ class SafetyCheckView(StaffAPIView):
         patient = data["patient"]
         on_date = data.get("on_date") or patient.local_today()
         findings = dry_run(patient=patient, stretches=[item["stretch"] for item in data["items"]], on_date=on_date)
+        self.shown(patient)
         body = {
             "on_date": on_date,
             "passed": not safety.blocks(findings, ()),

@@ -18,7 +18,7 @@ from rest_framework.response import Response
 from clinic.api.inputs import IdField
 from clinic.api.problems import ProblemSerializer
 from clinic.api.views import PortalAPIView, PortalScoped
-from clinic.models import Stretch, validate_timezone
+from clinic.models import Stretch, ZoneFieldMixin
 from patients import services as patient_services
 from patients.models import Channel, Patient, PortalAccess
 from patients.selectors import grants_in_care
@@ -208,13 +208,13 @@ class PortalPreferencesOut(serializers.Serializer):
     timezone = serializers.CharField()
 
 
-class PortalPreferencesIn(serializers.Serializer):
+class PortalPreferencesIn(ZoneFieldMixin, serializers.Serializer):
     preferred_channel = serializers.ChoiceField(choices=Channel.choices, required=False)
     email_consent = serializers.BooleanField(required=False)
     sms_consent = serializers.BooleanField(required=False)
     quiet_hours_start = serializers.TimeField(required=False, allow_null=True)
     quiet_hours_end = serializers.TimeField(required=False, allow_null=True)
-    timezone = serializers.CharField(max_length=64, required=False, validators=[validate_timezone])
+    timezone = serializers.CharField(max_length=64, required=False)  # ZoneFieldMixin
 
 
 # --- Filters ----------------------------------------------------------------------------------------------
@@ -409,7 +409,7 @@ class PortalPreferencesView(PortalPatientChoice, PortalAPIView):
     )
     def patch(self, request):
         patient = self.chosen_patient()
-        data = PortalPreferencesIn(data=request.data, partial=True)
+        data = PortalPreferencesIn(data=request.data, partial=True, context={"stored_timezone": patient.timezone})
         data.is_valid(raise_exception=True)
         patient = patient_services.patient_preferences_update(patient=patient, by=request.user, **data.validated_data)
         return Response(PortalPreferencesOut(patient).data)

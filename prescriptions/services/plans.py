@@ -87,10 +87,10 @@ def _lock(prescription: Prescription) -> Prescription:
 
 
 def _sides_overlap(one: str, other: str) -> bool:
-    """Same side, or "both" and one of its sides: the same stretch would be done twice on one side."""
+    """Whether two items of one stretch would do it twice on one side: only a left and a right are two halves.
+    "none" (a stretch without sides, or a side not said) overlaps everything, "both" overlaps every side."""
     sided = {PrescriptionItem.Side.LEFT, PrescriptionItem.Side.RIGHT}
-    both = PrescriptionItem.Side.BOTH
-    return one == other or (one == both and other in sided) or (other == both and one in sided)
+    return not (one in sided and other in sided and one != other)
 
 
 def _validate_items(prescription: Prescription, items: Sequence[ItemIn]) -> None:
