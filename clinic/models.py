@@ -17,6 +17,11 @@ from django.db.models import Q
 
 REVIEW_NOTE = "Seed content: a licensed physical therapist must review this row before clinical use."
 
+CATALOG_VERSION = "global-v2"
+"""The global catalog as the migrations leave it, prefixed to every GateEvaluation's catalog version: v1 is the
+frozen seed of migration 0002_seed_catalog; v2 adds the clinical review of issue 12 (migration 0005_catalog_review).
+Every catalog migration carries its own data; bump this with every migration that changes global catalog content."""
+
 
 REFUSED_ZONES = frozenset(
     {"localtime", "Factory", "posixrules", "EST5EDT", "CST6CDT", "MST7MDT", "PST8PDT", "EST", "MST", "HST"}

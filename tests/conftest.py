@@ -150,10 +150,10 @@ def catalog(transactional_db):
 
     from django.apps import apps as global_apps
 
-    from clinic.catalog_seed import seed_catalog
     from clinic.roles import sync_role_groups
 
-    seed_catalog(global_apps)
+    # The frozen v1 catalog: migration 0002 carries its own data and upsert.
+    importlib.import_module("clinic.migrations.0002_seed_catalog").seed_catalog(global_apps)
     # The catalog review (issue 12, part 1): its data function, after the v1 seed, as migration 0005 runs it.
     importlib.import_module("clinic.migrations.0005_catalog_review").review_catalog(global_apps, None)
     # Who may clear whom (issue 12, part 2): after the catalog review's data (0005), as the migrations run.

@@ -1,14 +1,19 @@
 """The seeded global catalog and the role groups (DESIGN §1, §2, §7), as the migrations leave them."""
 
+import ast
+import hashlib
 import importlib
+import inspect
+import json
 import re
+from pathlib import Path
 
 import pytest
 from django.apps import apps as global_apps
 from django.contrib.auth.models import Group, Permission
 
-from clinic.catalog_seed import CATALOG_VERSION, seed_catalog
 from clinic.models import (
+    CATALOG_VERSION,
     REVIEW_NOTE,
     ClearanceAuthorityRule,
     Contraindication,
@@ -77,13 +82,14 @@ CATALOG_MODELS = [
     ClearanceAuthorityRule,
 ]
 
+seed = importlib.import_module("clinic.migrations.0002_seed_catalog")
 review = importlib.import_module("clinic.migrations.0005_catalog_review")
 authority = importlib.import_module("clinic.migrations.0006_clearance_authority")
 
 
 def replay_catalog() -> None:
     """The catalog's data functions in migration order, as the ``catalog`` fixture replays them."""
-    seed_catalog(global_apps)
+    seed.seed_catalog(global_apps)
     review.review_catalog(global_apps, None)
     authority.apply_clearance_authority(global_apps)
 
@@ -94,6 +100,42 @@ def tag_slugs(stretch: Stretch) -> set[str]:
 
 def test_catalog_version():
     assert CATALOG_VERSION == "global-v2"
+
+
+# sha256 of migration 0002's data and upsert, taken when they were frozen out of clinic/catalog_seed.py (issue 14,
+# item 7) and checked equal to that module's constants and ``seed_catalog`` then. Migration history is never
+# edited: a catalog change is a new data migration, so this digest never changes.
+FROZEN_V1_DIGEST = "ac76f773315ecf4a4ae3befde594ecbae872d802b451ecbd240dc14f550ad9ec"
+
+
+def test_the_v1_seed_migration_is_frozen():
+    data = {name: getattr(seed, name) for name in dir(seed) if name.isupper()}
+    payload = json.dumps(data, sort_keys=True, ensure_ascii=False) + inspect.getsource(seed.seed_catalog)
+    assert hashlib.sha256(payload.encode()).hexdigest() == FROZEN_V1_DIGEST
+
+
+PROJECT_APPS = {"clinic", "patients", "prescriptions", "config"}
+# Pending: issue 14 item 5 replaces this data migration with a post_migrate handler.
+LIVE_IMPORT_ALLOWED = {("prescriptions/migrations/0002_role_groups.py", "clinic.roles")}
+
+
+def test_migrations_import_no_live_project_code():
+    """Data migrations carry their own data. The only project imports left are the ``import clinic.models`` that
+    makemigrations writes for a field validator's path (``clinic.models.validate_timezone``)."""
+    root = Path(__file__).resolve().parent.parent
+    found = set()
+    for path in sorted(root.glob("*/migrations/*.py")):
+        for node in ast.walk(ast.parse(path.read_text())):
+            if isinstance(node, ast.ImportFrom) and node.module and node.level == 0:
+                modules = [node.module]
+            elif isinstance(node, ast.Import):
+                modules = [alias.name for alias in node.names if alias.name != "clinic.models"]
+            else:
+                continue
+            found |= {
+                (str(path.relative_to(root)), module) for module in modules if module.split(".")[0] in PROJECT_APPS
+            }
+    assert found == LIVE_IMPORT_ALLOWED
 
 
 def test_movement_tags_are_exactly_the_vocabulary(db):
@@ -377,7 +419,7 @@ def test_the_review_leaves_no_unscoped_spinal_surgery_row_and_no_open_fracture_r
 def test_the_review_moves_the_v1_rows_in_place(db):
     """Overrides name rows by id: the v1 spinal-surgery and fracture-rotation rows keep theirs."""
     Contraindication.objects.all().delete()
-    seed_catalog(global_apps)
+    seed.seed_catalog(global_apps)
     v1 = {
         (row.diagnosis.code, row.tag.slug): row.pk
         for row in Contraindication.objects.filter(

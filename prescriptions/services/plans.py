@@ -15,9 +15,8 @@ from django.utils import timezone
 
 from clinic import bounds
 from clinic.access import CLINICAL, require_role
-from clinic.catalog_seed import CATALOG_VERSION
 from clinic.errors import SafetyBlocked, StateConflict
-from clinic.models import Stretch
+from clinic.models import CATALOG_VERSION, Stretch
 from patients.models import Episode, Patient
 from prescriptions import safety, selectors
 from prescriptions.models import GateEvaluation, GateOverride, Prescription, PrescriptionItem, SafetyFlag
