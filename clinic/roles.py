@@ -1,11 +1,8 @@
-"""Staff roles → Django permissions (DESIGN §1, §7).
+"""The Django role groups, built from ``clinic.policy.ROLE_PERMISSIONS`` (DESIGN §1, §7).
 
-Groups are named after ``StaffMembership.Role`` values and are created by a data migration
-(``prescriptions/migrations/0002_role_groups.py``, the first migration that sees every app's models).
-When this table changes, add a migration that calls ``sync_role_groups`` again.
-
-Nobody gets a ``delete_*`` permission: clinical rows are never hard-deleted (archive, revoke, resolve or
-cancel instead), and the global catalog is edited by superusers only.
+Groups are named after ``StaffMembership.Role`` values. ``sync_role_groups_after_migrate`` (connected in
+``ClinicConfig.ready``) re-syncs them after every ``migrate`` (and every test flush): idempotent, so the
+table in ``clinic/policy.py`` can change without a migration.
 """
 
 from __future__ import annotations
@@ -13,61 +10,7 @@ from __future__ import annotations
 from django.contrib.auth.management import create_permissions
 from django.db import DEFAULT_DB_ALIAS
 
-CATALOG_MODELS = ["movementtag", "mobilitylevel", "diagnosis", "stretch", "contraindication"]
-PATIENT_MODELS = ["patient", "portalaccess", "episode", "patientdiagnosis", "mobilityassessment", "clearance"]
-PRESCRIPTION_MODELS = [
-    "prescription",
-    "prescriptionitem",
-    "gateevaluation",
-    "gateoverride",
-    "session",
-    "sessionlog",
-    "reminder",
-    "safetyflag",
-]
-
-
-def _perms(app_label: str, actions: list[str], models: list[str]) -> list[str]:
-    return [f"{app_label}.{action}_{model}" for model in models for action in actions]
-
-
-VIEW = ["view"]
-VIEW_ADD_CHANGE = ["view", "add", "change"]
-VIEW_CHANGE = ["view", "change"]
-
-# Registration, consent and paperwork; reads the schedule and acknowledges flags. No prescribing, and
-# no view of the plan itself (minimum necessary): sessions, reminders and flags are enough to help a
-# patient by phone.
-FRONT_DESK = [
-    *_perms("patients", VIEW_ADD_CHANGE, ["patient", "portalaccess", "clearance"]),
-    *_perms("patients", VIEW, ["episode", "patientdiagnosis", "mobilityassessment"]),
-    *_perms("prescriptions", VIEW_CHANGE, ["safetyflag"]),  # change = acknowledge; resolving is a service check
-    *_perms("prescriptions", VIEW, ["session", "reminder"]),
-    *_perms("clinic", VIEW, CATALOG_MODELS),
-]
-
-THERAPIST = [
-    *_perms("patients", VIEW_ADD_CHANGE, PATIENT_MODELS),
-    *_perms("prescriptions", VIEW_ADD_CHANGE, PRESCRIPTION_MODELS),
-    *_perms("clinic", VIEW, CATALOG_MODELS),
-]
-
-# Runs the clinic: staff, the clinic's own catalog rows, and everything the front desk does. Global
-# catalog rows stay superuser-only; the admin and services enforce that ``clinic`` is their own.
-CLINIC_ADMIN = [
-    *_perms("clinic", VIEW, ["clinic", "staffmembership", *CATALOG_MODELS]),
-    *_perms("patients", VIEW, PATIENT_MODELS),
-    *_perms("prescriptions", VIEW, PRESCRIPTION_MODELS),
-    *_perms("clinic", ["add", "change"], ["stretch", "contraindication", "staffmembership"]),
-    *_perms("clinic", ["change"], ["clinic"]),
-    *FRONT_DESK,
-]
-
-ROLE_PERMISSIONS: dict[str, list[str]] = {
-    "therapist": sorted(set(THERAPIST)),
-    "front_desk": sorted(set(FRONT_DESK)),
-    "clinic_admin": sorted(set(CLINIC_ADMIN)),
-}
+from clinic.policy import ROLE_PERMISSIONS
 
 _DEFAULT_ACTIONS = ("add", "change", "delete", "view")
 
@@ -124,3 +67,15 @@ def sync_role_groups(apps, *, using: str = DEFAULT_DB_ALIAS) -> None:
                 raise LookupError(f"Role {role!r} names permission {name!r}, which does not exist.")
         group, _ = Group.objects.using(using).get_or_create(name=role)
         group.permissions.set(permissions)
+
+
+def sync_role_groups_after_migrate(sender, *, apps=None, using: str = DEFAULT_DB_ALIAS, **kwargs) -> None:
+    """``post_migrate`` receiver (sender: the clinic app). ``flush`` sends no ``apps``: the live registry then.
+    Skips a state without the auth app's models."""
+    if apps is None:
+        from django.apps import apps
+    try:
+        apps.get_model("auth", "Group")
+    except LookupError:
+        return
+    sync_role_groups(apps, using=using)

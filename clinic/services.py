@@ -12,7 +12,6 @@ from django.db import IntegrityError, transaction
 from django.utils import timezone
 
 from clinic import outbox, signals
-from clinic.access import Role, require_role
 from clinic.models import (
     CatalogRecheckRequest,
     CatalogRow,
@@ -23,6 +22,7 @@ from clinic.models import (
     StaffMembership,
     Stretch,
 )
+from clinic.policy import Action, require
 
 
 @transaction.atomic
@@ -70,8 +70,6 @@ def staff_member_create(
 # Global rows (clinic null) come from data migrations and are edited by superusers only; nothing here
 # writes one.
 
-CATALOG_EDITORS = (Role.CLINIC_ADMIN,)
-
 
 @transaction.atomic
 def stretch_create(*, clinic: Clinic, by, tags: list[MovementTag] | tuple[MovementTag, ...] = (), **fields) -> Stretch:
@@ -80,7 +78,7 @@ def stretch_create(*, clinic: Clinic, by, tags: list[MovementTag] | tuple[Moveme
     The slug may not repeat a global slug (a clinic row would shadow the seeded one wherever stretches are
     named by slug) nor one of the clinic's own; a static stretch needs a default hold.
     """
-    require_role(by, clinic, CATALOG_EDITORS)
+    require(Action.EDIT_CATALOG, by, clinic)
     fields.setdefault("review_note", "")  # the seed's review note is about seed content, not the clinic's
     stretch = Stretch(clinic=clinic, **fields)
     errors: dict[str, str] = {}
@@ -105,7 +103,7 @@ def contraindication_create(*, clinic: Clinic, by, **fields) -> Contraindication
     """Add a contraindication row of ``clinic``'s own: a diagnosis × (a movement tag or a stretch the clinic
     can see) × optional phase, qualifier and window. Only its clinic admin may. The gate applies it to the
     clinic's patients from the next evaluation on."""
-    require_role(by, clinic, CATALOG_EDITORS)
+    require(Action.EDIT_CATALOG, by, clinic)
     fields.setdefault("review_note", "")
     row = Contraindication(clinic=clinic, **fields)
     errors: dict[str, str] = {}
@@ -157,7 +155,7 @@ def catalog_row_save(*, row: CatalogRow, by, save_related=None) -> CatalogRow:
             if not (by is not None and by.is_active and by.is_superuser):
                 raise PermissionDenied("Only a superuser may change the global catalog.")
         else:
-            require_role(by, scope, CATALOG_EDITORS)
+            require(Action.EDIT_CATALOG, by, scope)
     row.save()  # validated by the admin's form
     if save_related is not None:
         save_related()

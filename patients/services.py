@@ -16,9 +16,9 @@ from django.utils import timezone
 from django.views.decorators.debug import sensitive_variables
 
 from clinic import bounds, outbox
-from clinic.access import ANY_STAFF, CLINICAL, Role, require_role
 from clinic.errors import StateConflict
 from clinic.models import Clinic, Contraindication, Diagnosis, MobilityLevel, MovementTag
+from clinic.policy import Action, Role, require
 from patients import signals
 from patients.models import (
     Channel,
@@ -34,7 +34,6 @@ from patients.selectors import portal_login_of_clinic
 
 logger = logging.getLogger(__name__)
 
-CLEARANCE_KEEPERS = (Role.FRONT_DESK, Role.THERAPIST)
 
 PATIENT_FIELDS = {
     "mrn", "first_name", "last_name", "date_of_birth", "timezone", "email", "phone",
@@ -129,7 +128,7 @@ def _check_birth_date(patient: Patient) -> None:
 @transaction.atomic
 def patient_create(*, clinic: Clinic, by, **fields: Any) -> Patient:
     """Register a patient. Consent flags given as True are timestamped now."""
-    require_role(by, clinic, ANY_STAFF)
+    require(Action.REGISTER_PATIENT, by, clinic)
     unknown = set(fields) - PATIENT_FIELDS
     if unknown:
         raise ValidationError(dict.fromkeys(sorted(unknown), "Unknown field."))
@@ -145,7 +144,7 @@ def patient_create(*, clinic: Clinic, by, **fields: Any) -> Patient:
 @transaction.atomic
 def patient_update(*, patient: Patient, by, **fields: Any) -> Patient:
     """Change a patient's details, contact, consent or preferences; announces zone/preference changes."""
-    require_role(by, patient.clinic_id, ANY_STAFF)
+    require(Action.REGISTER_PATIENT, by, patient.clinic_id)
     return _apply_changes(patient, fields, allowed=PATIENT_FIELDS)
 
 
@@ -185,7 +184,7 @@ def _apply_changes(patient: Patient, fields: dict[str, Any], *, allowed: set[str
 @transaction.atomic
 def patient_archive(*, patient: Patient, by) -> Patient:
     """Archive instead of delete. A patient with a live (active or paused) plan cannot be archived."""
-    require_role(by, patient.clinic_id, ANY_STAFF)
+    require(Action.REGISTER_PATIENT, by, patient.clinic_id)
     patient = Patient.objects.select_for_update().get(pk=patient.pk)
     if patient.is_archived:
         raise StateConflict("This patient is already archived.")
@@ -199,7 +198,7 @@ def patient_archive(*, patient: Patient, by) -> Patient:
 
 @transaction.atomic
 def patient_restore(*, patient: Patient, by) -> Patient:
-    require_role(by, patient.clinic_id, ANY_STAFF)
+    require(Action.REGISTER_PATIENT, by, patient.clinic_id)
     patient = Patient.objects.select_for_update().get(pk=patient.pk)
     if not patient.is_archived:
         raise StateConflict("This patient is not archived.")
@@ -220,7 +219,7 @@ def portal_access_grant(*, patient: Patient, username: str, relationship: str, b
     else — another clinic's login, a staff account, a name that does not exist — is the one refusal
     ``NO_SUCH_PORTAL_LOGIN``. Not for an archived patient.
     """
-    require_role(by, patient.clinic_id, ANY_STAFF)
+    require(Action.GRANT_PORTAL_ACCESS, by, patient.clinic_id)
     patient = _live(patient)  # the portal hides archived patients: access to one would be a dead login
     user = portal_login_of_clinic(username=username, clinic_id=patient.clinic_id)
     if user is None:
@@ -244,7 +243,7 @@ def portal_user_create(*, patient: Patient, by, username: str, password: str, em
     A username taken anywhere (any clinic, staff or portal) is the one refusal ``USERNAME_NOT_AVAILABLE``:
     it reveals that the name is not available, never whose it is or where.
     """
-    require_role(by, patient.clinic_id, ANY_STAFF)
+    require(Action.GRANT_PORTAL_ACCESS, by, patient.clinic_id)
     patient = _live(patient)  # refuse before the username and password are checked, not after
     User = get_user_model()
     if User.objects.filter(username=username).exists():
@@ -280,7 +279,7 @@ def _live(patient: Patient) -> Patient:
 def episode_open(
     *, patient: Patient, by, title: str, opened_on: dt.date | None = None, primary_therapist=None
 ) -> Episode:
-    require_role(by, patient.clinic_id, CLINICAL)
+    require(Action.RECORD_EPISODE, by, patient.clinic_id)
     patient = _live(patient)
     _check_therapist(patient.clinic, primary_therapist)
     bounds.check_dates(opened_on=opened_on)
@@ -296,7 +295,7 @@ def episode_open(
 
 @transaction.atomic
 def episode_discharge(*, episode: Episode, by, discharged_on: dt.date | None = None) -> Episode:
-    require_role(by, episode.patient.clinic_id, CLINICAL)
+    require(Action.RECORD_EPISODE, by, episode.patient.clinic_id)
     episode = Episode.objects.select_for_update().get(pk=episode.pk)
     if not episode.is_open:
         raise StateConflict("This episode is already discharged.")
@@ -323,7 +322,7 @@ def patient_diagnosis_add(
     resolved_date: dt.date | None = None,
     episode: Episode | None = None,
 ) -> PatientDiagnosis:
-    require_role(by, patient.clinic_id, CLINICAL)
+    require(Action.RECORD_DIAGNOSIS, by, patient.clinic_id)
     patient = _live(patient)
     if episode is not None and episode.patient_id != patient.pk:
         raise ValidationError({"episode": "That episode belongs to another patient."})
@@ -374,7 +373,7 @@ DIAGNOSIS_CHANGEABLE = {"phase", "qualifier", "onset_date", "resolved_date"}
 @transaction.atomic
 def patient_diagnosis_update(*, patient_diagnosis: PatientDiagnosis, by, **fields: Any) -> PatientDiagnosis:
     """Change phase, qualifier, onset or resolution (the diagnosis code itself is never rewritten)."""
-    require_role(by, patient_diagnosis.patient.clinic_id, CLINICAL)
+    require(Action.RECORD_DIAGNOSIS, by, patient_diagnosis.patient.clinic_id)
     unknown = set(fields) - DIAGNOSIS_CHANGEABLE
     if unknown:
         raise ValidationError(dict.fromkeys(sorted(unknown), "This field cannot be changed."))
@@ -396,7 +395,7 @@ def mobility_assess(
     *, patient: Patient, by, level: MobilityLevel, assessed_at: dt.datetime | None = None, notes: str = ""
 ) -> MobilityAssessment:
     """Record an assessment; the latest one is the patient's current mobility."""
-    require_role(by, patient.clinic_id, CLINICAL)
+    require(Action.ASSESS_MOBILITY, by, patient.clinic_id)
     patient = _live(patient)
     assessment = MobilityAssessment(
         patient=patient, level=level, assessed_by=by, assessed_at=assessed_at or timezone.now(), notes=notes
@@ -430,7 +429,7 @@ def clearance_record(
 
     Its dates lie between 1900 and 2999 and it is valid for at most ``bounds.MAX_CLEARANCE_YEARS`` years.
     """
-    require_role(by, patient.clinic_id, CLEARANCE_KEEPERS)
+    require(Action.RECORD_CLEARANCE, by, patient.clinic_id)
     patient = _live(patient)
     bounds.check_dates(valid_from=valid_from, valid_until=valid_until)
     if valid_until > bounds.years_after(valid_from, bounds.MAX_CLEARANCE_YEARS):
@@ -463,7 +462,7 @@ def clearance_record(
 @transaction.atomic
 def clearance_revoke(*, clearance: Clearance, by, reason: str) -> Clearance:
     """Revoke a clearance from now on; it no longer counts for today or any later day."""
-    require_role(by, clearance.patient.clinic_id, CLEARANCE_KEEPERS)
+    require(Action.REVOKE_CLEARANCE, by, clearance.patient.clinic_id)
     clearance = Clearance.objects.select_for_update().get(pk=clearance.pk)
     if clearance.is_revoked:
         raise StateConflict("This clearance is already revoked.")

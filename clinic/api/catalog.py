@@ -16,7 +16,6 @@ from rest_framework import serializers, status
 from rest_framework.response import Response
 
 from clinic import services
-from clinic.access import Role
 from clinic.api.inputs import MAX_ID, validated
 from clinic.api.views import StaffAPIView, StaffListView
 from clinic.models import (
@@ -30,6 +29,7 @@ from clinic.models import (
     Qualifier,
     Stretch,
 )
+from clinic.policy import Action
 
 # --- Reads shared with the prescription endpoints ------------------------------------------------------
 
@@ -250,14 +250,12 @@ class ContraindicationFilter(django_filters.FilterSet):
 
 # --- Views ---------------------------------------------------------------------------------------------
 
-CATALOG_EDITORS = (Role.CLINIC_ADMIN,)
-
 
 class StretchListView(StaffListView):
     shows_patients = None  # the catalog: no patient data
     serializer_class = StretchOut
     filterset_class = StretchFilter
-    write_roles = CATALOG_EDITORS
+    write_action = Action.EDIT_CATALOG
 
     def get_queryset(self):
         return visible_stretches(self.clinic_id).order_by("name", "id")
@@ -321,7 +319,7 @@ class ContraindicationListView(StaffListView):
     shows_patients = None  # the catalog: no patient data
     serializer_class = ContraindicationOut
     filterset_class = ContraindicationFilter
-    write_roles = CATALOG_EDITORS
+    write_action = Action.EDIT_CATALOG
 
     def get_queryset(self):
         return visible_contraindications(self.clinic_id).order_by("diagnosis__code", "id")

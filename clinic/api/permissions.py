@@ -9,15 +9,14 @@ from __future__ import annotations
 from rest_framework.permissions import BasePermission
 
 from clinic.access import membership_of
-from clinic.models import StaffMembership
+from clinic.policy import POLICY
 
-Role = StaffMembership.Role
 SAFE_METHODS = ("GET", "HEAD", "OPTIONS")
 
 
 class IsStaffMember(BasePermission):
-    """Active staff with a clinic membership. ``view.write_roles`` (default: any role) limits unsafe methods;
-    ``view.read_roles`` (default: any role) limits safe ones."""
+    """Active staff with a clinic membership. ``view.write_action`` (default: any role) limits unsafe methods to
+    the roles ``clinic.policy.POLICY`` gives that action; ``view.read_action`` (default: any role) safe ones."""
 
     message = "This endpoint is for clinic staff."
 
@@ -25,8 +24,8 @@ class IsStaffMember(BasePermission):
         membership = membership_of(request.user)
         if membership is None:
             return False
-        roles = getattr(view, "read_roles" if request.method in SAFE_METHODS else "write_roles", None)
-        if roles is not None and membership.role not in roles:
+        action = getattr(view, "read_action" if request.method in SAFE_METHODS else "write_action", None)
+        if action is not None and membership.role not in POLICY[action]:
             self.message = "Your role may not do this."
             return False
         request.membership = membership

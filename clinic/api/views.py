@@ -12,6 +12,7 @@ from rest_framework import generics
 from rest_framework.views import APIView
 
 from clinic.api.permissions import IsPortalUser, IsStaffMember
+from clinic.policy import Action
 
 READ_METHODS = ("GET", "HEAD")
 
@@ -127,8 +128,9 @@ class StaffScoped(Audited):
     """Staff endpoints see only their clinic's rows."""
 
     permission_classes = [IsStaffMember]
-    read_roles: tuple[str, ...] | None = None
-    write_roles: tuple[str, ...] | None = None
+    # The policy action (clinic/policy.py) a safe / unsafe request needs; None: any staff role.
+    read_action: Action | None = None
+    write_action: Action | None = None
 
     @property
     def membership(self):

@@ -9,8 +9,8 @@ from drf_spectacular.utils import extend_schema
 from rest_framework import status
 from rest_framework.response import Response
 
-from clinic.access import ANY_STAFF, CLINICAL
 from clinic.api.views import StaffAPIView, StaffListView
+from clinic.policy import Action
 from patients import services
 from patients.api.filters import (
     ClearanceFilter,
@@ -123,7 +123,7 @@ class EpisodeListView(PatientRecordListView):
     model = Episode
     serializer_class = EpisodeOut
     filterset_class = EpisodeFilter
-    write_roles = CLINICAL
+    write_action = Action.RECORD_EPISODE
 
     def rows(self, patient):
         return patient.episodes.order_by("-opened_on", "-id")
@@ -140,7 +140,7 @@ class EpisodeListView(PatientRecordListView):
 
 
 class EpisodeDischargeView(StaffAPIView):
-    write_roles = CLINICAL
+    write_action = Action.RECORD_EPISODE
 
     @extend_schema(request=EpisodeDischargeIn, responses={200: EpisodeOut}, summary="Discharge an episode")
     def post(self, request, patient_id: int, episode_id: int):
@@ -158,7 +158,7 @@ class PatientDiagnosisListView(PatientRecordListView):
     model = PatientDiagnosis
     serializer_class = PatientDiagnosisOut
     filterset_class = PatientDiagnosisFilter
-    write_roles = CLINICAL
+    write_action = Action.RECORD_DIAGNOSIS
 
     def rows(self, patient):
         return patient.diagnoses.select_related("diagnosis").order_by(F("onset_date").desc(nulls_last=True), "-id")
@@ -175,7 +175,7 @@ class PatientDiagnosisListView(PatientRecordListView):
 
 
 class PatientDiagnosisDetailView(StaffAPIView):
-    write_roles = CLINICAL
+    write_action = Action.RECORD_DIAGNOSIS
 
     @extend_schema(
         request=PatientDiagnosisChangeIn,
@@ -197,7 +197,7 @@ class PatientDiagnosisDetailView(StaffAPIView):
 class MobilityAssessmentListView(PatientRecordListView):
     model = MobilityAssessment
     serializer_class = MobilityAssessmentOut
-    write_roles = CLINICAL
+    write_action = Action.ASSESS_MOBILITY
 
     def rows(self, patient):
         return patient.mobility_assessments.select_related("level").order_by("-assessed_at", "-id")
@@ -230,7 +230,7 @@ class ClearanceListView(PatientRecordListView):
     model = Clearance
     serializer_class = ClearanceOut
     filterset_class = ClearanceFilter
-    write_roles = services.CLEARANCE_KEEPERS
+    write_action = Action.RECORD_CLEARANCE
 
     def rows(self, patient):
         return patient.clearances.prefetch_related("restricted_tags").order_by("-recorded_at", "-id")
@@ -255,7 +255,7 @@ class ClearanceListView(PatientRecordListView):
 
 
 class ClearanceRevokeView(StaffAPIView):
-    write_roles = services.CLEARANCE_KEEPERS
+    write_action = Action.REVOKE_CLEARANCE
 
     @extend_schema(request=ClearanceRevokeIn, responses={200: ClearanceOut}, summary="Revoke a clearance from now on")
     def post(self, request, patient_id: int, clearance_id: int):
@@ -272,7 +272,7 @@ class PortalAccessListView(PatientRecordListView):
     model = PortalAccess
     serializer_class = PatientPortalAccessOut
     filterset_class = PortalAccessFilter
-    write_roles = ANY_STAFF
+    write_action = Action.GRANT_PORTAL_ACCESS
 
     def rows(self, patient):
         return patient.portal_access.select_related("user").order_by("created_at", "id")

@@ -16,18 +16,16 @@ from rest_framework import serializers, status
 from rest_framework.exceptions import NotFound
 from rest_framework.response import Response
 
-from clinic.access import Role
 from clinic.api.catalog import CatalogStretchField
 from clinic.api.inputs import IdField, naive_time, plausible_date, validated
 from clinic.api.problems import FindingSerializer, SafetyProblemSerializer
 from clinic.api.views import StaffAPIView, StaffListView
+from clinic.policy import Action
 from patients.models import Episode, Patient
 from prescriptions import dosage, safety, services
 from prescriptions.models import GateEvaluation, GateOverride, Prescription, PrescriptionItem
 from prescriptions.selectors.plans import clinic_prescriptions, dry_run, prescription_for_staff
 
-READERS = (Role.THERAPIST, Role.CLINIC_ADMIN)
-PRESCRIBERS = (Role.THERAPIST,)
 PROBLEM = "application/problem+json"
 SAFETY_409 = {
     (409, PROBLEM): OpenApiResponse(
@@ -284,8 +282,8 @@ class PrescriptionFilter(django_filters.FilterSet):
 
 
 class PrescriptionScoped:
-    read_roles = READERS
-    write_roles = PRESCRIBERS
+    read_action = Action.VIEW_PLANS
+    write_action = Action.PRESCRIBE
 
     def input_context(self) -> dict[str, Any]:
         return {"request": self.request, "clinic_id": self.clinic_id}
@@ -415,7 +413,7 @@ class PrescriptionAmendView(PrescriptionScoped, StaffAPIView):
 
 
 class SafetyCheckView(StaffAPIView):
-    write_roles = PRESCRIBERS
+    write_action = Action.PRESCRIBE
     # Nothing is written, but the answer shows the patient's diagnoses and clearance: a read, logged as one.
     read_methods = ("POST",)
     shows_patients = "objects"

@@ -12,7 +12,7 @@ from rest_framework.response import Response
 
 from clinic.api.views import StaffAPIView, StaffListView
 from clinic.bounds import MAX_REASON_LENGTH
-from clinic.models import StaffMembership
+from clinic.policy import Action
 from patients.models import Patient
 from prescriptions import services
 from prescriptions.models import SafetyFlag, Session
@@ -25,8 +25,6 @@ from prescriptions.selectors.adherence import (
     patient_adherence,
 )
 from prescriptions.selectors.flags import clinic_flags, clinic_sessions
-
-Role = StaffMembership.Role
 
 # --- Filters --------------------------------------------------------------------------------------
 
@@ -248,7 +246,7 @@ class SafetyFlagDetailView(StaffAPIView):
 
 
 class SafetyFlagAcknowledgeView(StaffAPIView):
-    write_roles = (Role.THERAPIST, Role.FRONT_DESK)
+    write_action = Action.ACKNOWLEDGE_FLAG
 
     @extend_schema(
         request=None,
@@ -263,7 +261,7 @@ class SafetyFlagAcknowledgeView(StaffAPIView):
 
 
 class SafetyFlagResolveView(StaffAPIView):
-    write_roles = (Role.THERAPIST,)
+    write_action = Action.RESOLVE_FLAG
 
     @extend_schema(
         request=SafetyFlagResolveIn,
@@ -283,7 +281,7 @@ class SafetyFlagResolveView(StaffAPIView):
 
 class PatientAdherenceView(StaffAPIView):
     shows_patients = "url"
-    read_roles = (Role.THERAPIST, Role.CLINIC_ADMIN)
+    read_action = Action.VIEW_ADHERENCE
 
     @extend_schema(
         parameters=[AdherenceWindowIn],

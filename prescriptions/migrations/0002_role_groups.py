@@ -1,15 +1,13 @@
-"""Role groups and their permissions (DESIGN §1, §7); the table lives in clinic/roles.py.
+"""Formerly: the role groups, synced here from live code. Now a no-op kept for the migration graph.
 
-Lives in the last app of the dependency chain so every model's permissions can be created.
+The groups are built from ``clinic/policy.py`` by an idempotent ``post_migrate`` handler
+(``clinic.roles.sync_role_groups_after_migrate``), which runs after every ``migrate`` including a fresh one,
+so the table can change without a migration. A frozen copy here would be overwritten by that handler at the
+end of the same ``migrate`` and no later migration reads the groups, so it would only be dead weight.
+Later migrations depend on this one, so it stays.
 """
 
 from django.db import migrations
-
-from clinic.roles import sync_role_groups
-
-
-def sync(apps, schema_editor):
-    sync_role_groups(apps, using=schema_editor.connection.alias)
 
 
 class Migration(migrations.Migration):
@@ -22,5 +20,5 @@ class Migration(migrations.Migration):
     ]
 
     operations = [
-        migrations.RunPython(sync, reverse_code=migrations.RunPython.noop),
+        migrations.RunPython(migrations.RunPython.noop, reverse_code=migrations.RunPython.noop),
     ]

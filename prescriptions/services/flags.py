@@ -10,15 +10,14 @@ from django.db import IntegrityError, transaction
 from django.utils import timezone
 
 from clinic import bounds
-from clinic.access import CLINICAL, Role, require_role
 from clinic.errors import StateConflict
+from clinic.policy import Action, require
 from patients.models import Patient
 from prescriptions.models import Prescription, SafetyFlag, Session
 from prescriptions.services.locks import lock_patient_and_plans
 from prescriptions.services.schedule import reminders_sync
 
 Flag = SafetyFlag
-ACKNOWLEDGERS = (Role.THERAPIST, Role.FRONT_DESK)
 GATE_KINDS = {Flag.Kind.CLEARANCE_CONFLICT, Flag.Kind.CONTRAINDICATION, Flag.Kind.MOBILITY}
 SEVERITY_RANK = {Flag.Severity.INFO: 0, Flag.Severity.WARNING: 1, Flag.Severity.URGENT: 2}
 
@@ -87,7 +86,7 @@ def flag_raise(
 @transaction.atomic
 def flag_acknowledge(*, flag: SafetyFlag, by) -> SafetyFlag:
     """Someone at the clinic has seen it (front desk or therapist)."""
-    require_role(by, flag.patient.clinic_id, ACKNOWLEDGERS)
+    require(Action.ACKNOWLEDGE_FLAG, by, flag.patient.clinic_id)
     flag = Flag.objects.select_for_update().get(pk=flag.pk)
     if flag.status != Flag.Status.OPEN:
         raise StateConflict(f"Only an open flag can be acknowledged; this one is {flag.status}.")
@@ -135,7 +134,7 @@ def flag_resolve(*, flag: SafetyFlag, by, resolution: str) -> SafetyFlag:
     resolving releases sessions of any of those plans and re-checks the flag's plan, so a re-check of that plan
     or a log of the patient running at the same time waits for it, or it for them, instead of deadlocking.
     """
-    require_role(by, flag.patient.clinic_id, CLINICAL)
+    require(Action.RESOLVE_FLAG, by, flag.patient.clinic_id)
     if not resolution or not resolution.strip():
         raise ValidationError({"resolution": "Say how the flag was resolved."})
     bounds.check_reason("resolution", resolution.strip())

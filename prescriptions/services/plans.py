@@ -14,9 +14,9 @@ from django.db import IntegrityError, transaction
 from django.utils import timezone
 
 from clinic import bounds
-from clinic.access import CLINICAL, require_role
 from clinic.errors import SafetyBlocked, StateConflict
 from clinic.models import CATALOG_VERSION, Stretch
+from clinic.policy import Action, require
 from patients.models import Episode, Patient
 from prescriptions import safety, selectors
 from prescriptions.models import GateEvaluation, GateOverride, Prescription, PrescriptionItem, SafetyFlag
@@ -155,7 +155,7 @@ def prescription_create(
 ) -> Prescription:
     """Create a draft plan with its items. Only a therapist of the patient's clinic prescribes."""
     patient = episode.patient
-    require_role(by, patient.clinic_id, CLINICAL)
+    require(Action.PRESCRIBE, by, patient.clinic_id)
     if patient.is_archived:
         raise StateConflict("This patient is archived.")
     if not episode.is_open:
@@ -190,7 +190,7 @@ def prescription_update_draft(
     *, prescription: Prescription, by, items: Sequence[ItemIn] | None = None, **fields
 ) -> Prescription:
     """Change a draft's schedule, notes and (when given) replace its items. Non-drafts are immutable."""
-    require_role(by, prescription.patient.clinic_id, CLINICAL)
+    require(Action.PRESCRIBE, by, prescription.patient.clinic_id)
     unknown = set(fields) - DRAFT_FIELDS
     if unknown:
         raise ValidationError(dict.fromkeys(sorted(unknown), "This field cannot be changed."))
@@ -346,7 +346,7 @@ def prescription_activate(
 
     Activating an amendment completes the plan it supersedes, in the same transaction.
     """
-    require_role(by, prescription.patient.clinic_id, CLINICAL)
+    require(Action.PRESCRIBE, by, prescription.patient.clinic_id)
     with transaction.atomic():
         prescription = _lock(prescription)
         _require_status(prescription, {Status.DRAFT}, "activated")
@@ -381,7 +381,7 @@ def prescription_activate(
 
 def prescription_resume(*, prescription: Prescription, by, today: dt.date | None = None) -> Prescription:
     """Resume a paused plan; the gate runs again (with the plan's stored overrides) since it goes live."""
-    require_role(by, prescription.patient.clinic_id, CLINICAL)
+    require(Action.PRESCRIBE, by, prescription.patient.clinic_id)
     with transaction.atomic():
         prescription = _lock(prescription)
         _require_status(prescription, {Status.PAUSED}, "resumed")
@@ -422,7 +422,7 @@ def _end(prescription: Prescription, status: str) -> Prescription:
 
 @transaction.atomic
 def prescription_pause(*, prescription: Prescription, by) -> Prescription:
-    require_role(by, prescription.patient.clinic_id, CLINICAL)
+    require(Action.PRESCRIBE, by, prescription.patient.clinic_id)
     prescription = _lock(prescription)
     _require_status(prescription, {Status.ACTIVE}, "paused")
     prescription.status = Status.PAUSED
@@ -433,7 +433,7 @@ def prescription_pause(*, prescription: Prescription, by) -> Prescription:
 
 @transaction.atomic
 def prescription_complete(*, prescription: Prescription, by) -> Prescription:
-    require_role(by, prescription.patient.clinic_id, CLINICAL)
+    require(Action.PRESCRIBE, by, prescription.patient.clinic_id)
     prescription = _lock(prescription)
     _require_status(prescription, {Status.ACTIVE, Status.PAUSED}, "completed")
     return _end(prescription, Status.COMPLETED)
@@ -441,7 +441,7 @@ def prescription_complete(*, prescription: Prescription, by) -> Prescription:
 
 @transaction.atomic
 def prescription_cancel(*, prescription: Prescription, by) -> Prescription:
-    require_role(by, prescription.patient.clinic_id, CLINICAL)
+    require(Action.PRESCRIBE, by, prescription.patient.clinic_id)
     prescription = _lock(prescription)
     _require_status(prescription, {Status.DRAFT, Status.ACTIVE, Status.PAUSED}, "cancelled")
     return _end(prescription, Status.CANCELLED)
@@ -450,7 +450,7 @@ def prescription_cancel(*, prescription: Prescription, by) -> Prescription:
 @transaction.atomic
 def prescription_amend(*, prescription: Prescription, by) -> Prescription:
     """Start a draft that copies an active or paused plan and supersedes it once activated."""
-    require_role(by, prescription.patient.clinic_id, CLINICAL)
+    require(Action.PRESCRIBE, by, prescription.patient.clinic_id)
     prescription = _lock(prescription)
     _require_status(prescription, {Status.ACTIVE, Status.PAUSED}, "amended")
     pending = prescription.amendments.exclude(status=Status.CANCELLED).first()

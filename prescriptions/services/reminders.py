@@ -44,8 +44,8 @@ from django.db import connection, transaction
 from django.db.models import Count, F, Prefetch, Q
 from django.utils import timezone
 
-from clinic.access import require_role
 from clinic.errors import StateConflict
+from clinic.policy import Action, require
 from patients.models import Channel, Patient
 from patients.services import recheck_request
 from prescriptions import safety, scheduling
@@ -524,7 +524,7 @@ def reminder_retry(*, reminder: Reminder, by) -> Reminder:
         .select_related("session__prescription__patient")
         .get(pk=reminder.pk)
     )
-    require_role(by, locked.session.prescription.patient.clinic_id)
+    require(Action.RETRY_REMINDER, by, locked.session.prescription.patient.clinic_id)
     if locked.status != Status.FAILED:
         state = locked.get_status_display().lower()
         raise StateConflict(f"Only a failed reminder can be retried; this one is {state}.")

@@ -1,0 +1,159 @@
+"""Who may do what: the only place that says so (issue 14, item 5).
+
+``POLICY`` maps each action to the staff roles that may take it. It is read by
+
+- the services: ``require(action, user, clinic)`` is every service's role check;
+- the API views: ``read_action`` / ``write_action`` (``clinic.api.permissions.IsStaffMember``);
+- the Django role groups: ``ROLE_PERMISSIONS`` below, synced from this module by an idempotent
+  ``post_migrate`` handler (``clinic.roles``), so editing this file needs no migration.
+
+The groups' Django model permissions (what the admin shows) do not derive from the actions: the clinic admin
+keeps the front desk's model permissions (e.g. ``change_safetyflag``, ``add_clearance``) while the services
+refuse it the action itself. So the groups have their own table here, beside the actions.
+
+Superusers (who have no membership) may act for maintenance, except on a clinical action (one only a
+therapist may take): only a therapist prescribes or records clinical facts.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from enum import StrEnum
+
+from django.core.exceptions import PermissionDenied
+
+from clinic.access import membership_of
+from clinic.models import Clinic, StaffMembership
+
+Role = StaffMembership.Role
+
+
+class Action(StrEnum):
+    REGISTER_PATIENT = "register_patient"  # create, update, archive, restore
+    GRANT_PORTAL_ACCESS = "grant_portal_access"
+    RECORD_EPISODE = "record_episode"  # open, discharge
+    RECORD_DIAGNOSIS = "record_diagnosis"
+    ASSESS_MOBILITY = "assess_mobility"
+    RECORD_CLEARANCE = "record_clearance"
+    REVOKE_CLEARANCE = "revoke_clearance"
+    VIEW_PLANS = "view_plans"
+    PRESCRIBE = "prescribe"  # draft, activate, pause, resume, complete, cancel, amend, safety check
+    VIEW_ADHERENCE = "view_adherence"
+    ACKNOWLEDGE_FLAG = "acknowledge_flag"
+    RESOLVE_FLAG = "resolve_flag"
+    RETRY_REMINDER = "retry_reminder"
+    EDIT_CATALOG = "edit_catalog"  # the clinic's own stretches and contraindications
+
+
+ANY_STAFF = frozenset({Role.THERAPIST, Role.FRONT_DESK, Role.CLINIC_ADMIN})
+CLINICAL = frozenset({Role.THERAPIST})
+
+POLICY: Mapping[Action, frozenset[Role]] = {
+    Action.REGISTER_PATIENT: ANY_STAFF,
+    Action.GRANT_PORTAL_ACCESS: ANY_STAFF,
+    Action.RECORD_EPISODE: CLINICAL,
+    Action.RECORD_DIAGNOSIS: CLINICAL,
+    Action.ASSESS_MOBILITY: CLINICAL,
+    Action.RECORD_CLEARANCE: frozenset({Role.THERAPIST, Role.FRONT_DESK}),
+    Action.REVOKE_CLEARANCE: frozenset({Role.THERAPIST, Role.FRONT_DESK}),
+    # Minimum necessary: the front desk helps by phone from sessions, reminders and flags, not the plan.
+    Action.VIEW_PLANS: frozenset({Role.THERAPIST, Role.CLINIC_ADMIN}),
+    Action.PRESCRIBE: CLINICAL,
+    Action.VIEW_ADHERENCE: frozenset({Role.THERAPIST, Role.CLINIC_ADMIN}),
+    Action.ACKNOWLEDGE_FLAG: frozenset({Role.THERAPIST, Role.FRONT_DESK}),
+    Action.RESOLVE_FLAG: CLINICAL,
+    Action.RETRY_REMINDER: ANY_STAFF,
+    Action.EDIT_CATALOG: frozenset({Role.CLINIC_ADMIN}),
+}
+
+
+def roles_for(action: Action) -> frozenset[Role]:
+    return POLICY[action]
+
+
+def is_clinical(action: Action) -> bool:
+    """Only a therapist may take it; superusers may not stand in."""
+    return POLICY[action] == CLINICAL
+
+
+def require(action: Action, user, clinic: Clinic | int) -> StaffMembership | None:
+    """Raise PermissionDenied unless ``user`` is active staff of ``clinic`` whose role may take ``action``.
+
+    Superusers (no membership) may act for maintenance unless the action is clinical (returns None then).
+    """
+    roles = POLICY[action]
+    clinic_id = clinic if isinstance(clinic, int) else clinic.pk
+    membership = membership_of(user)
+    if membership is None:
+        if user is not None and getattr(user, "is_superuser", False) and user.is_active and not is_clinical(action):
+            return None
+        raise PermissionDenied("Only staff of this clinic may do this.")
+    if membership.clinic_id != clinic_id:
+        raise PermissionDenied("Only staff of this clinic may do this.")
+    if membership.role not in roles:
+        names = [role.label.lower() for role in Role if role in roles]
+        allowed = names[0] if len(names) == 1 else f"{', '.join(names[:-1])} or {names[-1]}"
+        raise PermissionDenied(f"Only a {allowed} may do this.")
+    return membership
+
+
+# --- The Django role groups (named after the roles) and their model permissions (DESIGN §1, §7) ---------------
+#
+# Nobody gets a ``delete_*`` permission: clinical rows are never hard-deleted (archive, revoke, resolve or
+# cancel instead), and the global catalog is edited by superusers only.
+
+CATALOG_MODELS = ["movementtag", "mobilitylevel", "diagnosis", "stretch", "contraindication"]
+PATIENT_MODELS = ["patient", "portalaccess", "episode", "patientdiagnosis", "mobilityassessment", "clearance"]
+PRESCRIPTION_MODELS = [
+    "prescription",
+    "prescriptionitem",
+    "gateevaluation",
+    "gateoverride",
+    "session",
+    "sessionlog",
+    "reminder",
+    "safetyflag",
+]
+
+
+def _perms(app_label: str, verbs: list[str], models: list[str]) -> list[str]:
+    return [f"{app_label}.{verb}_{model}" for model in models for verb in verbs]
+
+
+VIEW = ["view"]
+VIEW_ADD_CHANGE = ["view", "add", "change"]
+VIEW_CHANGE = ["view", "change"]
+
+# Registration, consent and paperwork; reads the schedule and acknowledges flags. No prescribing, and
+# no view of the plan itself (minimum necessary): sessions, reminders and flags are enough to help a
+# patient by phone.
+_FRONT_DESK = [
+    *_perms("patients", VIEW_ADD_CHANGE, ["patient", "portalaccess", "clearance"]),
+    *_perms("patients", VIEW, ["episode", "patientdiagnosis", "mobilityassessment"]),
+    *_perms("prescriptions", VIEW_CHANGE, ["safetyflag"]),  # change = acknowledge; resolving is a service check
+    *_perms("prescriptions", VIEW, ["session", "reminder"]),
+    *_perms("clinic", VIEW, CATALOG_MODELS),
+]
+
+_THERAPIST = [
+    *_perms("patients", VIEW_ADD_CHANGE, PATIENT_MODELS),
+    *_perms("prescriptions", VIEW_ADD_CHANGE, PRESCRIPTION_MODELS),
+    *_perms("clinic", VIEW, CATALOG_MODELS),
+]
+
+# Runs the clinic: staff, the clinic's own catalog rows, and everything the front desk does. Global
+# catalog rows stay superuser-only; the admin and services enforce that ``clinic`` is their own.
+_CLINIC_ADMIN = [
+    *_perms("clinic", VIEW, ["clinic", "staffmembership", *CATALOG_MODELS]),
+    *_perms("patients", VIEW, PATIENT_MODELS),
+    *_perms("prescriptions", VIEW, PRESCRIPTION_MODELS),
+    *_perms("clinic", ["add", "change"], ["stretch", "contraindication", "staffmembership"]),
+    *_perms("clinic", ["change"], ["clinic"]),
+    *_FRONT_DESK,
+]
+
+ROLE_PERMISSIONS: dict[str, list[str]] = {
+    Role.THERAPIST.value: sorted(set(_THERAPIST)),
+    Role.FRONT_DESK.value: sorted(set(_FRONT_DESK)),
+    Role.CLINIC_ADMIN.value: sorted(set(_CLINIC_ADMIN)),
+}
