@@ -339,10 +339,15 @@ def _in_window(from_day: int | None, until_day: int | None, day: int | None) -> 
     return day is None or ((from_day is None or from_day <= day) and (until_day is None or day <= until_day))
 
 
+def _window_holds(row: ContraindicationFact | AuthorityRuleFact, diagnosis: DiagnosisFact, on_date: date) -> bool:
+    """A row or rule without a window always holds; with one, while ``on_date`` is in it (unknown onset: inside)."""
+    return not row.has_window or _in_window(row.from_day, row.until_day, _days_since_onset(diagnosis, on_date))
+
+
 def _rule_applies(rule: AuthorityRuleFact, diagnosis: DiagnosisFact, on_record: Collection[str], on_date: date) -> bool:
     if rule.with_code is not None and rule.with_code not in on_record:
         return False
-    return not rule.has_window or _in_window(rule.from_day, rule.until_day, _days_since_onset(diagnosis, on_date))
+    return _window_holds(rule, diagnosis, on_date)
 
 
 def _authority(
@@ -463,6 +468,12 @@ def _window_phrase(row: ContraindicationFact | AuthorityRuleFact) -> str:
     return f"until day {row.until_day} after onset"
 
 
+def _window_condition(row: ContraindicationFact | AuthorityRuleFact, diagnosis: DiagnosisFact) -> str:
+    """The window as a finding states it: as it is, or, without an onset, what was assumed."""
+    window = _window_phrase(row)
+    return window if diagnosis.onset is not None else f"onset not recorded — assumed within {window}"
+
+
 QUALIFIER_ASSUMED: Mapping[str, tuple[str, str]] = {
     "posterior_approach": ("surgical approach", "posterior-approach precautions applied"),
     "anterior_approach": ("surgical approach", "anterior-approach precautions applied"),
@@ -507,10 +518,7 @@ def _authority_message(
     conditions = []
     for rule in narrowing:
         if rule.has_window:
-            window = _window_phrase(rule)
-            conditions.append(
-                window if diagnosis.onset is not None else f"onset not recorded — assumed within {window}"
-            )
+            conditions.append(_window_condition(rule, diagnosis))
         if rule.with_code is not None:
             other = min((d for d in diagnoses if d.code == rule.with_code), key=lambda d: d.id)
             conditions.append(f"with {other.code} {other.name} on record")
@@ -534,8 +542,7 @@ def _contraindication_message(stretch: StretchFact, row: ContraindicationFact, d
         recorded = _qualifier_recorded_for(row, diagnosis)
         conditions.append(_words(row.qualifier) if recorded else _qualifier_assumed(row.qualifier, diagnosis))
     if row.has_window:
-        window = _window_phrase(row)
-        conditions.append(window if diagnosis.onset is not None else f"onset not recorded — assumed within {window}")
+        conditions.append(_window_condition(row, diagnosis))
     condition = f" ({'; '.join(conditions)})" if conditions else ""
     reason = f": {row.rationale}" if row.rationale else "."
     return f"{stretch.name}: {subject} {verb} with {diagnosis.code} {diagnosis.name}{condition}{reason}"
@@ -553,7 +560,7 @@ def _row_applies_to(row: ContraindicationFact, diagnosis: DiagnosisFact, on_date
         return False
     if row.qualifier and _qualifier_recorded_for(row, diagnosis) and row.qualifier != diagnosis.qualifier:
         return False
-    return not row.has_window or _in_window(row.from_day, row.until_day, _days_since_onset(diagnosis, on_date))
+    return _window_holds(row, diagnosis, on_date)
 
 
 def _applicable_rows(
@@ -1061,9 +1068,7 @@ class AskedWith:
     def covers(self, diagnosis: Any, on_date: date) -> bool:
         if not diagnosis.active_on(on_date) or not diagnosis.code.startswith(self.code):
             return False
-        if self.until_day is None or diagnosis.onset is None:
-            return True
-        return (on_date - diagnosis.onset).days <= self.until_day
+        return _in_window(None, self.until_day, _days_since_onset(diagnosis, on_date))
 
 
 def asked_with(raw: Any) -> tuple[AskedWith, ...]:

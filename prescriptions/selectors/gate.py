@@ -69,12 +69,8 @@ def authority_rules(codes: Iterable[str]) -> dict[str, tuple[safety.AuthorityRul
 def precaution_days(clinic_ids: Iterable[int]) -> dict[int, dict[str, int]]:
     """Clinic id → surgical precaution window → the last day the clinic sets for it (1 query). Windows a clinic
     leaves to the catalog are absent. Both gate loaders read it here, only when a row they loaded has a window."""
-    fields = list(PRECAUTION_WINDOW_SETTINGS.items())
-    rows = Clinic.objects.filter(pk__in=set(clinic_ids)).values_list("pk", *(name for _, name in fields))
-    return {
-        pk: {window: value for (window, _), value in zip(fields, values, strict=True) if value is not None}
-        for pk, *values in rows
-    }
+    clinics = Clinic.objects.filter(pk__in=set(clinic_ids)).only("pk", *PRECAUTION_WINDOW_SETTINGS.values())
+    return {clinic.pk: clinic.precaution_days() for clinic in clinics}
 
 
 def in_clinic_window(

@@ -526,7 +526,7 @@ def conflict_flags_escalate(*, now: dt.datetime | None = None) -> int:
     """Make urgent every unresolved conflict flag of a plan (kind of ``CONFLICT_KINDS``, cause
     ``prescription:<id>``) that holds a blocked session starting within ``URGENT_WITHIN`` of ``now``; returns
     how many were escalated. Never lowers a severity and never touches a resolved flag, so running it again
-    changes nothing (per minute, from ``prescriptions.sweep_materialize``).
+    changes nothing (per minute, the beat task ``prescriptions.escalate_conflict_flags``).
 
     One UPDATE. It locks only flag rows and waits for none (``SKIP LOCKED``): a flag another transaction holds
     right now is being re-checked or resolved — a re-check applies the same rule itself — and the next run

@@ -62,6 +62,12 @@ class DrainResult:
     """Re-checked, but a fact changed meanwhile (or a plan failed): left open for the next run."""
     results: tuple[RecheckResult, ...] = ()
 
+    def add(self, run: DrainResult) -> None:
+        """Count another run's closed and left-open requests and keep its results."""
+        self.closed += run.closed
+        self.reopened += run.reopened
+        self.results += run.results
+
 
 def catalog_rechecks_expand() -> int:
     """Turn each open catalog request into patient requests for every patient with an active plan in its scope,
@@ -173,9 +179,7 @@ def _run_claimed(ids: list[int]) -> DrainResult:
             RecheckRequest.objects.filter(patient_id=patient_id).update(claimed_until=None)
             combined.reopened += 1
             continue
-        combined.closed += run.closed
-        combined.reopened += run.reopened
-        combined.results += run.results
+        combined.add(run)
     return combined
 
 
@@ -190,9 +194,7 @@ def rechecks_drain(*, batch: int = DRAIN_BATCH, deadline: float | None = None) -
             break
         run = _run_claimed(ids)
         total.claimed += len(ids)
-        total.closed += run.closed
-        total.reopened += run.reopened
-        total.results += run.results
+        total.add(run)
         if len(ids) < batch:
             break
     if total.claimed or total.catalog_expanded:
