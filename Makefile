@@ -6,7 +6,7 @@ BIN := $(VENV)/bin
 PY := $(BIN)/python
 STAMP := $(VENV)/.installed-$(shell cat requirements.txt requirements-dev.txt | sha1sum | cut -c1-12)
 
-.PHONY: install preflight migrate demo run test lint ci clean bench bench-quick
+.PHONY: install preflight migrate demo run test test-fast lint ci clean bench bench-quick
 
 $(STAMP): requirements.txt requirements-dev.txt
 	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -29,8 +29,24 @@ run: demo
 	@echo "Starting web (http://127.0.0.1:8000/admin/), Celery worker and beat — Ctrl-C stops all."
 	@PATH="$(CURDIR)/$(BIN):$$PATH" exec $(BIN)/honcho start -f Procfile
 
+# Tests in tiers (tests/tiers.py marks every test; README "Checks"). `make test` runs all of them: first whatever
+# may share the machine on $(WORKERS) pytest-xdist workers (each with its own test database and Redis database),
+# then the `serial` tests (subprocesses, threads, real Celery workers, the beat's lock) one at a time. Both phases
+# always run; either one failing fails the target, and so does one that ran no test (pytest's exit status 5).
+WORKERS ?= 2
+FAST := not (slow or subprocess or serial or browser or transactional)
+
 test: preflight
-	$(BIN)/pytest
+	@$(BIN)/pytest -n $(WORKERS) -m "not serial"; parallel=$$?; \
+	$(BIN)/pytest -m serial; serial=$$?; \
+	echo "make test: parallel phase exit status $$parallel, serial phase $$serial (0 = passed)"; \
+	exit $$(( parallel ? parallel : serial ))
+
+# The pure and rolled-back database tiers (API, admin, services): under a minute. It keeps its workers' test
+# databases between runs (new migrations are applied to them); `make test-fast FAST_DB=--create-db` rebuilds them.
+FAST_DB ?= --reuse-db
+test-fast: preflight
+	$(BIN)/pytest -n $(WORKERS) -m "$(FAST)" $(FAST_DB)
 
 lint: install
 	$(BIN)/ruff check .

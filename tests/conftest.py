@@ -174,3 +174,19 @@ def staff_client(client):
         return client
 
     return login
+
+
+# --- Tiers (markers) ------------------------------------------------------------------------------
+
+
+def pytest_collection_modifyitems(items):
+    """Mark every test with its tiers (pure, api, transactional, subprocess, serial, slow): see tests/tiers.py."""
+    from tests import tiers
+
+    tiers.assign(items)
+
+
+def pytest_sessionfinish(session):
+    from tests import tiers
+
+    tiers.purge_worker_queue()

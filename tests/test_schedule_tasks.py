@@ -136,9 +136,16 @@ def test_the_materialize_task_blocks_the_dates_the_gate_refuses(
 
 
 def test_a_stale_task_for_a_plan_that_is_gone_does_nothing(db):
+    from django.apps import apps
+
+    def rows() -> dict[str, int]:
+        return {model._meta.label: model.objects.count() for model in apps.get_models()}
+
+    before = rows()
     materialize_sessions(10**9)
     retime_sessions(10**9)
     refresh_reminders(10**9)
+    assert rows() == before  # not a row written anywhere
 
 
 def test_the_sweep_retimes_a_zone_change_whose_task_was_lost(cleared_patient, therapist, stretch):
