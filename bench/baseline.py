@@ -3,7 +3,7 @@
 It does the database work the portal endpoint must do — the knox token lookup by ``token_key`` and the
 digest check with expiry, the staff/portal-access check, the user's one patient, its active plans, their
 items with stretches, the sessions of the next 7 local days, the red-flag questions and the patient's
-diagnoses (each session shows the questions its log asks, chosen by the same pure ``safety`` function), and
+diagnoses (each session shows the questions its log asks, chosen by the same pure ``gate.pain`` function), and
 the AccessLog insert, in one transaction — with ``.values()`` queries and ``JsonResponse``. It is only routed
 by ``bench.urls``; never in the app.
 """
@@ -24,7 +24,7 @@ from knox.settings import CONSTANTS
 from clinic.models import StaffMembership
 from patients.audit import access_log_record
 from patients.models import Patient, PatientDiagnosis
-from prescriptions import safety
+from prescriptions.gate import pain
 from prescriptions.models import Prescription, PrescriptionItem, RedFlagQuestion, Session
 
 PLAN_DAYS = 7
@@ -101,13 +101,13 @@ def plans(request):
             )
             if sessions:
                 questions = [
-                    safety.RedFlagQuestionFact(**{**row, "diagnoses": safety.asked_with(row["diagnoses"])})
+                    pain.RedFlagQuestionFact(**{**row, "diagnoses": pain.asked_with(row["diagnoses"])})
                     for row in RedFlagQuestion.objects.filter(active=True)
                     .order_by("order", "slug")
                     .values("slug", "text", "symptom", "severity", "advice", "plan_regions", "diagnoses", "order")
                 ]
                 diagnoses = [
-                    safety.DiagnosisDates(code=code, onset=onset, resolved=resolved)
+                    pain.DiagnosisDates(code=code, onset=onset, resolved=resolved)
                     for code, onset, resolved in PatientDiagnosis.objects.filter(patient_id=patient["id"])
                     .order_by("id")
                     .values_list("diagnosis__code", "onset_date", "resolved_date")
@@ -116,7 +116,7 @@ def plans(request):
             for session in sessions:
                 plan_id, day = session.pop("prescription_id"), session["local_date"]
                 if (plan_id, day) not in shown:
-                    chosen = safety.red_flag_questions(
+                    chosen = pain.red_flag_questions(
                         questions, diagnoses=diagnoses, plan_regions=regions.get(plan_id, ()), on_date=day
                     )
                     shown[plan_id, day] = [{"slug": q.slug, "text": q.text} for q in chosen]

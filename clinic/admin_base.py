@@ -9,6 +9,7 @@ from django import forms
 from django.contrib import admin, messages
 from django.contrib.admin import helpers
 from django.core.exceptions import PermissionDenied, ValidationError
+from django.db import router, transaction
 from django.db.models import Q, QuerySet
 
 from clinic.access import membership_of
@@ -121,44 +122,110 @@ def run_service_action(
         modeladmin.message_user(request, f"{done}: {succeeded}.", messages.SUCCESS)
 
 
-class ServiceFormAdmin(admin.ModelAdmin):
-    """Add/change forms whose ``save_model`` calls a service.
+def show_refusal(form: forms.Form, error: Exception, *, aliases: dict[str, str] | None = None) -> None:
+    """A service's refusal on the form: field errors on their fields (``aliases`` renames), the rest on top."""
+    if isinstance(error, ValidationError) and hasattr(error, "error_dict"):
+        for field, errors in error.error_dict.items():
+            field = (aliases or {}).get(field, field)
+            form.add_error(field if field in form.fields else None, [m for e in errors for m in e.messages])
+    else:
+        form.add_error(None, refusal_text(error))
 
-    When the service refuses (ValidationError or a domain error), the first attempt's transaction is rolled
-    back and the form is shown again with the refusal as form errors, keeping what the user typed.
+
+class ServiceModelForm(forms.ModelForm):
+    """A model form that a service saves, validated by that service's own checks.
+
+    ``check`` calls the service's check function (``patients.services.patient_create_check``, say) with what the
+    service will be given: it raises what the service would refuse and writes nothing. It runs once the fields and
+    the model's own validation passed (a form with errors is not put to the service, as the service was never
+    called with one), and its refusal becomes field or non-field errors in Django's normal flow.
+
+    ``by`` is the user saving and ``refused_on_save`` a refusal the write met after this form had passed: both are
+    set per request by ``ServiceFormAdmin.get_form``.
     """
+
+    by = None
+    refused_on_save: Exception | None = None
+
+    def check(self) -> None:
+        """Raise what the service would refuse for ``cleaned_data`` (ValidationError or a DomainError)."""
+        raise NotImplementedError
+
+    def _post_clean(self) -> None:
+        super()._post_clean()  # the instance from the cleaned data, validated as the model validates it
+        if self.errors:
+            return
+        try:
+            self.check()
+        except (ValidationError, DomainError) as error:
+            show_refusal(self, error)
+        if self.refused_on_save is not None and not self.errors:  # the check sees the race now, or this shows it
+            show_refusal(self, self.refused_on_save)
+
+
+class _RefusedOnSave(Exception):
+    def __init__(self, error: ValidationError | DomainError):
+        super().__init__(error)
+        self.error = error
+
+
+class ServiceFormAdmin(admin.ModelAdmin):
+    """Add/change forms saved through a service, the Django way.
+
+    - Validation is the form's: a ``ServiceModelForm`` runs the service's own checks, so a refusal shows on the
+      form through Django's normal flow, and nothing is written.
+    - ``save_form`` calls ``save_through_service`` and returns the row the service saved, which becomes the form's
+      instance: Django carries on (log entry, message, redirect) with that very row. ``save_model`` writes
+      nothing, and ``save_related`` saves no inline (they are read-only here; the service saved the whole row).
+    - ``save_form`` runs before Django validates the inline formsets: if one is refused afterwards (a tampered
+      management form), the page is shown again and ``render_change_form`` rolls the view's transaction back, so
+      nothing of the refused POST stays written.
+    - A refusal only the write can meet (a race since the form's check: a unique value taken meanwhile) is raised
+      by the service inside the view's transaction, which rolls the attempt back. Django has no hook that turns an
+      exception from saving into form errors (ticket #28619: validate in the form, which the check does), and only
+      the view builds the change form with its inlines and what the user typed; so ``changeform_view`` renders the
+      same POST once more, and the form shows the refusal (``refused_on_save``) instead of saving.
+    """
+
+    def save_through_service(self, request, form: ServiceModelForm, change: bool):
+        """Call the service with the form's cleaned data; return the row it saved."""
+        raise NotImplementedError
+
+    def get_form(self, request, obj=None, change=False, **kwargs):
+        form = super().get_form(request, obj, change=change, **kwargs)
+        # ModelAdmin.get_form builds a new class on every call (modelform_factory): these are this request's.
+        form.by = request.user
+        form.refused_on_save = getattr(request, "_refused_on_save", None)
+        return form
+
+    def save_form(self, request, form, change):
+        try:
+            saved = self.save_through_service(request, form, change)
+        except (ValidationError, DomainError) as error:
+            raise _RefusedOnSave(error) from error
+        form.instance = saved
+        form.saved_by_service = True
+        return saved
+
+    def save_model(self, request, obj, form, change):
+        pass  # save_form saved it, through the service
+
+    def save_related(self, request, form, formsets, change):
+        for formset in formsets:  # inlines are read-only: nothing of theirs is ever saved
+            formset.new_objects, formset.changed_objects, formset.deleted_objects = [], [], []
+
+    def render_change_form(self, request, context, add=False, change=False, form_url="", obj=None):
+        response = super().render_change_form(request, context, add, change, form_url, obj)
+        if getattr(context["adminform"].form, "saved_by_service", False):  # saved, then an inline formset refused
+            transaction.set_rollback(True, using=router.db_for_write(self.model))
+        return response
 
     def changeform_view(self, request, object_id=None, form_url="", extra_context=None):
         try:
             return super().changeform_view(request, object_id, form_url, extra_context)
-        except (ValidationError, DomainError) as error:
-            if request.method != "POST" or getattr(request, "_service_refusal", None) is not None:
-                raise
-            request._service_refusal = error
+        except _RefusedOnSave as refused:
+            request._refused_on_save = refused.error
             return super().changeform_view(request, object_id, form_url, extra_context)
-
-    def get_form(self, request, obj=None, change=False, **kwargs):
-        form = super().get_form(request, obj, change=change, **kwargs)
-        refusal = getattr(request, "_service_refusal", None)
-        if refusal is None:
-            return form
-
-        class Refused(form):
-            def clean(self):
-                cleaned = super().clean()
-                _add_refusal(self, refusal)
-                return cleaned
-
-        return Refused
-
-
-def _add_refusal(form: forms.Form, error: Exception) -> None:
-    if isinstance(error, ValidationError) and hasattr(error, "error_dict"):
-        for field, errors in error.error_dict.items():
-            messages_ = [m for e in errors for m in e.messages]
-            form.add_error(field if field in form.fields else None, messages_)
-    else:
-        form.add_error(None, refusal_text(error))
 
 
 class ReasonActionForm(helpers.ActionForm):

@@ -7,7 +7,7 @@ class PatientsConfig(AppConfig):
     def ready(self) -> None:
         from celery.signals import task_postrun, task_prerun
 
-        from patients import audit, audit_admin  # noqa: F401  (audit_admin registers the trail's admin pages)
+        from patients import audit
 
         # Changes made by tasks are attributed to "system:<task name>" (DESIGN §7).
         task_prerun.connect(audit.task_context_enter, dispatch_uid="patients.audit.task_context_enter")

@@ -10,7 +10,8 @@ import pgtrigger
 from django.conf import settings
 from django.core.exceptions import ValidationError
 from django.db import models
-from django.db.models import Q
+from django.db.models import F, Func, Q, Value
+from django.db.models.functions import Cast
 
 from clinic.models import (
     Clinic,
@@ -280,18 +281,39 @@ class MobilityAssessment(models.Model):
         return f"Mobility {self.level.level} on {self.assessed_at:%Y-%m-%d}"
 
 
-class ClearanceQuerySet(models.QuerySet):
-    def effective_on(self, patient: Patient, day: dt.date) -> Clearance | None:
-        """The clearance in force on ``day``: validity covers it, not revoked on or before it, recorded last.
+def local_date(zone, instant) -> Cast:
+    """The date of ``instant`` in the IANA ``zone`` (both expressions), as PostgreSQL's ``timezone(zone, t)``."""
+    return Cast(Func(zone, instant, function="timezone", output_field=models.DateTimeField()), models.DateField())
 
-        Mirrors ``prescriptions.safety.effective_clearance``; revocation dates are the patient's local dates.
-        """
-        next_local_midnight = patient.start_of_local_day(day + dt.timedelta(days=1))
+
+class ClearanceQuerySet(models.QuerySet):
+    """The SQL twin of ``patients.clearance.effective_clearance`` (the one rule of which clearance is in force on
+    a date; a property test proves them equal): ``on_day`` names the day and the patient's zone, then
+    ``covering`` / ``in_force`` read the rule."""
+
+    def on_day(self, *, day, zone) -> ClearanceQuerySet:
+        """Alias ``today`` (the date D, an expression) and ``revoked_on`` (the revocation's local date in ``zone``)."""
+        return self.alias(today=day, revoked_on=local_date(zone, F("revoked_at")))
+
+    def covering(self) -> ClearanceQuerySet:
+        """Validity covers D (both ends inclusive), revoked or not; needs ``on_day``."""
+        return self.filter(valid_from__lte=F("today"), valid_until__gte=F("today"))
+
+    def not_revoked_by_day(self) -> ClearanceQuerySet:
+        """Not revoked on or before D (a local date); needs ``on_day``."""
+        return self.filter(Q(revoked_at__isnull=True) | Q(revoked_on__gt=F("today")))
+
+    def in_force(self) -> ClearanceQuerySet:
+        """The clearances in force on D, the one in force first (recorded last: ``-recorded_at, -id``)."""
+        return self.covering().not_revoked_by_day().order_by("-recorded_at", "-id")
+
+    def effective_on(self, patient: Patient, day: dt.date) -> Clearance | None:
+        """The clearance in force on ``day`` for ``patient`` (its restrictions prefetched), or None."""
         return (
-            self.filter(patient=patient, valid_from__lte=day, valid_until__gte=day)
-            .filter(Q(revoked_at__isnull=True) | Q(revoked_at__gte=next_local_midnight))
+            self.filter(patient=patient)
+            .on_day(day=Value(day, output_field=models.DateField()), zone=Value(patient.timezone))
+            .in_force()
             .prefetch_related("restricted_tags")
-            .order_by("-recorded_at", "-id")
             .first()
         )
 

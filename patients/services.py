@@ -74,6 +74,11 @@ def _fact_changed(signal: Signal, reason: str, **ids: int) -> None:
 def _save(instance, *, update_fields: Iterable[str] | None = None) -> None:
     """Validate then save; unique violations that raced past validation become field errors."""
     instance.full_clean()
+    _write(instance, update_fields=update_fields)
+
+
+def _write(instance, *, update_fields: Iterable[str] | None = None) -> None:
+    """Save a validated instance; a unique violation that raced past validation becomes a ValidationError."""
     try:
         with transaction.atomic():
             instance.save(update_fields=list(update_fields) if update_fields is not None else None)
@@ -129,6 +134,16 @@ def _check_birth_date(patient: Patient) -> None:
 def patient_create(*, clinic: Clinic, by, **fields: Any) -> Patient:
     """Register a patient. Consent flags given as True are timestamped now."""
     require(Action.REGISTER_PATIENT, by, clinic)
+    patient = patient_create_check(clinic=clinic, **fields)
+    _write(patient)
+    return patient
+
+
+def patient_create_check(*, clinic: Clinic, **fields: Any) -> Patient:
+    """What ``patient_create`` refuses, without writing: the validated patient it would save, or the refusal.
+
+    ``patient_create`` calls it, and so does the admin's form (its validation is the service's own checks).
+    """
     unknown = set(fields) - PATIENT_FIELDS
     if unknown:
         raise ValidationError(dict.fromkeys(sorted(unknown), "Unknown field."))
@@ -137,7 +152,7 @@ def patient_create(*, clinic: Clinic, by, **fields: Any) -> Patient:
     _check_therapist(clinic, patient.primary_therapist)
     _check_preferences(patient)
     _check_birth_date(patient)
-    _save(patient)
+    patient.full_clean()
     return patient
 
 
@@ -148,8 +163,29 @@ def patient_update(*, patient: Patient, by, **fields: Any) -> Patient:
     return _apply_changes(patient, fields, allowed=PATIENT_FIELDS)
 
 
+def patient_update_check(*, patient: Patient, **fields: Any) -> Patient:
+    """What ``patient_update`` refuses, without writing: the validated patient as it would be saved, or the refusal.
+
+    It locks the patient's row: call it in the transaction that writes (as the admin's form does, whose validation
+    is the service's own checks), and the patient cannot be archived between the check and the write.
+    """
+    return _changes_checked(patient, fields, allowed=PATIENT_FIELDS)[0]
+
+
 def _apply_changes(patient: Patient, fields: dict[str, Any], *, allowed: set[str]) -> Patient:
-    """Lock, apply, stamp consent, validate, save, announce — shared by staff and portal updates.
+    """Check, save, announce — shared by staff and portal updates."""
+    patient, before = _changes_checked(patient, fields, allowed=allowed)
+    _write(patient)
+    changed = {name for name in PATIENT_FIELDS if getattr(patient, name) != before[name]}
+    if "timezone" in changed:  # local dates move: the gate's "today" and every session's date with them
+        _fact_changed(signals.patient_zone_changed, "time zone changed", patient_id=patient.pk)
+    if changed & PREFERENCE_FIELDS:
+        _announce(signals.patient_preferences_changed, patient_id=patient.pk)
+    return patient
+
+
+def _changes_checked(patient: Patient, fields: dict[str, Any], *, allowed: set[str]) -> tuple[Patient, dict[str, Any]]:
+    """Lock, apply, stamp consent, validate: the changed patient (not saved) and its values before the change.
 
     Withdrawing consent is never refused: if it withdraws the preferred channel and no other channel is
     chosen in the same change, reminders fall back to none.
@@ -172,24 +208,19 @@ def _apply_changes(patient: Patient, fields: dict[str, Any], *, allowed: set[str
     _check_preferences(patient)
     if "date_of_birth" in fields:
         _check_birth_date(patient)
-    _save(patient)
-    changed = {name for name in PATIENT_FIELDS if getattr(patient, name) != before[name]}
-    if "timezone" in changed:  # local dates move: the gate's "today" and every session's date with them
-        _fact_changed(signals.patient_zone_changed, "time zone changed", patient_id=patient.pk)
-    if changed & PREFERENCE_FIELDS:
-        _announce(signals.patient_preferences_changed, patient_id=patient.pk)
-    return patient
+    patient.full_clean()
+    return patient, before
 
 
 @transaction.atomic
 def patient_archive(*, patient: Patient, by) -> Patient:
-    """Archive instead of delete. A patient with a live (active or paused) plan cannot be archived."""
+    """Archive instead of delete. Apps that hold the patient's live work refuse through ``patient_archiving`` (a
+    patient with an active or paused plan cannot be archived: ``prescriptions.receivers.patients``)."""
     require(Action.REGISTER_PATIENT, by, patient.clinic_id)
     patient = Patient.objects.select_for_update().get(pk=patient.pk)
     if patient.is_archived:
         raise StateConflict("This patient is already archived.")
-    if patient.prescriptions.filter(status__in=("active", "paused")).exists():
-        raise StateConflict("This patient has an active or paused plan; complete or cancel it before archiving.")
+    signals.patient_archiving.send(sender=Patient, patient_id=patient.pk)  # a receiver may refuse (StateConflict)
     patient.archived_at = timezone.now()
     patient.save(update_fields=["archived_at", "updated_at"])
     _announce(signals.patient_archived, patient_id=patient.pk)
@@ -430,6 +461,46 @@ def clearance_record(
     Its dates lie between 1900 and 2999 and it is valid for at most ``bounds.MAX_CLEARANCE_YEARS`` years.
     """
     require(Action.RECORD_CLEARANCE, by, patient.clinic_id)
+    tags = list(restricted_tags)
+    clearance = clearance_record_check(
+        patient=patient,
+        by=by,
+        professional_name=professional_name,
+        profession=profession,
+        status=status,
+        valid_from=valid_from,
+        valid_until=valid_until,
+        restricted_tags=tags,
+        document_reference=document_reference,
+        notes=notes,
+    )
+    _write(clearance)
+    clearance.restricted_tags.set(tags)
+    _fact_changed(
+        signals.clearance_changed, "clearance recorded", patient_id=clearance.patient_id, clearance_id=clearance.pk
+    )
+    return clearance
+
+
+def clearance_record_check(
+    *,
+    patient: Patient,
+    by,
+    professional_name: str,
+    profession: str,
+    status: str,
+    valid_from: dt.date,
+    valid_until: dt.date,
+    restricted_tags: Iterable[MovementTag] = (),
+    document_reference: str = "",
+    notes: str = "",
+) -> Clearance:
+    """What ``clearance_record`` refuses, without writing: the validated clearance it would record (its restricted
+    movements aside), or the refusal.
+
+    It locks the patient's row: call it in the transaction that writes (as the admin's form does, whose validation
+    is the service's own checks), and the patient cannot be archived between the check and the write.
+    """
     patient = _live(patient)
     bounds.check_dates(valid_from=valid_from, valid_until=valid_until)
     if valid_until > bounds.years_after(valid_from, bounds.MAX_CLEARANCE_YEARS):
@@ -453,9 +524,7 @@ def clearance_record(
         recorded_by=by,
         recorded_at=timezone.now(),
     )
-    _save(clearance)
-    clearance.restricted_tags.set(tags)
-    _fact_changed(signals.clearance_changed, "clearance recorded", patient_id=patient.pk, clearance_id=clearance.pk)
+    clearance.full_clean()
     return clearance
 
 

@@ -1,6 +1,7 @@
 """Patient facts announced after commit (DESIGN §1). ``prescriptions`` listens; we never import it.
 
-Every signal is sent with ``sender=Patient`` and ``patient_id``; receivers take ids, not rows.
+Every signal is sent with ``sender=Patient`` and ``patient_id``; receivers take ids, not rows. One is not an
+announcement but a question asked inside the transaction: ``patient_archiving``.
 """
 
 from django.dispatch import Signal
@@ -17,3 +18,7 @@ patient_zone_changed = Signal()
 patient_preferences_changed = Signal()
 #: The patient was archived. kwargs: patient_id
 patient_archived = Signal()
+#: The patient is about to be archived: sent inside the archiving transaction, with the patient's row locked, by
+#: ``send()`` (never robust, never after commit), so a receiver refuses by raising ``clinic.errors.StateConflict``
+#: (a 409) and nothing is written. ``prescriptions`` refuses while the patient has a live plan. kwargs: patient_id
+patient_archiving = Signal()

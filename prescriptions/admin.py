@@ -1,4 +1,5 @@
-"""Prescription-side admin, plus what this app adds to the patient admin (DESIGN §1: the higher app assembles).
+"""Prescription-side admin, plus what this app adds to the patient admin and to a patient's change trail (DESIGN §1:
+the higher app assembles).
 
 Plans, sessions and logs are browse-only; flags are acknowledged and resolved, and failed reminders retried,
 through the services.
@@ -6,16 +7,20 @@ through the services.
 
 from __future__ import annotations
 
+from django import forms
 from django.contrib import admin
-from django.db.models import Count, IntegerField, OuterRef, Subquery
+from django.db.models import Count, IntegerField, OuterRef, Q, Subquery
 from django.db.models.functions import Coalesce
 from django.utils import timezone
 from django.utils.html import format_html, format_html_join
 
 from clinic.admin import NoDeleteAdmin
 from clinic.admin_base import ReadOnlyAdmin, ReadOnlyInline, ReasonActionForm, run_service_action
-from patients.admin import PatientAdmin, PatientReadsLogged
+from patients.admin.patients import PatientAdmin
+from patients.admin.reads import PatientReadsLogged
+from patients.admin.trails import add_patient_event_source
 from patients.models import Patient
+from prescriptions.gate import pain
 from prescriptions.models import (
     GateEvaluation,
     GateOverride,
@@ -119,6 +124,15 @@ admin.site.unregister(Patient)
 admin.site.register(Patient, ClinicalPatientAdmin)
 
 
+@add_patient_event_source
+def plan_events(patient_id: int) -> Q:
+    """A patient's change trail includes the events naming their plans and sessions (items, overrides, logs,
+    reminders)."""
+    prescription_ids = list(Prescription.objects.filter(patient_id=patient_id).values_list("pk", flat=True))
+    session_ids = list(Session.objects.filter(prescription__patient_id=patient_id).values_list("pk", flat=True))
+    return Q(pgh_data__prescription_id__in=prescription_ids) | Q(pgh_data__session_id__in=session_ids)
+
+
 # --- Plans (browse-only; no view permission for the front desk) ------------------------------------------
 
 
@@ -187,11 +201,40 @@ class SessionLogAdmin(PatientReadsLogged, ReadOnlyAdmin):
     list_select_related = ["session__prescription__patient"]
 
 
+class RedFlagQuestionForm(forms.ModelForm):
+    """``diagnoses`` must be what the gate reads (``pain.asked_with``): a list of ``{"code", "until_day"}``."""
+
+    class Meta:
+        model = RedFlagQuestion
+        fields = [
+            "slug",
+            "text",
+            "symptom",
+            "plan_regions",
+            "diagnoses",
+            "severity",
+            "advice",
+            "order",
+            "active",
+            "source",
+            "review_note",
+        ]
+
+    def clean_diagnoses(self):
+        diagnoses = self.cleaned_data["diagnoses"]
+        try:
+            pain.asked_with(diagnoses)
+        except ValueError as exc:
+            raise forms.ValidationError(str(exc)) from None
+        return diagnoses
+
+
 @admin.register(RedFlagQuestion)
 class RedFlagQuestionAdmin(NoDeleteAdmin):
     """The questions a session log asks: global content, edited by superusers (no role group may change them);
     a question is retired by unticking ``active``, never deleted (logs keep the wording they asked)."""
 
+    form = RedFlagQuestionForm
     list_display = ["order", "slug", "severity", "plan_regions", "diagnoses", "active"]
     list_display_links = ["slug"]
     list_filter = ["severity", "active"]

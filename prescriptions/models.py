@@ -14,7 +14,6 @@ from django.db.models import Q
 
 from clinic.models import CatalogRow, Stretch
 from patients.models import Channel, Episode, Patient
-from prescriptions import safety
 
 PROTECT_DELETE = pgtrigger.Protect(name="protect_delete", operation=pgtrigger.Delete)
 # Audit trail (DESIGN §7): database triggers snapshot every insert, update and delete, bulk ones included.
@@ -324,7 +323,8 @@ class RedFlagQuestion(CatalogRow):
 
     Who is asked is data: a question naming no plan region and no diagnosis is asked of everyone; otherwise of
     a session whose plan has a stretch in one of ``plan_regions``, or whose patient has, on the session's date,
-    an active diagnosis one of ``diagnoses`` covers (``safety.red_flag_questions``). A yes raises a
+    an active diagnosis one of ``diagnoses`` covers (``prescriptions.gate.pain.red_flag_questions``; the admin
+    form checks ``diagnoses`` reads as its conditions). A yes raises a
     ``red_flag_symptom`` flag of ``severity`` (``urgent`` holds the plan) and tells the patient ``advice``.
     Seeded with sources by migration 0005; edited by superusers in the admin; retired with ``active``.
     """
@@ -368,12 +368,6 @@ class RedFlagQuestion(CatalogRow):
 
     def __str__(self) -> str:
         return self.slug
-
-    def clean(self) -> None:
-        try:
-            safety.asked_with(self.diagnoses)
-        except ValueError as exc:
-            raise ValidationError({"diagnoses": str(exc)}) from None
 
 
 @audited

@@ -159,14 +159,28 @@ def local_day_bounds(day: date, zone: ZoneInfo) -> tuple[datetime, datetime]:
     return to_utc(day, MIDNIGHT, zone), to_utc(day + timedelta(days=1), MIDNIGHT, zone)
 
 
+LOG_WINDOW_DAYS = 2
+"""A session may be logged on its own local date and the next: its log window spans this many local days."""
+
+
 def log_window(local_date: date, zone: ZoneInfo) -> tuple[datetime, datetime]:
     """Return the half-open UTC range in which a session on ``local_date`` may be logged.
 
-    From the start of its local date until the end of the next local day:
+    From the start of its local date until the end of the next local day (``LOG_WINDOW_DAYS``):
     ``[to_utc(local_date, 00:00), to_utc(local_date + 2 days, 00:00))``. When it closes, an
     unlogged session is marked missed, and no reminder may be sent at or after its end.
     """
-    return to_utc(local_date, MIDNIGHT, zone), to_utc(local_date + timedelta(days=2), MIDNIGHT, zone)
+    return to_utc(local_date, MIDNIGHT, zone), to_utc(local_date + timedelta(days=LOG_WINDOW_DAYS), MIDNIGHT, zone)
+
+
+def last_log_date(local_date: date) -> date:
+    """The last local date on which a session on ``local_date`` may still be logged."""
+    return local_date + timedelta(days=LOG_WINDOW_DAYS - 1)
+
+
+def first_loggable_date(today: date) -> date:
+    """The earliest session date whose log window is still open on the local date ``today``."""
+    return today - timedelta(days=LOG_WINDOW_DAYS - 1)
 
 
 def _in_quiet_hours(wall: time, quiet_start: time, quiet_end: time) -> bool:
@@ -224,7 +238,7 @@ def reminder_send_at(
 def follow_up_at(local_date: date, zone: ZoneInfo, at: time = FOLLOW_UP_TIME) -> datetime:
     """Return the aware UTC instant of the missed-session follow-up for a session on ``local_date``.
 
-    It is sent at ``at`` (09:00 by default) local time on the next day, mapped with `to_utc`, which
-    keeps it inside the session's log window (that window runs to the end of the next day).
+    It is sent at ``at`` (09:00 by default) local time on the log window's last day (`last_log_date`: the next
+    day), mapped with `to_utc`, which keeps it inside the session's log window.
     """
-    return to_utc(local_date + timedelta(days=1), at, zone)
+    return to_utc(last_log_date(local_date), at, zone)

@@ -10,8 +10,12 @@ import pytest
 from clinic.models import Diagnosis
 from patients import signals
 from patients.models import PortalAccess
+from prescriptions.gate.pain import (
+    NOT_ANSWERED,
+    NOT_ASKED,
+    PAIN_ADVICE,
+)
 from prescriptions.models import Prescription, RedFlagQuestion, SafetyFlag, Session, SessionLog
-from prescriptions.safety import NOT_ANSWERED, NOT_ASKED, PAIN_ADVICE
 from tests import factories
 
 Status = Session.Status

@@ -2,7 +2,7 @@
 (day N blocks, day N + 1 does not), unknown qualifiers and phases (the strictest), a recorded other value that
 lifts them, the clinic's precaution window, the stretches' new tags, and the default hold from 65 on.
 
-The rows are the migrated catalog's; facts come from the gate's own loaders, and `safety.evaluate` decides."""
+The rows are the migrated catalog's; facts come from the gate's own loaders, and `rules.evaluate` decides."""
 
 from __future__ import annotations
 
@@ -11,13 +11,14 @@ import datetime as dt
 import pytest
 
 from clinic.models import Contraindication, Diagnosis, MobilityLevel, MovementTag, Stretch
-from prescriptions import dosage, safety
-from prescriptions.selectors.conflicts import gate_facts_for_plans
-from prescriptions.selectors.gate import gate_facts, item_facts, prescription_items_for_gate, stretch_fact
+from patients.clearance import ClearanceFact
+from prescriptions import dosage
+from prescriptions.gate import rules
+from prescriptions.gate.facts import gate_facts, gate_facts_for_plans, stretch_fact
 from tests import factories
 
 ONSET = dt.date(2026, 1, 5)
-ROW_CODES = {safety.Code.CONTRAINDICATED, safety.Code.CAUTION}
+ROW_CODES = {rules.Code.CONTRAINDICATED, rules.Code.CAUTION}
 
 
 def day(n: int) -> dt.date:
@@ -50,13 +51,13 @@ class Case:
         factories.ClearanceFactory(patient=self.record, valid_from=ONSET - dt.timedelta(days=1), valid_until=day(400))
         factories.MobilityAssessmentFactory(patient=self.record, level=MobilityLevel.objects.get(level=5))
 
-    def findings(self, stretch: Stretch, on: dt.date) -> list[safety.Finding]:
+    def findings(self, stretch: Stretch, on: dt.date) -> list[rules.Finding]:
         stretch = loaded(stretch)
         facts = gate_facts(patient=self.record, stretches=[stretch])
-        found = safety.evaluate(facts, [safety.ItemFact(None, stretch_fact(stretch))], on)
+        found = rules.evaluate(facts, [rules.ItemFact(None, stretch_fact(stretch))], on)
         return [f for f in found if f.code in ROW_CODES]
 
-    def rows(self, stretch: Stretch, on: dt.date) -> dict[int, safety.Finding]:
+    def rows(self, stretch: Stretch, on: dt.date) -> dict[int, rules.Finding]:
         """Contraindication row id → its finding."""
         return {int(f.cause.removeprefix("contraindication:")): f for f in self.findings(stretch, on)}
 
@@ -109,7 +110,7 @@ def test_a_window_blocks_through_its_last_day_only(clinic, code, qualifier, tag,
 
     for on in (day(0), day(last)):
         finding = patient.rows(stretch, on)[expected.pk]
-        assert (finding.code, finding.severity) == (safety.Code.CONTRAINDICATED, safety.Severity.BLOCK)
+        assert (finding.code, finding.severity) == (rules.Code.CONTRAINDICATED, rules.Severity.BLOCK)
         assert f"days 0 to {last} after onset" in finding.message
         assert "not recorded" not in finding.message
     assert expected.pk not in patient.rows(stretch, day(last + 1))
@@ -122,9 +123,9 @@ def test_a_recent_compression_fracture_blocks_rotation_for_12_weeks_then_warns(c
     caution = row("M48.56XA", "spinal_rotation", from_day=85)
 
     assert set(patient.rows(stretch, day(84))) == {block.pk}
-    assert patient.rows(stretch, day(84))[block.pk].severity == safety.Severity.BLOCK
+    assert patient.rows(stretch, day(84))[block.pk].severity == rules.Severity.BLOCK
     assert set(patient.rows(stretch, day(85))) == {caution.pk}
-    assert patient.rows(stretch, day(85))[caution.pk].code == safety.Code.CAUTION
+    assert patient.rows(stretch, day(85))[caution.pk].code == rules.Code.CAUTION
     assert set(patient.rows(stretch, day(365))) == {caution.pk}
 
 
@@ -134,7 +135,7 @@ def test_an_unrecorded_fracture_onset_keeps_the_block(clinic):
     stretch = tagged(clinic, "spinal_rotation")
     found = patient.rows(stretch, day(200))
     assert row("M48.56XA", "spinal_rotation", from_day=0, until_day=84).pk in found
-    assert safety.blocks(list(found.values()), set())
+    assert rules.blocks(list(found.values()), set())
 
 
 # --- Unknown qualifier: every procedure's rows (the strictest); a recorded one lifts the others ---------------
@@ -171,7 +172,7 @@ def test_spinal_surgery_without_a_procedure_gets_every_procedures_rows(clinic, t
         assert set(found) == set(expected), on
         for pk, qualifier in expected.items():
             assert ASSUMED[qualifier] in found[pk].message
-            assert found[pk].severity == safety.Severity.BLOCK
+            assert found[pk].severity == rules.Severity.BLOCK
 
 
 @pytest.mark.parametrize(
@@ -211,7 +212,7 @@ def test_a_recorded_approach_lifts_the_other_approachs_rows(clinic, recorded, ta
 
 def test_every_new_qualifier_reads_well_when_assumed():
     for qualifier in ("lumbar_fusion", "lumbar_discectomy", "cervical_fusion"):
-        fact, assumed = safety.QUALIFIER_ASSUMED[qualifier]
+        fact, assumed = rules.QUALIFIER_ASSUMED[qualifier]
         assert f"{fact} not recorded — {assumed}" == ASSUMED[qualifier]
 
 
@@ -253,7 +254,7 @@ def test_phase_rows(clinic, code, tag, row_phase, severity, cases):
         assert (expected.pk in found) is applies, recorded
         if applies:
             finding = found[expected.pk]
-            assert finding.code == (safety.Code.CONTRAINDICATED if severity == "absolute" else safety.Code.CAUTION)
+            assert finding.code == (rules.Code.CONTRAINDICATED if severity == "absolute" else rules.Code.CAUTION)
             if row_phase and not recorded:
                 assert f"phase not recorded — {row_phase} phase assumed" in finding.message
 
@@ -335,7 +336,7 @@ def test_a_clinic_sets_its_surgeons_hip_precaution_window(
     assert not elsewhere.findings(other_stretch, day(catalog_last + 1))
 
     facts = gate_facts(patient=patient.record, stretches=[loaded(stretch)])
-    assert day(last + 1) in safety.change_dates(facts, day(0), day(200))
+    assert day(last + 1) in rules.change_dates(facts, day(0), day(200))
 
 
 def test_the_window_setting_leaves_other_rows_alone(clinic):
@@ -361,8 +362,8 @@ def test_both_loaders_apply_the_clinic_window_alike(clinic, therapist):
 
     items, facts = gate_facts_for_plans([plan])[plan.pk]
 
-    rows = prescription_items_for_gate(plan)
-    assert items == item_facts(rows)
+    rows = list(plan.items.select_related("stretch__min_mobility").prefetch_related("stretch__tags").order_by("order"))
+    assert items == [rules.ItemFact(key=r.pk, stretch=stretch_fact(r.stretch)) for r in rows]
     assert facts == gate_facts(patient=plan.patient, stretches=[r.stretch for r in rows])
     anterior = [c for c in facts.contraindications if c.qualifier == "anterior_approach"]
     posterior = [c for c in facts.contraindications if c.qualifier == "posterior_approach"]
@@ -457,14 +458,13 @@ def test_changing_a_clinics_window_in_the_admin_re_checks_its_plans(client, clin
 def test_a_qualifier_of_another_kind_lifts_no_row_of_the_procedure(db):
     """A clinic adds a Z98.890 row for an 'anterior approach', so the service accepts that qualifier on a spinal
     surgery; it still says nothing about which spinal procedure it was: every procedure's rows apply."""
-    from prescriptions import safety
 
     rows = [
-        safety.ContraindicationFact(
+        rules.ContraindicationFact(
             id=1, diagnosis_code="Z98.890", tag="lumbar_flexion", stretch_slug=None, phase="",
             qualifier="lumbar_fusion", from_day=0, until_day=84, severity="absolute", rationale="",
         ),
-        safety.ContraindicationFact(
+        rules.ContraindicationFact(
             id=2, diagnosis_code="Z98.890", tag="lumbar_flexion", stretch_slug=None, phase="",
             qualifier="anterior_approach", from_day=None, until_day=None, severity="relative", rationale="",
         ),
@@ -472,21 +472,21 @@ def test_a_qualifier_of_another_kind_lifts_no_row_of_the_procedure(db):
     onset = dt.date(2026, 11, 1)
 
     def findings(qualifier):
-        diagnosis = safety.DiagnosisFact(
+        diagnosis = rules.DiagnosisFact(
             id=1, code="Z98.890", name="After spinal surgery", phase="", qualifier=qualifier, onset=onset,
             resolved=None, clearance_by=frozenset({"physician"}),
         )  # fmt: skip
-        clearance = safety.ClearanceFact(
+        clearance = ClearanceFact(
             id=1, professional_name="Dr Reyes", profession="physician", status="cleared",
             restricted_tags=frozenset(), valid_from=onset, valid_until=onset + dt.timedelta(days=365),
             recorded_at=dt.datetime(2026, 11, 1, tzinfo=dt.UTC), revoked_on=None,
         )  # fmt: skip
-        facts = safety.Facts(clearances=(clearance,), diagnoses=(diagnosis,), mobility_level=5, contraindications=rows)
-        item = safety.ItemFact(
+        facts = rules.Facts(clearances=(clearance,), diagnoses=(diagnosis,), mobility_level=5, contraindications=rows)
+        item = rules.ItemFact(
             key=1,
-            stretch=safety.StretchFact(slug="knees", name="Knees to chest", tags={"lumbar_flexion"}, min_mobility=1),
+            stretch=rules.StretchFact(slug="knees", name="Knees to chest", tags={"lumbar_flexion"}, min_mobility=1),
         )
-        return {f.cause: f.message for f in safety.evaluate(facts, [item], onset + dt.timedelta(days=10))}
+        return {f.cause: f.message for f in rules.evaluate(facts, [item], onset + dt.timedelta(days=10))}
 
     odd = findings("anterior_approach")
     assert set(odd) == {"contraindication:1", "contraindication:2"}

@@ -14,12 +14,20 @@ from clinic.errors import SafetyBlocked
 from clinic.models import REVIEW_NOTE, CatalogRecheckRequest, ClearanceAuthorityRule, Diagnosis, Profession
 from patients import admin as patients_admin
 from patients import services as patient_services
+from patients.clearance import ClearanceFact
 from patients.models import Patient
-from prescriptions import safety, services
+from prescriptions import services
+from prescriptions.gate import facts as gate_facts_module
+from prescriptions.gate import rules
+from prescriptions.gate.facts import gate_facts_for_plans
+from prescriptions.gate.rules import (
+    AuthorityRuleFact,
+    Code,
+    DiagnosisFact,
+    allowed_professions,
+    evaluate,
+)
 from prescriptions.models import SafetyFlag, Session
-from prescriptions.safety import AuthorityRuleFact, Code, DiagnosisFact, allowed_professions, evaluate
-from prescriptions.selectors import gate as gate_selectors
-from prescriptions.selectors.conflicts import gate_facts_for_plans
 from prescriptions.services import ItemIn
 from prescriptions.services.conflicts import patient_recheck
 from tests import factories
@@ -103,12 +111,12 @@ def test_the_strictest_rule_wins():
 
 
 def findings_for(profession, diagnoses, on=D):
-    clearance = safety.ClearanceFact(
+    clearance = ClearanceFact(
         7, "Kim Lee", profession, "cleared", frozenset(), dt.date(2026, 1, 1), dt.date(2027, 12, 31),
         dt.datetime(2026, 1, 1, tzinfo=dt.UTC), None,
     )  # fmt: skip
-    facts = safety.Facts((clearance,), tuple(diagnoses), 5, ())
-    probe = safety.ItemFact(1, safety.StretchFact("pelvic-tilt", "Pelvic tilt", frozenset({"supine"}), 1))
+    facts = rules.Facts((clearance,), tuple(diagnoses), 5, ())
+    probe = rules.ItemFact(1, rules.StretchFact("pelvic-tilt", "Pelvic tilt", frozenset({"supine"}), 1))
     return [(f.code, f.cause, f.message) for f in evaluate(facts, [probe], on)]
 
 
@@ -157,20 +165,20 @@ def test_the_cause_stays_the_clearance_and_code_whatever_the_reason():
 
 
 def test_change_dates_include_the_rule_window_edges():
-    f = safety.Facts((), (hip(0),), 5, ())
-    assert safety.change_dates(f, D, D + dt.timedelta(days=200)) == [D, D + dt.timedelta(days=85)]
-    assert safety.change_dates(safety.Facts((), (hip(None),), 5, ()), D, D + dt.timedelta(days=200)) == [D]
+    f = rules.Facts((), (hip(0),), 5, ())
+    assert rules.change_dates(f, D, D + dt.timedelta(days=200)) == [D, D + dt.timedelta(days=85)]
+    assert rules.change_dates(rules.Facts((), (hip(None),), 5, ()), D, D + dt.timedelta(days=200)) == [D]
 
 
 def test_the_badge_follows_the_same_rule():
-    therapist = safety.ClearanceFact(
+    therapist = ClearanceFact(
         7, "Kim Lee", "physical_therapist", "cleared", frozenset(), dt.date(2026, 1, 1), dt.date(2027, 12, 31),
         dt.datetime(2026, 1, 1, tzinfo=dt.UTC), None,
     )  # fmt: skip
-    S = safety.ClearanceState
-    assert safety.clearance_states([therapist], [hip(84)], D) == (S.INSUFFICIENT_AUTHORITY,)
-    assert safety.clearance_states([therapist], [hip(85)], D) == (S.CLEARED,)
-    assert safety.clearance_states([therapist], [osteoporosis(), fracture()], D) == (S.INSUFFICIENT_AUTHORITY,)
+    S = rules.ClearanceState
+    assert rules.clearance_states([therapist], [hip(84)], D) == (S.INSUFFICIENT_AUTHORITY,)
+    assert rules.clearance_states([therapist], [hip(85)], D) == (S.CLEARED,)
+    assert rules.clearance_states([therapist], [osteoporosis(), fracture()], D) == (S.INSUFFICIENT_AUTHORITY,)
 
 
 # --- The migrated catalog ------------------------------------------------------------------------------------
@@ -181,7 +189,7 @@ def catalog_diagnosis(code: str, *, id=1, onset_days_ago=None, resolved_days_ago
     row = Diagnosis.objects.get(code=code)
     return DiagnosisFact(
         id, code, row.name, "", "", days_ago(onset_days_ago), days_ago(resolved_days_ago),
-        frozenset(row.clearance_by), gate_selectors.authority_rules([code]).get(code, ()),
+        frozenset(row.clearance_by), gate_facts_module.authority_rules([code]).get(code, ()),
     )  # fmt: skip
 
 
@@ -338,8 +346,8 @@ def test_both_loaders_load_the_rules_alike(clinic, therapist, mobility, stretch)
 
     items, facts = gate_facts_for_plans([plan])[plan.pk]
 
-    rows = gate_selectors.prescription_items_for_gate(plan)
-    assert facts == gate_selectors.gate_facts(patient=patient, stretches=[r.stretch for r in rows])
+    rows = list(plan.items.select_related("stretch__min_mobility").prefetch_related("stretch__tags").order_by("order"))
+    assert facts == gate_facts_module.gate_facts(patient=patient, stretches=[r.stretch for r in rows])
     assert {d.code: [(r.from_day, r.until_day, r.with_code) for r in d.authority] for d in facts.diagnoses} == {
         "Z96.641": [(0, 84, None)],
         "M81.0": [(None, None, "M48.56XA")],
@@ -456,11 +464,11 @@ def test_a_nurse_midwife_clearance_through_the_api_clears_a_pregnancy(as_user, f
     assert response.status_code == 201, response.json()
     assert response.json()["profession"] == "nurse_midwife"
 
-    facts = gate_selectors.gate_facts(patient=patient, stretches=[])
-    probe = safety.ItemFact(None, safety.StretchFact("pelvic-tilt", "Pelvic tilt", frozenset(), 1))
+    facts = gate_facts_module.gate_facts(patient=patient, stretches=[])
+    probe = rules.ItemFact(None, rules.StretchFact("pelvic-tilt", "Pelvic tilt", frozenset(), 1))
     assert evaluate(facts, [probe], today) == []
     diagnose(patient, therapist, "Z96.641", onset_date=today - dt.timedelta(days=400))
-    facts = gate_selectors.gate_facts(patient=patient, stretches=[])
+    facts = gate_facts_module.gate_facts(patient=patient, stretches=[])
     (finding,) = evaluate(facts, [probe], today)
     assert finding.cause.endswith(":diagnosis:Z96.641")
     assert "which only a physician or a physical therapist may clear." in finding.message

@@ -1,4 +1,4 @@
-"""The patient list's clearance badge: the gate's rule (``safety.clearance_states``) computed in the list query."""
+"""The patient list's clearance badge: the gate's rule (``rules.clearance_states``) computed in the list query."""
 
 from __future__ import annotations
 
@@ -13,17 +13,17 @@ from hypothesis import strategies as st
 
 from clinic.models import ClearanceAuthorityRule, Diagnosis, MovementTag
 from patients import admin as patients_admin
+from patients.clearance import ClearanceFact, effective_clearance
 from patients.models import Clearance, ClearanceRestriction, Patient
-from prescriptions import safety
-from prescriptions.selectors.gate import gate_facts
-from prescriptions.services import conflicts
+from prescriptions.gate import rules
+from prescriptions.gate.facts import gate_facts
 from tests import factories
 
 PATIENTS = "/admin/patients/patient/"
 PROFESSIONS = ("physician", "physical_therapist", "athletic_trainer", "nurse_midwife")
 TAGS = ("lumbar_flexion", "spinal_rotation")
 ZONES = ("Australia/Sydney", "America/Los_Angeles", "Asia/Kathmandu", "Pacific/Kiritimati", "America/St_Johns")
-S = safety.ClearanceState
+S = rules.ClearanceState
 
 
 def clearance(patient, by, *, start: int, end: int, tags=(), revoked_at=None, **fields) -> Clearance:
@@ -56,7 +56,7 @@ D = dt.date(2027, 6, 10)
 
 
 def fact(pk, *, start, end, profession="physician", status="cleared", tags=(), revoked=None, recorded=0):
-    return safety.ClearanceFact(
+    return ClearanceFact(
         id=pk,
         professional_name="Dr. Ada Reyes",
         profession=profession,
@@ -70,13 +70,13 @@ def fact(pk, *, start, end, profession="physician", status="cleared", tags=(), r
 
 
 PT_TOO = {"physician", "physical_therapist"}
-FRACTURE = safety.DiagnosisFact(
+FRACTURE = rules.DiagnosisFact(
     1, "M48.56XA", "Collapsed vertebra", "", "", D - dt.timedelta(days=50), None, {"physician"}
 )
 
 
 def test_precedence_of_the_pure_rule():
-    states = safety.clearance_states
+    states = rules.clearance_states
     assert states([], [], D) == (S.NONE,)
     assert states([fact(1, start=3, end=90)], [], D) == (S.NOT_YET_VALID,)
     assert states([fact(1, start=-90, end=-7), fact(2, start=3, end=90)], [], D) == (S.EXPIRED, S.NOT_YET_VALID)
@@ -92,15 +92,11 @@ def test_precedence_of_the_pure_rule():
     # The later clearance supersedes: its tags and end alone count.
     assert states([fact(1, start=-5, end=3, tags=["x"]), fact(2, start=-5, end=90, recorded=1)], [], D) == (S.CLEARED,)
     # An authority rule narrows who may clear: a physical therapist within days 0–84 of a hip replacement.
-    rule = safety.AuthorityRuleFact(1, {"physician"}, 0, 84, None, "surgeon's precautions")
-    hip = safety.DiagnosisFact(2, "Z96.641", "Hip", "", "", D - dt.timedelta(days=84), None, PT_TOO, (rule,))
+    rule = rules.AuthorityRuleFact(1, {"physician"}, 0, 84, None, "surgeon's precautions")
+    hip = rules.DiagnosisFact(2, "Z96.641", "Hip", "", "", D - dt.timedelta(days=84), None, PT_TOO, (rule,))
     therapist = fact(1, start=-5, end=90, profession="physical_therapist")
     assert states([therapist], [hip], D) == (S.INSUFFICIENT_AUTHORITY,)
     assert states([therapist], [hip], D + dt.timedelta(days=1)) == (S.CLEARED,)
-
-
-def test_one_expiring_horizon():
-    assert safety.EXPIRING_WITHIN_DAYS == patients_admin.EXPIRING_WITHIN_DAYS == conflicts.EXPIRING_WITHIN_DAYS
 
 
 # --- The list query equals the pure rule ----------------------------------------------------------------
@@ -251,12 +247,12 @@ def test_list_query_equals_the_gate_rule(clinic, therapist, zone, minutes, clear
 
         listed = Patient.objects.annotate(states=patients_admin.clearance_states_today(now)).get(pk=patient.pk)
         facts = gate_facts(patient=patient, stretches=[])
-        expected = safety.clearance_states(facts.clearances, facts.diagnoses, today)
+        expected = rules.clearance_states(facts.clearances, facts.diagnoses, today)
         assert listed.states == list(expected)
         event(" + ".join(expected))
 
-        probe = safety.ItemFact(0, safety.StretchFact("probe", "Probe", frozenset(TAGS), 0))
-        codes = {finding.code.value for finding in safety.evaluate(facts, [probe], today)}
+        probe = rules.ItemFact(0, rules.StretchFact("probe", "Probe", frozenset(TAGS), 0))
+        codes = {finding.code.value for finding in rules.evaluate(facts, [probe], today)}
         reasons = codes & set(GATE_REASONS)
         if reasons:
             (reason,) = reasons
@@ -265,6 +261,14 @@ def test_list_query_equals_the_gate_rule(clinic, therapist, zone, minutes, clear
             assert expected[0] in {S.INSUFFICIENT_AUTHORITY, S.RESTRICTED, S.EXPIRING, S.CLEARED}
             assert (S.INSUFFICIENT_AUTHORITY in expected) == ("clearance_insufficient_authority" in codes)
             assert ("restricted_movement" in codes) <= (S.RESTRICTED in expected)
+
+        # The one SQL twin of "in force on D" (``ClearanceQuerySet.in_force``) picks what the pure rule picks, on
+        # the days around today too (revocations fall on either side of them).
+        for shift in range(-3, 4):
+            day = today + dt.timedelta(days=shift)
+            pure = effective_clearance(facts.clearances, day)
+            in_sql = Clearance.objects.effective_on(patient, day)
+            assert (in_sql.pk if in_sql else None) == (pure.id if pure else None), day
         transaction.set_rollback(True)
 
 

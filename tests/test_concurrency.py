@@ -23,8 +23,8 @@ from clinic.errors import StateConflict
 from clinic.models import StaffMembership, Stretch
 from patients.models import Clearance, PortalAccess
 from prescriptions import services
+from prescriptions.gate.pain import PAIN_TREND_LOGS
 from prescriptions.models import Prescription, Reminder, SafetyFlag, Session, SessionLog
-from prescriptions.safety import PAIN_TREND_LOGS
 from prescriptions.services.conflicts import prescription_recheck
 from prescriptions.services.schedule import reminders_refresh_for_patient, sessions_retime_for_patient
 from prescriptions.services.sessions import session_log_create

@@ -15,10 +15,11 @@ from clinic.errors import StateConflict
 from clinic.models import Contraindication, Diagnosis, MovementTag, Stretch
 from config.celery import app
 from patients import services as patient_services
-from prescriptions import safety, services
+from prescriptions import services
+from prescriptions.gate import facts as gate_facts_module
+from prescriptions.gate import rules
+from prescriptions.gate.facts import gate_facts_for_plans
 from prescriptions.models import GateEvaluation, Reminder, SafetyFlag, Session
-from prescriptions.selectors import gate as gate_selectors
-from prescriptions.selectors.conflicts import gate_facts_for_plans
 from prescriptions.services import ItemIn, WaiverIn
 from prescriptions.services.conflicts import (
     clearance_expiring_scan,
@@ -431,9 +432,9 @@ def test_bulk_facts_equal_the_gate_selectors(cleared_patient, therapist, front_d
 
     items, facts = gate_facts_for_plans([plan])[plan.pk]
 
-    rows = gate_selectors.prescription_items_for_gate(plan)
-    assert items == gate_selectors.item_facts(rows)
-    assert facts == gate_selectors.gate_facts(patient=plan.patient, stretches=[r.stretch for r in rows])
+    rows = list(plan.items.select_related("stretch__min_mobility").prefetch_related("stretch__tags").order_by("order"))
+    assert items == [rules.ItemFact(key=r.pk, stretch=gate_facts_module.stretch_fact(r.stretch)) for r in rows]
+    assert facts == gate_facts_module.gate_facts(patient=plan.patient, stretches=[r.stretch for r in rows])
     assert facts.contraindications and len(facts.clearances) == 3
     assert facts.clearances[-1].revoked_on == today and facts.clearances[1].restricted_tags == {"spinal_rotation"}
 
@@ -607,7 +608,7 @@ def test_revoking_through_the_service_blocks_sessions_via_a_real_worker(
 def test_findings_map_to_flag_kinds():
     from prescriptions.services.conflicts import KIND_OF_CODE
 
-    assert set(KIND_OF_CODE) == set(safety.Code)
+    assert set(KIND_OF_CODE) == set(rules.Code)
 
 
 # --- Fixes from review: nothing lifts what the gate or a symptom holds ------------------------------------

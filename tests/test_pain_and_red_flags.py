@@ -1,4 +1,4 @@
-"""Pain and red flags on a session log (prescriptions/safety.py, bottom section; issue #12 parts 3 and 4): the
+"""Pain and red flags on a session log (prescriptions/gate/pain.py; issue #12 parts 3 and 4): the
 pain-monitoring rules at their edges, which red-flag questions each patient is asked, how the answers are read,
 and the seeded questions' data. Pure, but for the last section: the seeded rows as the database holds them."""
 
@@ -9,12 +9,12 @@ import json
 from datetime import date, timedelta
 
 import pytest
-from django.core.exceptions import ValidationError
 from django.db import IntegrityError
+from django.forms.models import model_to_dict
 
-from prescriptions import safety
-from prescriptions.models import RedFlagQuestion
-from prescriptions.safety import (
+from prescriptions.admin import RedFlagQuestionForm
+from prescriptions.gate import pain
+from prescriptions.gate.pain import (
     PAIN_ACCEPTABLE_MAX,
     PAIN_ADVICE,
     PAIN_NOT_SETTLED_RISE,
@@ -34,6 +34,7 @@ from prescriptions.safety import (
     red_flag_questions,
     red_flag_signals,
 )
+from prescriptions.models import RedFlagQuestion
 from prescriptions.selectors.red_flags import question_facts
 
 Code = SignalCode
@@ -426,11 +427,11 @@ ALL_NO = dict.fromkeys((q.slug for q in ASKED), False)
     [
         (ALL_NO, {}),
         ({**ALL_NO, "saddle_numbness": True}, {}),
-        ({k: v for k, v in ALL_NO.items() if k != "fall_or_injury"}, {"answers.fall_or_injury": safety.NOT_ANSWERED}),
-        ({}, {f"answers.{slug}": safety.NOT_ANSWERED for slug in ALL_NO}),
-        ({**ALL_NO, "arm_weakness": False}, {"answers.arm_weakness": safety.NOT_ASKED}),  # a neck question
-        ({**ALL_NO, "fever_or_unwell": None}, {"answers.fever_or_unwell": safety.NOT_YES_OR_NO}),
-        ({**ALL_NO, "fever_or_unwell": 1}, {"answers.fever_or_unwell": safety.NOT_YES_OR_NO}),
+        ({k: v for k, v in ALL_NO.items() if k != "fall_or_injury"}, {"answers.fall_or_injury": pain.NOT_ANSWERED}),
+        ({}, {f"answers.{slug}": pain.NOT_ANSWERED for slug in ALL_NO}),
+        ({**ALL_NO, "arm_weakness": False}, {"answers.arm_weakness": pain.NOT_ASKED}),  # a neck question
+        ({**ALL_NO, "fever_or_unwell": None}, {"answers.fever_or_unwell": pain.NOT_YES_OR_NO}),
+        ({**ALL_NO, "fever_or_unwell": 1}, {"answers.fever_or_unwell": pain.NOT_YES_OR_NO}),
     ],
 )
 def test_answers_must_fit_the_questions_exactly(answers, errors):
@@ -516,10 +517,16 @@ def test_a_retired_question_is_not_asked_and_an_unreadable_rule_asks_everyone(db
 
 def test_the_admin_form_refuses_unreadable_conditions(db):
     question = RedFlagQuestion.objects.get(slug="wound_red_or_leaking")
-    question.diagnoses = [{"code": "Z98.890", "until_day": "ninety"}]
-    with pytest.raises(ValidationError) as refused:
-        question.full_clean()
-    assert set(refused.value.message_dict) == {"diagnoses"}
+    data = {**model_to_dict(question), "plan_regions": ",".join(question.plan_regions)}
+
+    readable = RedFlagQuestionForm(instance=question, data={**data, "diagnoses": '[{"code": "Z98.890"}]'})
+    unreadable = RedFlagQuestionForm(
+        instance=question, data={**data, "diagnoses": '[{"code": "Z98.890", "until_day": "ninety"}]'}
+    )
+
+    assert readable.is_valid(), readable.errors
+    assert not unreadable.is_valid()
+    assert set(unreadable.errors) == {"diagnoses"}
 
 
 @pytest.mark.parametrize("field", ["text", "symptom", "advice", "source"])

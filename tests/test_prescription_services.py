@@ -12,7 +12,8 @@ from django.utils import timezone
 from clinic.errors import SafetyBlocked, StateConflict
 from clinic.models import Diagnosis, MovementTag, Qualifier
 from patients import services as patient_services
-from prescriptions import safety, services
+from prescriptions import services
+from prescriptions.gate import rules
 from prescriptions.models import GateEvaluation, GateOverride, Prescription
 from prescriptions.services import ItemIn, WaiverIn
 from tests import factories
@@ -407,7 +408,7 @@ def test_a_disc_herniation_without_a_phase_keeps_the_acute_flexion_block(cleared
 
 
 def test_every_qualifier_has_its_wording_for_an_unrecorded_value():
-    assert set(safety.QUALIFIER_ASSUMED) == set(Qualifier.values)
+    assert set(rules.QUALIFIER_ASSUMED) == set(Qualifier.values)
 
 
 def test_a_clinics_stretch_is_checked_against_what_its_position_implies(cleared_patient, therapist, clinic, today):
@@ -587,3 +588,37 @@ def test_active_queryset_helpers(cleared_patient, therapist, draft_for):
     services.prescription_pause(prescription=active, by=therapist)
     assert set(Prescription.objects.live()) == {active}
     assert draft not in Prescription.objects.live()
+
+
+# --- Archiving a patient asks prescriptions first (patients.signals.patient_archiving) -------------------
+
+
+@pytest.mark.parametrize("live", [Status.ACTIVE, Status.PAUSED])
+def test_a_patient_with_a_live_plan_cannot_be_archived(cleared_patient, therapist, front_desk, draft_for, live):
+    plan = draft_for(cleared_patient, "pelvic-tilt")
+    services.prescription_activate(prescription=plan, by=therapist)
+    if live == Status.PAUSED:
+        services.prescription_pause(prescription=plan, by=therapist)
+
+    with pytest.raises(StateConflict, match="active or paused plan"):
+        patient_services.patient_archive(patient=cleared_patient, by=front_desk)
+
+    cleared_patient.refresh_from_db()
+    assert cleared_patient.archived_at is None
+
+
+def test_the_refusal_is_a_409_and_a_plan_that_ended_does_not_hold_the_archive(
+    cleared_patient, therapist, front_desk, draft_for, as_user
+):
+    plan = draft_for(cleared_patient, "pelvic-tilt")
+    services.prescription_activate(prescription=plan, by=therapist)
+    client = as_user(front_desk)
+
+    refused = client.post(f"/api/v1/patients/{cleared_patient.pk}/archive")
+    assert refused.status_code == 409
+    assert "active or paused plan" in refused.json()["detail"]
+
+    services.prescription_cancel(prescription=plan, by=therapist)
+    assert client.post(f"/api/v1/patients/{cleared_patient.pk}/archive").status_code == 200
+    cleared_patient.refresh_from_db()
+    assert cleared_patient.archived_at is not None

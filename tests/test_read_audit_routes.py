@@ -17,9 +17,9 @@ from django.urls import URLPattern, URLResolver, get_resolver, reverse
 from rest_framework.response import Response
 from rest_framework.test import APIClient, force_authenticate
 
-from clinic.api.views import StaffAPIView
 from clinic.models import Contraindication, Stretch
 from patients.admin import PatientReadsLogged
+from patients.api.base import StaffAPIView
 from patients.api.serializers import PatientOut
 from patients.models import AccessLog, Patient
 from prescriptions.demo import load_demo

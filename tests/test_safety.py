@@ -1,4 +1,4 @@
-"""The safety gate (prescriptions/safety.py): pure functions, no database, no Django."""
+"""The safety gate (prescriptions/gate/rules.py): pure functions, no database, no Django."""
 
 import json
 from datetime import UTC, date, datetime, timedelta
@@ -7,9 +7,12 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from prescriptions.safety import (
-    AuthorityRuleFact,
+from patients.clearance import (
     ClearanceFact,
+    effective_clearance,
+)
+from prescriptions.gate.rules import (
+    AuthorityRuleFact,
     Code,
     ContraindicationFact,
     DiagnosisFact,
@@ -19,7 +22,6 @@ from prescriptions.safety import (
     StretchFact,
     blocks,
     change_dates,
-    effective_clearance,
     evaluate,
     facts_as_dict,
     spans,

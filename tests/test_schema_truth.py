@@ -22,7 +22,7 @@ from clinic.models import Clinic, Contraindication, Stretch
 from patients.models import Patient, PortalAccess
 from prescriptions.demo import CLINIC_NAME, load_demo
 from prescriptions.models import Prescription, SafetyFlag, Session
-from prescriptions.services.flags import flag_raise
+from prescriptions.services.flagging import flag_raise
 from prescriptions.services.schedule import sessions_materialize
 
 # --- Cache-Control ----------------------------------------------------------------------------------------

@@ -12,8 +12,13 @@ from django.utils import timezone
 from clinic.errors import StateConflict
 from clinic.models import Diagnosis
 from patients.models import PortalAccess
+from prescriptions.gate.pain import (
+    NOT_ANSWERED,
+    NOT_ASKED,
+    NOT_YES_OR_NO,
+    PAIN_ADVICE,
+)
 from prescriptions.models import Prescription, RedFlagQuestion, SafetyFlag, Session, SessionLog
-from prescriptions.safety import NOT_ANSWERED, NOT_ASKED, NOT_YES_OR_NO, PAIN_ADVICE
 from prescriptions.services.sessions import log_window, session_log_create, session_skip
 from tests import factories
 

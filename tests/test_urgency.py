@@ -16,7 +16,7 @@ from django.utils import timezone
 
 from clinic.models import Diagnosis, Stretch
 from patients import services as patient_services
-from prescriptions import safety
+from prescriptions.gate import pain
 from prescriptions.models import Prescription, SafetyFlag, Session
 from prescriptions.services.conflicts import conflict_flags_escalate, patient_recheck
 from prescriptions.services.sessions import session_log_create
@@ -69,10 +69,10 @@ def todays_session(plan):
 
 
 def test_pain_high_is_an_urgent_signal_and_a_rise_alone_a_warning():
-    high, rise = safety.pain_signals(4, 7, [])
-    assert (high.code, high.severity, high.stop) == (safety.SignalCode.PAIN_HIGH, safety.Urgency.URGENT, True)
-    assert (rise.code, rise.severity, rise.stop) == (safety.SignalCode.PAIN_RISE, safety.Urgency.WARNING, False)
-    assert all(signal.severity == safety.Urgency.URGENT for signal in safety.pain_signals(8, 8, []) if signal.stop)
+    high, rise = pain.pain_signals(4, 7, [])
+    assert (high.code, high.severity, high.stop) == (pain.SignalCode.PAIN_HIGH, pain.Urgency.URGENT, True)
+    assert (rise.code, rise.severity, rise.stop) == (pain.SignalCode.PAIN_RISE, pain.Urgency.WARNING, False)
+    assert all(signal.severity == pain.Urgency.URGENT for signal in pain.pain_signals(8, 8, []) if signal.stop)
 
 
 def test_a_4_to_7_pain_log_holds_the_plan_under_an_urgent_flag(plan, todays_session, portal_user, cleared_patient):
@@ -90,7 +90,7 @@ def test_a_4_to_7_pain_log_holds_the_plan_under_an_urgent_flag(plan, todays_sess
 
     (flag,) = outcome.flags
     assert flag.kind == Kind.PAIN_ESCALATION and flag.severity == URGENT
-    assert safety.PAIN_ADVICE in outcome.advice
+    assert pain.PAIN_ADVICE in outcome.advice
     assert set(flag.sessions.values_list("pk", flat=True)) == {s.pk for s in upcoming}
     assert set(Session.objects.filter(pk__in=[s.pk for s in upcoming]).values_list("status", flat=True)) == {BLOCKED}
 
@@ -122,7 +122,7 @@ def test_a_pain_rise_alone_stays_a_warning_and_holds_nothing(plan, todays_sessio
 
     (flag,) = outcome.flags
     assert flag.kind == Kind.PAIN_ESCALATION and flag.severity == WARNING
-    assert "went up by 2 points" in outcome.advice and safety.PAIN_ADVICE not in outcome.advice  # carry on
+    assert "went up by 2 points" in outcome.advice and pain.PAIN_ADVICE not in outcome.advice  # carry on
     assert list(flag.sessions.all()) == []
     assert Session.objects.get(pk=tomorrow.pk).status == Session.Status.SCHEDULED
 

@@ -17,7 +17,7 @@ from rest_framework.response import Response
 
 from clinic import services
 from clinic.api.inputs import MAX_ID, validated
-from clinic.api.views import StaffAPIView, StaffListView
+from clinic.api.views import ClinicAPIView, ClinicListView
 from clinic.models import (
     ClearanceAuthorityRule,
     Contraindication,
@@ -251,7 +251,7 @@ class ContraindicationFilter(django_filters.FilterSet):
 # --- Views ---------------------------------------------------------------------------------------------
 
 
-class StretchListView(StaffListView):
+class StretchListView(ClinicListView):
     shows_patients = None  # the catalog: no patient data
     serializer_class = StretchOut
     filterset_class = StretchFilter
@@ -271,7 +271,7 @@ class StretchListView(StaffListView):
         return Response(StretchOut(visible_stretches(self.clinic_id).get(pk=stretch.pk)).data, status.HTTP_201_CREATED)
 
 
-class StretchDetailView(StaffAPIView):
+class StretchDetailView(ClinicAPIView):
     shows_patients = None  # the catalog: no patient data
 
     @extend_schema(responses={200: StretchOut}, summary="A stretch, with steps, tags and default dosage")
@@ -279,7 +279,7 @@ class StretchDetailView(StaffAPIView):
         return Response(StretchOut(get_object_or_404(visible_stretches(self.clinic_id), pk=stretch_id)).data)
 
 
-class DiagnosisListView(StaffListView):
+class DiagnosisListView(ClinicListView):
     shows_patients = None  # the catalog: no patient data
     serializer_class = DiagnosisOut
     filterset_fields = ["code", "body_region"]
@@ -295,7 +295,7 @@ class DiagnosisListView(StaffListView):
         return super().get(request, *args, **kwargs)
 
 
-class MovementTagListView(StaffListView):
+class MovementTagListView(ClinicListView):
     shows_patients = None  # the catalog: no patient data
     serializer_class = MovementTagOut
     queryset = MovementTag.objects.order_by("slug")
@@ -305,7 +305,7 @@ class MovementTagListView(StaffListView):
         return super().get(request, *args, **kwargs)
 
 
-class MobilityLevelListView(StaffListView):
+class MobilityLevelListView(ClinicListView):
     shows_patients = None  # the catalog: no patient data
     serializer_class = MobilityLevelOut
     queryset = MobilityLevel.objects.order_by("level")
@@ -315,7 +315,7 @@ class MobilityLevelListView(StaffListView):
         return super().get(request, *args, **kwargs)
 
 
-class ContraindicationListView(StaffListView):
+class ContraindicationListView(ClinicListView):
     shows_patients = None  # the catalog: no patient data
     serializer_class = ContraindicationOut
     filterset_class = ContraindicationFilter
@@ -341,7 +341,7 @@ class ContraindicationListView(StaffListView):
         )
 
 
-class ContraindicationDetailView(StaffAPIView):
+class ContraindicationDetailView(ClinicAPIView):
     shows_patients = None  # the catalog: no patient data
 
     @extend_schema(responses={200: ContraindicationOut}, summary="A contraindication row")

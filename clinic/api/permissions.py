@@ -1,7 +1,7 @@
-"""Who may call what: staff by role (403 otherwise), portal users for the portal (403 otherwise).
+"""Who may call what: staff by role (403 otherwise). Portal users for the portal: ``patients.api.permissions``.
 
 Object scoping (another clinic's or another patient's row → 404) is not a permission: it is the queryset
-each view starts from (``StaffScoped.clinic_id``, ``PortalScoped.patients``).
+each view starts from (``StaffScoped.clinic_id``; the portal's ``PortalScoped.portal_patients``).
 """
 
 from __future__ import annotations
@@ -30,19 +30,3 @@ class IsStaffMember(BasePermission):
             return False
         request.membership = membership
         return True
-
-
-class IsPortalUser(BasePermission):
-    """A user the clinic granted portal access to at least one patient (self, guardian or caregiver)."""
-
-    message = "This endpoint is for patients and their guardians."
-
-    def has_permission(self, request, view) -> bool:
-        from patients.selectors import portal_grants
-
-        user = request.user
-        if not user or not user.is_authenticated or membership_of(user) is not None:
-            return False
-        # Loaded once, with the patients: the views pick the patient from these (``PortalScoped``).
-        request.portal_grants = portal_grants(user=user)
-        return bool(request.portal_grants)

@@ -1,73 +1,29 @@
-"""Base views: scoping and auditing in one place."""
+"""Base views for the API's own endpoints in ``clinic`` (the catalog), and what every API view builds on.
+
+The apps depend one way, ``clinic`` ← ``patients`` ← ``prescriptions`` (DESIGN §1), and patient data lives
+above ``clinic``: the views that may show it, and the access log of their reads, build on these in
+``patients.api.base`` (``Audited``, its staff and portal bases).
+"""
 
 from __future__ import annotations
 
-from collections.abc import Iterable
-from typing import Any
-
 import pghistory
 from django.core.exceptions import ImproperlyConfigured
-from django.db import transaction
 from rest_framework import generics
 from rest_framework.views import APIView
 
-from clinic.api.permissions import IsPortalUser, IsStaffMember
+from clinic.api.permissions import IsStaffMember
 from clinic.policy import Action
 
 READ_METHODS = ("GET", "HEAD")
+UNDECLARED = object()
 
 
-SHOWS_PATIENTS_KINDS = (None, "url", "objects")
-_UNDECLARED = object()
-
-
-class Audited:
-    """Every change a request makes carries its actor; every read of patient data is logged (DESIGN §7).
-
-    Reads run in one transaction with their AccessLog rows, and a read that cannot be logged fails.
-    Every view that answers GET declares which patients a read shows, in ``shows_patients`` (``as_view``
-    refuses one that does not, so the URLconf fails to import):
-
-    - ``None``: the view shows no patient data (the catalog); nothing is logged.
-    - ``"url"``: the URL's ``patient_id`` (the view answers 404 for any patient the caller may not see).
-    - ``"objects"``: the objects the view serialized: generic list views record their page through
-      ``get_serializer``; other views call ``self.shown(*objects)`` with what they put in the body.
-      ``patient_of(obj)`` names each object's patient (``obj.pk`` for a Patient, else ``obj.patient_id``).
-
-    Never inferred from the body, so renaming a serializer field cannot stop the log. Fails closed: a 2xx read
-    of a view declaring patients that did not record what it showed is a server error, and nothing is served.
-    """
-
-    shows_patients: str | None = _UNDECLARED  # type: ignore[assignment]
-    read_methods: tuple[str, ...] = READ_METHODS
-    """Methods whose 2xx answer is a read of patient data: a dry run answering POST (the safety check) adds it."""
-    _shown: list[Any] | None = None  # what a read recorded as shown (``shown``); reset per request
-
-    def __init_subclass__(cls, **kwargs):
-        super().__init_subclass__(**kwargs)
-        declared = cls.__dict__.get("shows_patients", _UNDECLARED)
-        if declared is not _UNDECLARED and declared not in SHOWS_PATIENTS_KINDS:
-            raise ImproperlyConfigured(
-                f"{cls.__qualname__}.shows_patients is {declared!r}: declare one of {SHOWS_PATIENTS_KINDS!r}."
-            )
-
-    @classmethod
-    def as_view(cls, **initkwargs):
-        reads = any(hasattr(cls, method.lower()) for method in cls.read_methods if method != "HEAD")
-        if reads and cls.shows_patients is _UNDECLARED:
-            raise ImproperlyConfigured(
-                f"{cls.__module__}.{cls.__qualname__} answers GET but does not declare `shows_patients` "
-                "(None, 'url' or 'objects'): every read of patient data must name its patients (DESIGN §7)."
-            )
-        return super().as_view(**initkwargs)
+class Contextual:
+    """Every change a request makes carries its actor: pghistory's context names the user and the URL."""
 
     def dispatch(self, request, *args, **kwargs):
-        self._shown = None
         with pghistory.context(url=request.path):
-            if request.method in self.read_methods:
-                # savepoint=False: outermost in production (ATOMIC_REQUESTS is off); no extra round trips.
-                with transaction.atomic(savepoint=False):
-                    return super().dispatch(request, *args, **kwargs)
             return super().dispatch(request, *args, **kwargs)
 
     def initial(self, request, *args, **kwargs):
@@ -76,55 +32,43 @@ class Audited:
         user = request.user
         pghistory.context(user=user.pk if user.is_authenticated else None, url=request.path)
 
-    def shown(self, *objects) -> None:
-        """Record objects the response shows (``shows_patients = "objects"``); their patients are logged."""
-        if self._shown is None:
-            self._shown = []
-        self._shown.extend(objects)
 
-    def get_serializer(self, *args, **kwargs):
-        # Generic views serialize what they show through here: record it before it becomes JSON.
-        instance = args[0] if args else kwargs.get("instance")
-        if instance is not None:
-            self.shown(*(instance if kwargs.get("many") else [instance]))
-        elif kwargs.get("many"):
-            self.shown()
-        return super().get_serializer(*args, **kwargs)
+class ReadsDeclared(Contextual):
+    """Every view that answers GET declares which patients a read shows, in ``shows_patients`` (DESIGN §7):
+    ``as_view`` refuses one that does not, so the URLconf fails to import.
 
-    def patient_of(self, obj) -> int:
-        from patients.models import Patient
+    ``clinic`` holds no patient data, so the only declaration here is ``None`` (the view shows none). The
+    declarations that name patients, and the logging of those reads, are ``patients.api.base.Audited``'s.
+    """
 
-        return obj.pk if isinstance(obj, Patient) else obj.patient_id
+    shows_patients: str | None = UNDECLARED  # type: ignore[assignment]
+    shows_patients_kinds: tuple[str | None, ...] = (None,)
+    """What a view of this base may declare in ``shows_patients``."""
+    read_methods: tuple[str, ...] = READ_METHODS
+    """Methods whose 2xx answer is a read: a dry run answering POST (the safety check) adds it."""
 
-    def finalize_response(self, request, response, *args, **kwargs):
-        response = super().finalize_response(request, response, *args, **kwargs)
-        if request.method in self.read_methods and 200 <= response.status_code < 300:
-            from patients.audit import access_log_record
-
-            patient_ids = list(self.audited_patient_ids(kwargs))
-            if patient_ids:
-                match = getattr(request, "resolver_match", None)
-                what = f"api:{match.url_name}" if match and match.url_name else f"api:{type(self).__name__}"
-                access_log_record(actor=request.user, patient_ids=patient_ids, what=what)
-        return response
-
-    def audited_patient_ids(self, kwargs) -> Iterable[int]:
-        """The patients this 2xx read showed, by the view's declaration; refuses a read it cannot attribute."""
-        kind = self.shows_patients
-        if kind is None:
-            return []
-        if kind == "url":
-            if kwargs.get("patient_id") is None:
-                raise ImproperlyConfigured(f"{type(self).__name__} shows the URL's patient but has no patient_id.")
-            return [int(kwargs["patient_id"])]
-        if self._shown is None:  # fail closed (DESIGN §10): patient data that cannot be attributed is not served
+    def __init_subclass__(cls, **kwargs):
+        super().__init_subclass__(**kwargs)
+        declared = cls.__dict__.get("shows_patients", UNDECLARED)
+        if declared is not UNDECLARED and declared not in cls.shows_patients_kinds:
             raise ImproperlyConfigured(
-                f"{type(self).__name__} declares shows_patients='objects' but recorded nothing it showed."
+                f"{cls.__qualname__}.shows_patients is {declared!r}: declare one of {cls.shows_patients_kinds!r} "
+                "(a view that shows patient data builds on patients.api.base, which logs its reads)."
             )
-        return [self.patient_of(obj) for obj in self._shown]
+
+    @classmethod
+    def as_view(cls, **initkwargs):
+        reads = any(hasattr(cls, method.lower()) for method in cls.read_methods if method != "HEAD")
+        if reads and cls.shows_patients is UNDECLARED:
+            kinds = " or ".join(map(repr, cls.shows_patients_kinds))
+            raise ImproperlyConfigured(
+                f"{cls.__module__}.{cls.__qualname__} answers GET but does not declare `shows_patients` "
+                f"({kinds}): every read of patient data must name its patients (DESIGN §7)."
+            )
+        return super().as_view(**initkwargs)
 
 
-class StaffScoped(Audited):
+class StaffScoped(ReadsDeclared):
     """Staff endpoints see only their clinic's rows."""
 
     permission_classes = [IsStaffMember]
@@ -142,34 +86,13 @@ class StaffScoped(Audited):
         return self.membership.clinic_id if self.membership else None
 
 
-class StaffAPIView(StaffScoped, APIView):
+# Staff endpoints of the clinic's own data, which show no patient's (the catalog). No docstrings on these bases:
+# drf-spectacular describes an operation by the first docstring of its view's MRO (here ``StaffScoped``'s).
+
+
+class ClinicAPIView(StaffScoped, APIView):
     pass
 
 
-class StaffListView(StaffScoped, generics.ListAPIView):
-    pass
-
-
-class PortalScoped(Audited):
-    """Portal endpoints see only the patients a PortalAccess row grants the user."""
-
-    permission_classes = [IsPortalUser]
-
-    def portal_grants(self):
-        """The user's grants with their patients, as ``IsPortalUser`` loaded them for this request."""
-        from patients.selectors import portal_grants
-
-        grants = getattr(self.request, "portal_grants", None)
-        if grants is None:  # only while drf-spectacular builds the schema with a fake request
-            grants = self.request.portal_grants = portal_grants(user=self.request.user)
-        return grants
-
-    def portal_patients(self):
-        """The patients the user may see in the portal, in name order (no query: see ``portal_grants``)."""
-        from patients.selectors import granted_patients
-
-        return granted_patients(self.portal_grants())
-
-
-class PortalAPIView(PortalScoped, APIView):
+class ClinicListView(StaffScoped, generics.ListAPIView):
     pass

@@ -9,9 +9,9 @@ from drf_spectacular.utils import extend_schema
 from rest_framework import status
 from rest_framework.response import Response
 
-from clinic.api.views import StaffAPIView, StaffListView
 from clinic.policy import Action
 from patients import services
+from patients.api.base import StaffAPIView, StaffListView
 from patients.api.filters import (
     ClearanceFilter,
     EpisodeFilter,

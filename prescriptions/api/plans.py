@@ -19,10 +19,11 @@ from rest_framework.response import Response
 from clinic.api.catalog import CatalogStretchField
 from clinic.api.inputs import IdField, naive_time, plausible_date, validated
 from clinic.api.problems import FindingSerializer, SafetyProblemSerializer
-from clinic.api.views import StaffAPIView, StaffListView
 from clinic.policy import Action
+from patients.api.base import StaffAPIView, StaffListView
 from patients.models import Episode, Patient
-from prescriptions import dosage, safety, services
+from prescriptions import dosage, services
+from prescriptions.gate import rules
 from prescriptions.models import GateEvaluation, GateOverride, Prescription, PrescriptionItem
 from prescriptions.selectors.plans import clinic_prescriptions, dry_run, prescription_for_staff
 
@@ -431,7 +432,7 @@ class SafetyCheckView(StaffAPIView):
         self.shown(patient)
         body = {
             "on_date": on_date,
-            "passed": not safety.blocks(findings, ()),
+            "passed": not rules.blocks(findings, ()),
             "findings": [finding.as_dict() for finding in findings],
         }
         return Response(SafetyCheckOut(body).data)

@@ -17,12 +17,12 @@ from rest_framework.response import Response
 
 from clinic.api.inputs import IdField
 from clinic.api.problems import ProblemSerializer
-from clinic.api.views import PortalAPIView, PortalScoped
 from clinic.models import Stretch, ZoneFieldMixin
 from patients import services as patient_services
+from patients.api.base import PortalAPIView, PortalScoped
 from patients.models import Channel, Patient, PortalAccess
 from patients.selectors import grants_in_care
-from prescriptions import safety
+from prescriptions.gate import pain
 from prescriptions.models import PrescriptionItem, Session
 from prescriptions.selectors.portal import portal_plans, portal_sessions
 from prescriptions.selectors.red_flags import with_questions
@@ -164,8 +164,8 @@ class PortalSessionLogIn(serializers.Serializer):
 
 
 class PortalLogSignalOut(serializers.Serializer):
-    code = serializers.ChoiceField(choices=[code.value for code in safety.SignalCode], help_text="The rule that fired.")
-    severity = serializers.ChoiceField(choices=[urgency.value for urgency in safety.Urgency])
+    code = serializers.ChoiceField(choices=[code.value for code in pain.SignalCode], help_text="The rule that fired.")
+    severity = serializers.ChoiceField(choices=[urgency.value for urgency in pain.Urgency])
     stop = serializers.BooleanField(help_text="Stop the stretches: the plan is on hold until the clinic calls.")
     advice = serializers.CharField(help_text="What this rule tells the patient.")
 
@@ -369,7 +369,7 @@ class PortalSessionLogView(PortalAPIView):
             "advice": outcome.advice,
             "signals": [
                 {"code": s.code.value, "severity": s.severity.value, "stop": s.stop, "advice": s.advice}
-                for s in sorted(outcome.signals, key=safety.advice_rank)
+                for s in sorted(outcome.signals, key=pain.advice_rank)
             ],
         }
         return Response(body, status=status.HTTP_201_CREATED)

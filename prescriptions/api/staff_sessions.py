@@ -10,9 +10,9 @@ from drf_spectacular.utils import extend_schema, extend_schema_field
 from rest_framework import serializers
 from rest_framework.response import Response
 
-from clinic.api.views import StaffAPIView, StaffListView
 from clinic.bounds import MAX_REASON_LENGTH
 from clinic.policy import Action
+from patients.api.base import StaffAPIView, StaffListView
 from patients.models import Patient
 from prescriptions import services
 from prescriptions.models import SafetyFlag, Session

@@ -9,9 +9,9 @@ from django.db.models import Prefetch, QuerySet
 
 from clinic.models import Stretch
 from patients.models import Patient
-from prescriptions import safety
+from prescriptions.gate import rules
+from prescriptions.gate.facts import gate_facts, stretch_fact, stretches_for_gate
 from prescriptions.models import GateEvaluation, GateOverride, Prescription, PrescriptionItem
-from prescriptions.selectors.gate import gate_facts, stretch_fact, stretches_for_gate
 
 
 def clinic_prescriptions(*, clinic_id: int | None) -> QuerySet[Prescription]:
@@ -38,7 +38,7 @@ def prescription_for_staff(*, clinic_id: int | None, pk: int) -> Prescription | 
     return prescription
 
 
-def dry_run(*, patient: Patient, stretches: Sequence[Stretch], on_date: dt.date) -> list[safety.Finding]:
+def dry_run(*, patient: Patient, stretches: Sequence[Stretch], on_date: dt.date) -> list[rules.Finding]:
     """What the gate would say about these stretches for ``patient`` on ``on_date``; nothing is saved.
 
     Items are unsaved, so each finding's ``item`` (a plan item id) is None; its ``item_index`` is the stretch's
@@ -47,5 +47,5 @@ def dry_run(*, patient: Patient, stretches: Sequence[Stretch], on_date: dt.date)
     loaded = stretches_for_gate(s.pk for s in stretches)
     ordered = [loaded[s.pk] for s in stretches]
     facts = gate_facts(patient=patient, stretches=list(loaded.values()))
-    items = [safety.ItemFact(key=None, stretch=stretch_fact(s)) for s in ordered]
-    return safety.evaluate(facts, items, on_date)
+    items = [rules.ItemFact(key=None, stretch=stretch_fact(s)) for s in ordered]
+    return rules.evaluate(facts, items, on_date)

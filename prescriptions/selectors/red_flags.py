@@ -1,6 +1,6 @@
 """Which red-flag questions each session asks (issue #12, part 3).
 
-The choice is ``safety.red_flag_questions`` (pure) over three reads: the active questions, the patients'
+The choice is ``pain.red_flag_questions`` (pure) over three reads: the active questions, the patients'
 diagnoses and the plans' stretch regions. ``SessionQuestions`` reads each once for a whole page of sessions
 (three queries, or two when the caller already has the regions), so showing the questions with every session
 adds a fixed number of queries however many sessions there are.
@@ -13,14 +13,14 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from patients.models import PatientDiagnosis
-from prescriptions import safety
+from prescriptions.gate import pain, rules
+from prescriptions.gate.facts import diagnoses_of
 from prescriptions.models import PrescriptionItem, RedFlagQuestion, Session
 
 QUESTION_FIELDS = ("slug", "text", "symptom", "severity", "advice", "plan_regions", "diagnoses", "order")
 
 
-def question_facts() -> tuple[safety.RedFlagQuestionFact, ...]:
+def question_facts() -> tuple[pain.RedFlagQuestionFact, ...]:
     """The active questions as plain values (one query).
 
     A question whose ``diagnoses`` cannot be read (the admin validates them; raw SQL might not) is asked of
@@ -30,24 +30,11 @@ def question_facts() -> tuple[safety.RedFlagQuestionFact, ...]:
     for row in RedFlagQuestion.objects.filter(active=True).order_by("order", "slug").values_list(*QUESTION_FIELDS):
         values = dict(zip(QUESTION_FIELDS, row, strict=True))
         try:
-            values["diagnoses"] = safety.asked_with(values["diagnoses"])
+            values["diagnoses"] = pain.asked_with(values["diagnoses"])
         except ValueError:
             values["diagnoses"], values["plan_regions"] = (), ()
-        facts.append(safety.RedFlagQuestionFact(**values))
+        facts.append(pain.RedFlagQuestionFact(**values))
     return tuple(facts)
-
-
-def diagnoses_by_patient(patient_ids: Iterable[int]) -> dict[int, tuple[safety.DiagnosisDates, ...]]:
-    """Every recorded diagnosis of these patients (one query); which are active is decided per session date."""
-    found: dict[int, list[safety.DiagnosisDates]] = {}
-    rows = (
-        PatientDiagnosis.objects.filter(patient_id__in=set(patient_ids))
-        .order_by("id")
-        .values_list("patient_id", "diagnosis__code", "onset_date", "resolved_date")
-    )
-    for patient_id, code, onset, resolved in rows:
-        found.setdefault(patient_id, []).append(safety.DiagnosisDates(code=code, onset=onset, resolved=resolved))
-    return {patient_id: tuple(rows) for patient_id, rows in found.items()}
 
 
 def regions_by_plan(plan_ids: Iterable[int]) -> dict[int, frozenset[str]]:
@@ -64,7 +51,7 @@ def regions_by_plan(plan_ids: Iterable[int]) -> dict[int, frozenset[str]]:
     return {plan_id: frozenset(regions) for plan_id, regions in found.items()}
 
 
-def question_out(question: safety.RedFlagQuestionFact) -> dict[str, str]:
+def question_out(question: pain.RedFlagQuestionFact) -> dict[str, str]:
     """A question as the portal shows it."""
     return {"slug": question.slug, "text": question.text}
 
@@ -73,8 +60,8 @@ def question_out(question: safety.RedFlagQuestionFact) -> dict[str, str]:
 class SessionQuestions:
     """The questions of any session of the loaded patients and plans, chosen in memory."""
 
-    questions: tuple[safety.RedFlagQuestionFact, ...]
-    diagnoses: Mapping[int, tuple[safety.DiagnosisDates, ...]]
+    questions: tuple[pain.RedFlagQuestionFact, ...]
+    diagnoses: Mapping[int, tuple[rules.DiagnosisFact, ...]]
     regions: Mapping[int, frozenset[str]]
     _shown: dict[tuple[int, int, dt.date], list[dict[str, str]]] = field(default_factory=dict, repr=False)
 
@@ -89,12 +76,12 @@ class SessionQuestions:
         """Read what the choice needs: pass ``regions`` when the caller has read the plans' stretches already."""
         return cls(
             questions=question_facts(),
-            diagnoses=diagnoses_by_patient(patient_ids),
+            diagnoses=diagnoses_of(patient_ids, authority=False),
             regions=regions if regions is not None else regions_by_plan(plan_ids),
         )
 
-    def facts(self, *, patient_id: int, plan_id: int, on_date: dt.date) -> tuple[safety.RedFlagQuestionFact, ...]:
-        return safety.red_flag_questions(
+    def facts(self, *, patient_id: int, plan_id: int, on_date: dt.date) -> tuple[pain.RedFlagQuestionFact, ...]:
+        return pain.red_flag_questions(
             self.questions,
             diagnoses=self.diagnoses.get(patient_id, ()),
             plan_regions=self.regions.get(plan_id, frozenset()),
@@ -126,7 +113,7 @@ def with_questions(sessions: Iterable[Any]) -> list[Any]:
     return sessions
 
 
-def session_questions(session: Session) -> tuple[safety.RedFlagQuestionFact, ...]:
+def session_questions(session: Session) -> tuple[pain.RedFlagQuestionFact, ...]:
     """The questions a log of ``session`` must answer (three queries)."""
     patient_id = session.prescription.patient_id
     return SessionQuestions.load(patient_ids=[patient_id], plan_ids=[session.prescription_id]).facts(

@@ -1,6 +1,6 @@
 """Conflicts: re-check upcoming sessions against the safety gate when facts change, and nightly (DESIGN §5).
 
-A re-check evaluates an active plan once per span of unchanged facts (``safety.spans``) from the patient's
+A re-check evaluates an active plan once per span of unchanged facts (``rules.spans``) from the patient's
 local today (or the plan's start, if later) through its last upcoming session, honouring the plan's stored
 overrides and acknowledgements for exactly the same (item, code, cause). Then:
 
@@ -50,18 +50,19 @@ from django.db.models import CharField, Exists, OuterRef, Value
 from django.db.models.functions import Cast, Concat
 from django.utils import timezone
 
+from patients.clearance import EXPIRING_WITHIN_DAYS, ClearanceFact, effective_clearance
 from patients.models import Patient
-from prescriptions import safety
+from prescriptions.gate import rules
+from prescriptions.gate.facts import catalog_version, clearances_of, gate_facts_for_plans
 from prescriptions.models import GateEvaluation, Prescription, Reminder, SafetyFlag, Session
 from prescriptions.selectors import conflicts as selectors
-from prescriptions.services.flags import SEVERITY_RANK, flag_auto_resolve, flag_raise
-from prescriptions.services.locks import in_id_order
-from prescriptions.services.plans import catalog_version
+from prescriptions.services import locks
+from prescriptions.services.flagging import SEVERITY_RANK, flag_auto_resolve, flag_raise
 from prescriptions.services.schedule import reminders_sync
 
 logger = logging.getLogger(__name__)
 
-Code = safety.Code
+Code = rules.Code
 Kind = SafetyFlag.Kind
 Purpose = GateEvaluation.Purpose
 
@@ -93,9 +94,6 @@ PATIENT_FIELDS = ("id", "clinic_id", "timezone")
 
 URGENT_WITHIN = dt.timedelta(hours=24)
 """A conflict flag is urgent once a session it holds starts this soon: someone must call the patient first."""
-EXPIRING_WITHIN_DAYS = safety.EXPIRING_WITHIN_DAYS
-"""``clearance_expiring`` opens when the effective clearance ends this many days ahead or fewer (the badge's
-"expiring" too: one rule)."""
 SCAN_BATCH_SIZE = 1000
 
 
@@ -128,13 +126,13 @@ class RecheckResult:
 class _Span:
     start: dt.date
     end: dt.date
-    findings: list[safety.Finding]
-    unresolved: list[safety.Finding]
+    findings: list[rules.Finding]
+    unresolved: list[rules.Finding]
 
 
 @dataclass
 class _KindOutcome:
-    findings: dict[tuple[int, str, str], safety.Finding] = field(default_factory=dict)
+    findings: dict[tuple[int, str, str], rules.Finding] = field(default_factory=dict)
     sessions: list[int] = field(default_factory=list)
     first: dt.date | None = None
     last: dt.date | None = None
@@ -149,8 +147,8 @@ class _Check:
 
     plan: Prescription
     today: dt.date
-    items: list[safety.ItemFact]
-    facts: safety.Facts
+    items: list[rules.ItemFact]
+    facts: rules.Facts
     covered: set[tuple[int, str, str]]
     sessions: list[selectors.UpcomingSession]
     latest: tuple[dt.date, list] | None
@@ -203,9 +201,9 @@ def _decide(check: _Check) -> None:
         last = None
     if last is not None:
         check.window_start = first
-        for start, end in safety.spans(check.facts, first, last):
-            findings = safety.evaluate(check.facts, check.items, start)
-            check.spans.append(_Span(start, end, findings, safety.unresolved(findings, check.covered)))
+        for start, end in rules.spans(check.facts, first, last):
+            findings = rules.evaluate(check.facts, check.items, start)
+            check.spans.append(_Span(start, end, findings, rules.unresolved(findings, check.covered)))
 
     starts = [span.start for span in check.spans]
     for session in check.sessions:
@@ -301,7 +299,7 @@ def _read(plans: Sequence[Prescription], today: dt.date | None, now: dt.datetime
     now = now or timezone.now()
     ids = [p.pk for p in plans]
     todays = {p.pk: today or p.patient.local_today(now) for p in plans}
-    gate = selectors.gate_facts_for_plans(plans)
+    gate = gate_facts_for_plans(plans)
     sessions = selectors.upcoming_sessions(ids, since=min(todays.values()))
     covered = selectors.covered_keys(ids)
     latest = selectors.latest_evaluations(ids)
@@ -339,7 +337,7 @@ def _evaluation(check: _Check, purpose: str) -> GateEvaluation:
         on_date=first,
         through_date=check.spans[-1].end if check.spans else first,
         passed=not (check.spans and check.spans[0].unresolved),
-        facts=safety.facts_as_dict(check.facts),
+        facts=rules.facts_as_dict(check.facts),
         findings=[
             {
                 "from": span.start.isoformat(),
@@ -366,7 +364,7 @@ def _apply_flags(check: _Check, unblock: list[int]) -> tuple[list[int], list[int
     """Unblock and raise/resolve the flags of one plan (locked by the caller); returns (raised, resolved)."""
     plan, now = check.plan, timezone.now()
     if unblock:
-        in_id_order(Session.objects.filter(pk__in=unblock, status=Session.Status.BLOCKED)).update(
+        locks.in_id_order(Session.objects.filter(pk__in=unblock, status=Session.Status.BLOCKED)).update(
             status=Session.Status.SCHEDULED, updated_at=now
         )
         # Their cancelled reminders come back while still timely, re-timed (and missing ones are created).
@@ -408,7 +406,7 @@ def _recheck_locked(
     now = timezone.now()
     to_block = [pk for check in checks for pk in check.to_block]
     if to_block:  # blocking is the safe direction: done for the batch before anything that may fail
-        in_id_order(Session.objects.filter(pk__in=to_block, status=Session.Status.SCHEDULED)).update(
+        locks.in_id_order(Session.objects.filter(pk__in=to_block, status=Session.Status.SCHEDULED)).update(
             status=Session.Status.BLOCKED, updated_at=now
         )
         Reminder.objects.filter(session_id__in=to_block, status=Reminder.Status.PENDING).update(
@@ -465,12 +463,8 @@ def _recheck_locked(
 
 
 def _plans_locked():
-    """Plans locked for update (their rows only), with just what a re-check reads."""
-    return (
-        Prescription.objects.select_for_update(of=("self",))
-        .select_related("patient")
-        .only(*PLAN_FIELDS, *(f"patient__{name}" for name in PATIENT_FIELDS))
-    )
+    """Plans locked for update (their rows only, in id order), with just what a re-check reads."""
+    return locks.plans(Prescription.objects.only(*PLAN_FIELDS, *(f"patient__{name}" for name in PATIENT_FIELDS)))
 
 
 @transaction.atomic
@@ -488,7 +482,7 @@ def prescription_recheck(
     duration. A plan that is not active is left alone (``checked`` is False). Runs a fixed number of queries
     whatever the number of sessions.
     """
-    plan = Prescription.objects.select_for_update(of=("self",)).select_related("patient").get(pk=prescription_id)
+    plan = locks.plan(prescription_id=prescription_id)
     if plan.status != Prescription.Status.ACTIVE:
         return RecheckResult(prescription_id=plan.pk, checked=False)
     (result,) = _recheck_locked([plan], today=today, purpose=purpose, isolate=False, now=now)
@@ -508,9 +502,7 @@ def patients_recheck(
     One transaction; the plans are locked in id order. A plan whose writes fail is logged and skipped
     (its savepoint rolled back) so the others are still checked; the next re-check retries it.
     """
-    plans = list(
-        _plans_locked().filter(patient_id__in=list(patient_ids), status=Prescription.Status.ACTIVE).order_by("id")
-    )
+    plans = list(_plans_locked().filter(patient_id__in=list(patient_ids), status=Prescription.Status.ACTIVE))
     return _recheck_locked(plans, today=today, purpose=purpose, isolate=True, now=now)
 
 
@@ -549,9 +541,9 @@ def conflict_flags_escalate(*, now: dt.datetime | None = None) -> int:
         .exclude(severity=SafetyFlag.Severity.URGENT)
         .filter(Exists(starting_soon))
     )
-    escalated = SafetyFlag.objects.filter(
-        pk__in=due.select_for_update(skip_locked=True).order_by("pk").values("pk")
-    ).update(severity=SafetyFlag.Severity.URGENT)
+    escalated = SafetyFlag.objects.filter(pk__in=locks.claim(due).order_by("pk").values("pk")).update(
+        severity=SafetyFlag.Severity.URGENT
+    )
     if escalated:
         logger.info("Escalated %d conflict flag(s) to urgent: a session they hold starts within 24 hours", escalated)
     return escalated
@@ -567,15 +559,15 @@ def sweep_batches(*, size: int) -> Iterator[list[int]]:
 # --- Expiring clearances ----------------------------------------------------------------------------------
 
 
-def _covered_through(clearances: Sequence[safety.ClearanceFact], ending: safety.ClearanceFact, until: dt.date) -> bool:
-    """Whether, by the gate's own rule (``safety.effective_clearance``), some clearance is in force on every day
+def _covered_through(clearances: Sequence[ClearanceFact], ending: ClearanceFact, until: dt.date) -> bool:
+    """Whether, by the gate's own rule (``effective_clearance``), some clearance is in force on every day
     from the one after ``ending`` ends through ``until``: following the chain of successors, each recorded before
     or after ``ending`` (a future-dated letter filed first counts; a revoked one does not; a one-day letter that
     leaves a gap behind it does not hide the gap). A successor's restrictions are the re-check's business: it
     raises ``clearance_conflict`` for the sessions they rule out as soon as that letter is recorded."""
     day = ending.valid_until + dt.timedelta(days=1)
     while day <= until:
-        successor = safety.effective_clearance(clearances, day)
+        successor = effective_clearance(clearances, day)
         if successor is None:
             return False
         day = successor.valid_until + dt.timedelta(days=1)
@@ -589,11 +581,11 @@ def clearance_expiring_scan(*, today: dt.date | None = None) -> int:
     now = timezone.now()
     for batch in sweep_batches(size=SCAN_BATCH_SIZE):
         patients = {p.pk: p for p in Patient.objects.filter(pk__in=batch).only("id", "timezone", "clinic_id")}
-        clearances = selectors.clearance_facts_for_patients({pk: p.zone for pk, p in patients.items()})
+        clearances = clearances_of({pk: p.zone for pk, p in patients.items()})
         due = []
         for pk, patient in patients.items():
             day = today or patient.local_today(now)
-            effective = safety.effective_clearance(clearances[pk], day)
+            effective = effective_clearance(clearances[pk], day)
             if effective is None or (effective.valid_until - day).days > EXPIRING_WITHIN_DAYS:
                 continue
             # Covered through the first day past the warning window: a gap that opens by then is warned of now.

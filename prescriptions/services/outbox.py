@@ -38,6 +38,7 @@ from clinic.models import CatalogRecheckRequest
 from patients.models import RecheckRequest
 from patients.services import recheck_request
 from prescriptions.models import Prescription
+from prescriptions.services import locks
 from prescriptions.services.conflicts import RecheckResult, patients_recheck
 
 logger = logging.getLogger(__name__)
@@ -73,11 +74,7 @@ def catalog_rechecks_expand() -> int:
     """Turn each open catalog request into patient requests for every patient with an active plan in its scope,
     closing it in the same transaction; returns how many were expanded."""
     with transaction.atomic():
-        requests = list(
-            CatalogRecheckRequest.objects.select_for_update(skip_locked=True)
-            .filter(done=False)
-            .order_by("requested_at", "id")
-        )
+        requests = list(locks.claim(CatalogRecheckRequest.objects.filter(done=False)).order_by("requested_at", "id"))
         if requests:
             plans = Prescription.objects.filter(status=Prescription.Status.ACTIVE)
             if all(r.clinic_id is not None for r in requests):
@@ -94,8 +91,9 @@ def catalog_rechecks_expand() -> int:
 def _claim(*, now: dt.datetime, batch: int) -> list[int]:
     with transaction.atomic():
         ids = list(
-            RecheckRequest.objects.select_for_update(skip_locked=True)
-            .filter(Q(claimed_until__isnull=True) | Q(claimed_until__lt=now), done=False)
+            locks.claim(
+                RecheckRequest.objects.filter(Q(claimed_until__isnull=True) | Q(claimed_until__lt=now), done=False)
+            )
             .order_by("requested_at", "patient_id")
             .values_list("patient_id", flat=True)[:batch]
         )

@@ -3,8 +3,6 @@
 from __future__ import annotations
 
 import datetime as dt
-import hashlib
-import json
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 
@@ -15,12 +13,15 @@ from django.utils import timezone
 
 from clinic import bounds
 from clinic.errors import SafetyBlocked, StateConflict
-from clinic.models import CATALOG_VERSION, Stretch
+from clinic.models import Stretch
 from clinic.policy import Action, require
-from patients.models import Episode, Patient
-from prescriptions import safety, selectors
+from patients.models import Episode
+from prescriptions.gate import rules
+from prescriptions.gate.facts import catalog_version, gate_facts_for_plans
 from prescriptions.models import GateEvaluation, GateOverride, Prescription, PrescriptionItem, SafetyFlag
-from prescriptions.services.flags import flag_auto_resolve
+from prescriptions.services import locks
+from prescriptions.services.conflicts import prescription_recheck
+from prescriptions.services.flagging import flag_auto_resolve
 from prescriptions.services.schedule import materialize_after_commit, sessions_resume, sessions_stop
 
 Status = Prescription.Status
@@ -57,13 +58,13 @@ class GateRun:
     """The outcome of running the gate over a plan's evaluation window (unsaved)."""
 
     evaluation: GateEvaluation
-    start_findings: list[safety.Finding]
+    start_findings: list[rules.Finding]
     covered: set[tuple[int, str, str]]
-    new_waivers: list[tuple[WaiverIn, safety.Finding]] = field(default_factory=list)
+    new_waivers: list[tuple[WaiverIn, rules.Finding]] = field(default_factory=list)
 
     @property
-    def blocking(self) -> list[safety.Finding]:
-        return safety.unresolved(self.start_findings, self.covered)
+    def blocking(self) -> list[rules.Finding]:
+        return rules.unresolved(self.start_findings, self.covered)
 
 
 # --- Drafts -------------------------------------------------------------------------------------------
@@ -72,17 +73,6 @@ class GateRun:
 def _require_draft(prescription: Prescription) -> None:
     if prescription.status != Status.DRAFT:
         raise StateConflict(f"Only a draft can be changed; this plan is {prescription.status}.")
-
-
-def _lock(prescription: Prescription) -> Prescription:
-    """The plan, locked, with its patient locked first (lock order: patient → plan; see the package docstring).
-
-    The patient lock keeps a transition and the patient's archiving apart (an archived patient has no live
-    plan); it is ``FOR NO KEY UPDATE`` so rows that merely reference the patient can still be inserted.
-    """
-    patient_id = Prescription.objects.values_list("patient_id", flat=True).get(pk=prescription.pk)
-    list(Patient.objects.select_for_update(no_key=True).filter(pk=patient_id).values_list("pk", flat=True))
-    return Prescription.objects.select_for_update(of=("self",)).select_related("patient").get(pk=prescription.pk)
 
 
 def _sides_overlap(one: str, other: str) -> bool:
@@ -194,7 +184,7 @@ def prescription_update_draft(
     unknown = set(fields) - DRAFT_FIELDS
     if unknown:
         raise ValidationError(dict.fromkeys(sorted(unknown), "This field cannot be changed."))
-    prescription = _lock(prescription)
+    prescription = locks.patient_and_plan(prescription_id=prescription.pk)
     _require_draft(prescription)
     for name, value in fields.items():
         setattr(prescription, name, value)
@@ -220,22 +210,6 @@ def evaluation_window(prescription: Prescription, today: dt.date) -> tuple[dt.da
     return first, last
 
 
-def catalog_version(facts: safety.Facts, items: Sequence[safety.ItemFact]) -> str:
-    snapshot = safety.facts_as_dict(facts)
-    catalog = {
-        "contraindications": snapshot["contraindications"],
-        # Who may clear each diagnosis: its clearing professions and authority rules (catalog rows too).
-        "authority": sorted(
-            {json.dumps([d["code"], d["clearance_by"], d["authority"]]) for d in snapshot["diagnoses"]}
-        ),
-        "stretches": sorted(
-            [i.stretch.slug, i.stretch.name, sorted(i.stretch.tags), i.stretch.min_mobility] for i in items
-        ),
-    }
-    digest = hashlib.sha256(json.dumps(catalog, sort_keys=True, default=str).encode()).hexdigest()[:12]
-    return f"{CATALOG_VERSION}:{digest}"
-
-
 def gate_run(
     *,
     prescription: Prescription,
@@ -252,21 +226,19 @@ def gate_run(
     patient = prescription.patient
     today = today or patient.local_today()
     first, last = evaluation_window(prescription, today)
-    items = selectors.prescription_items_for_gate(prescription)
-    item_facts = selectors.item_facts(items)
-    facts = selectors.gate_facts(patient=patient, stretches=[i.stretch for i in items])
+    item_facts, facts = gate_facts_for_plans([prescription])[prescription.pk]
     covered = {o.key for o in prescription.overrides.all()}
 
     spans = []
-    by_key: dict[tuple[int, str, str], safety.Finding] = {}
-    for span_start, span_end in safety.spans(facts, first, last):
-        findings = safety.evaluate(facts, item_facts, span_start)
+    by_key: dict[tuple[int, str, str], rules.Finding] = {}
+    for span_start, span_end in rules.spans(facts, first, last):
+        findings = rules.evaluate(facts, item_facts, span_start)
         spans.append((span_start, span_end, findings))
         for finding in findings:
             by_key.setdefault(finding.key, finding)
 
     errors: list[str] = []
-    matched: list[tuple[WaiverIn, safety.Finding]] = []
+    matched: list[tuple[WaiverIn, rules.Finding]] = []
     for waiver in waivers:
         finding = by_key.get(waiver.key)
         if len(waiver.reason) > bounds.MAX_REASON_LENGTH:
@@ -275,7 +247,7 @@ def gate_run(
             errors.append(f"No finding {waiver.code} ({waiver.cause}) on item {waiver.item} to override.")
         elif not finding.overridable:
             errors.append(f"{finding.message} This cannot be overridden.")
-        elif finding.severity == safety.Severity.BLOCK and not waiver.reason.strip():
+        elif finding.severity == rules.Severity.BLOCK and not waiver.reason.strip():
             errors.append(f"Give a reason to override: {finding.message}")
         else:
             matched.append((waiver, finding))
@@ -291,8 +263,8 @@ def gate_run(
         evaluated_by=by if getattr(by, "pk", None) else None,
         on_date=first,
         through_date=last,
-        passed=not safety.blocks(start_findings, covered),
-        facts=safety.facts_as_dict(facts),
+        passed=not rules.blocks(start_findings, covered),
+        facts=rules.facts_as_dict(facts),
         findings=[
             {
                 "from": s.isoformat(),
@@ -316,7 +288,7 @@ def _refuse(run: GateRun) -> None:
 def _store_waivers(prescription: Prescription, run: GateRun, by) -> None:
     now = timezone.now()
     for waiver, finding in run.new_waivers:
-        is_warning = finding.severity == safety.Severity.WARN
+        is_warning = finding.severity == rules.Severity.WARN
         GateOverride.objects.get_or_create(
             item_id=waiver.item,
             code=waiver.code,
@@ -348,7 +320,7 @@ def prescription_activate(
     """
     require(Action.PRESCRIBE, by, prescription.patient.clinic_id)
     with transaction.atomic():
-        prescription = _lock(prescription)
+        prescription = locks.patient_and_plan(prescription_id=prescription.pk)
         _require_status(prescription, {Status.DRAFT}, "activated")
         if prescription.patient.is_archived:
             raise StateConflict("This patient is archived.")
@@ -367,7 +339,7 @@ def prescription_activate(
             if prescription.supersedes_id:
                 # Locked after the (newer, higher-id) amendment, against the id order: safe because this runs under
                 # the patient's lock, and nothing locks a draft without holding the patient first.
-                superseded = Prescription.objects.select_for_update().get(pk=prescription.supersedes_id)
+                superseded = locks.plan(prescription_id=prescription.supersedes_id)
                 _require_status(superseded, {Status.ACTIVE, Status.PAUSED}, "superseded by an amendment")
                 _end(superseded, Status.COMPLETED)
             prescription.status = Status.ACTIVE
@@ -383,7 +355,7 @@ def prescription_resume(*, prescription: Prescription, by, today: dt.date | None
     """Resume a paused plan; the gate runs again (with the plan's stored overrides) since it goes live."""
     require(Action.PRESCRIBE, by, prescription.patient.clinic_id)
     with transaction.atomic():
-        prescription = _lock(prescription)
+        prescription = locks.patient_and_plan(prescription_id=prescription.pk)
         _require_status(prescription, {Status.PAUSED}, "resumed")
         run = gate_run(prescription=prescription, by=by, purpose=GateEvaluation.Purpose.RESUME, today=today)
         if run.evaluation.passed:
@@ -393,7 +365,6 @@ def prescription_resume(*, prescription: Prescription, by, today: dt.date | None
             sessions_resume(prescription_id=prescription.pk)  # revives future sessions, queues the materializer
             # Later dates that fail the gate are blocked now, not only once the queued task runs (a broker
             # outage would otherwise leave them scheduled until the nightly sweep).
-            from prescriptions.services.conflicts import prescription_recheck  # conflicts imports this module
 
             prescription_recheck(prescription_id=prescription.pk)
             return prescription
@@ -423,7 +394,7 @@ def _end(prescription: Prescription, status: str) -> Prescription:
 @transaction.atomic
 def prescription_pause(*, prescription: Prescription, by) -> Prescription:
     require(Action.PRESCRIBE, by, prescription.patient.clinic_id)
-    prescription = _lock(prescription)
+    prescription = locks.patient_and_plan(prescription_id=prescription.pk)
     _require_status(prescription, {Status.ACTIVE}, "paused")
     prescription.status = Status.PAUSED
     prescription.save(update_fields=["status", "updated_at"])
@@ -434,7 +405,7 @@ def prescription_pause(*, prescription: Prescription, by) -> Prescription:
 @transaction.atomic
 def prescription_complete(*, prescription: Prescription, by) -> Prescription:
     require(Action.PRESCRIBE, by, prescription.patient.clinic_id)
-    prescription = _lock(prescription)
+    prescription = locks.patient_and_plan(prescription_id=prescription.pk)
     _require_status(prescription, {Status.ACTIVE, Status.PAUSED}, "completed")
     return _end(prescription, Status.COMPLETED)
 
@@ -442,7 +413,7 @@ def prescription_complete(*, prescription: Prescription, by) -> Prescription:
 @transaction.atomic
 def prescription_cancel(*, prescription: Prescription, by) -> Prescription:
     require(Action.PRESCRIBE, by, prescription.patient.clinic_id)
-    prescription = _lock(prescription)
+    prescription = locks.patient_and_plan(prescription_id=prescription.pk)
     _require_status(prescription, {Status.DRAFT, Status.ACTIVE, Status.PAUSED}, "cancelled")
     return _end(prescription, Status.CANCELLED)
 
@@ -451,7 +422,7 @@ def prescription_cancel(*, prescription: Prescription, by) -> Prescription:
 def prescription_amend(*, prescription: Prescription, by) -> Prescription:
     """Start a draft that copies an active or paused plan and supersedes it once activated."""
     require(Action.PRESCRIBE, by, prescription.patient.clinic_id)
-    prescription = _lock(prescription)
+    prescription = locks.patient_and_plan(prescription_id=prescription.pk)
     _require_status(prescription, {Status.ACTIVE, Status.PAUSED}, "amended")
     pending = prescription.amendments.exclude(status=Status.CANCELLED).first()
     if pending is not None:

@@ -48,10 +48,13 @@ from clinic.errors import StateConflict
 from clinic.policy import Action, require
 from patients.models import Channel, Patient
 from patients.services import recheck_request
-from prescriptions import safety, scheduling
+from prescriptions import scheduling
 from prescriptions.channels import PermanentChannelError, TransientChannelError, channel_for
+from prescriptions.gate import rules
+from prescriptions.gate.facts import gate_facts_for_plans
 from prescriptions.models import Prescription, PrescriptionItem, Reminder, Session, SessionLog
-from prescriptions.selectors.conflicts import covered_keys, gate_facts_for_plans
+from prescriptions.selectors.conflicts import covered_keys
+from prescriptions.services import locks
 
 logger = logging.getLogger(__name__)
 
@@ -61,7 +64,6 @@ Purpose = Reminder.Purpose
 DEFAULT_MAX_ATTEMPTS = 5
 STALE_CLAIM_AFTER = dt.timedelta(minutes=5)
 """Longer than any dispatch task may run (its hard time limit), so only a dead dispatcher's claims qualify."""
-PATIENT_LOCK_NAMESPACE = 0x4C4D  # "LM": the first key of the per-patient advisory lock
 
 
 def max_attempts() -> int:
@@ -134,7 +136,7 @@ def reminder_text(*, reminder: Reminder, now: dt.datetime | None = None) -> Remi
     stretches = ", ".join(item.stretch.name for item in plan.items.all())
     if reminder.purpose == Purpose.MISSED_FOLLOW_UP:
         which = f"{day}'s {at} stretches" if day in ("today", "yesterday") else f"your {at} stretches {day}"
-        last_day = _day_phrase(session.local_date + dt.timedelta(days=1), today)  # the log window's last day
+        last_day = _day_phrase(scheduling.last_log_date(session.local_date), today)
         return ReminderText(
             subject=f"{which[0].upper()}{which[1:]} aren't logged yet",
             body=(
@@ -162,8 +164,7 @@ def _claim(*, now: dt.datetime, batch: int) -> list[int]:
     """Claim up to ``batch`` due rows, oldest send time first; committed before anything is sent."""
     with transaction.atomic():
         ids = list(
-            Reminder.objects.select_for_update(skip_locked=True)
-            .filter(_due(now))
+            locks.claim(Reminder.objects.filter(_due(now)))
             .order_by("send_at", "id")
             .values_list("pk", flat=True)[:batch]
         )
@@ -208,32 +209,6 @@ def _record(reminder: Reminder, **fields) -> bool:
     if not updated:
         logger.warning("Reminder %s: the claim was taken over before its outcome was recorded", reminder.pk)
     return updated
-
-
-@contextmanager
-def _patient_locks(patient_ids: Collection[int]) -> Iterator[set[int]]:
-    """Try to take each patient's advisory lock (session-level); yields the patients whose lock was free.
-
-    Dispatchers hold a patient's lock from counting the day's sends until the batch is done, so the daily
-    cap holds when two dispatchers race over one patient's reminders. Never waits (no deadlock, no
-    convoy): a patient whose lock is taken is left to the next claim. The locks live outside any
-    transaction and go with the connection if the dispatcher dies.
-    """
-    ids = sorted(patient_ids)
-    with connection.cursor() as cursor:
-        cursor.execute(
-            "SELECT pid FROM unnest(%s::bigint[]) AS pid WHERE pg_try_advisory_lock(%s, (pid & 2147483647)::int)",
-            [ids, PATIENT_LOCK_NAMESPACE],
-        )
-        locked = {row[0] for row in cursor.fetchall()}
-    try:
-        yield locked
-    finally:
-        with connection.cursor() as cursor:
-            cursor.execute(
-                "SELECT pg_advisory_unlock(%s, (pid & 2147483647)::int) FROM unnest(%s::bigint[]) AS pid",
-                [PATIENT_LOCK_NAMESPACE, sorted(locked)],
-            )
 
 
 @contextmanager
@@ -301,7 +276,7 @@ def _shortened(text: str, length: int) -> str:
 class _Recheck:
     """Why a claimed reminder is no longer due, or None.
 
-    The last check before a message leaves is the whole safety gate (DESIGN §10): ``safety.evaluate`` for the
+    The last check before a message leaves is the whole safety gate (DESIGN §10): ``rules.evaluate`` for the
     plan's items on the session's local date, with the plan's stored overrides and acknowledgements. Its
     facts come from the one batch loader (``gate_facts_for_plans``) and the covered keys from
     ``covered_keys``, each read once for the batch's plans, and the findings are computed once per (plan,
@@ -309,7 +284,7 @@ class _Recheck:
     clearance-level findings): there is no second clearance rule here.
 
     Like the conflict re-check, any unresolved finding holds the session: a block not overridden, and also
-    a caution not acknowledged (``safety.unresolved``).
+    a caution not acknowledged (``rules.unresolved``).
     """
 
     def __init__(self, now: dt.datetime, reminders: Sequence[Reminder]) -> None:
@@ -317,14 +292,14 @@ class _Recheck:
         plans = {r.session.prescription_id: r.session.prescription for r in reminders}
         self.facts = gate_facts_for_plans(list(plans.values()))
         self.covered = covered_keys(plans) if plans else {}
-        self.unresolved: dict[tuple[int, dt.date], list[safety.Finding]] = {}
+        self.unresolved: dict[tuple[int, dt.date], list[rules.Finding]] = {}
 
-    def _gate(self, plan_id: int, day: dt.date) -> list[safety.Finding]:
+    def _gate(self, plan_id: int, day: dt.date) -> list[rules.Finding]:
         key = (plan_id, day)
         if key not in self.unresolved:
             items, facts = self.facts[plan_id]
-            findings = safety.evaluate(facts, items, day)
-            self.unresolved[key] = safety.unresolved(findings, self.covered.get(plan_id, ()))
+            findings = rules.evaluate(facts, items, day)
+            self.unresolved[key] = rules.unresolved(findings, self.covered.get(plan_id, ()))
         return self.unresolved[key]
 
     def problem(self, reminder: Reminder) -> _NotDue | None:
@@ -457,7 +432,7 @@ def reminders_dispatch(
 
     claimed = _claimed(ids)
     patients = {r.session.prescription.patient_id: r.session.prescription.patient for r in claimed}
-    with _patient_locks(patients) as free, _outcomes_commit_asynchronously():
+    with locks.dispatching_patients(patients) as free, _outcomes_commit_asynchronously():
         busy = [r for r in claimed if r.session.prescription.patient_id not in free]
         result.unclaimed += _unclaim(busy)  # another dispatcher is sending to them right now
         mine = [r for r in claimed if r.session.prescription.patient_id in free]
@@ -519,11 +494,7 @@ def reminders_release_stale(*, now: dt.datetime | None = None, older_than: dt.ti
 @transaction.atomic
 def reminder_retry(*, reminder: Reminder, by) -> Reminder:
     """Staff give a failed reminder a fresh round of attempts; it keeps its key. Anything else is a 409."""
-    locked = (
-        Reminder.objects.select_for_update(of=("self",))
-        .select_related("session__prescription__patient")
-        .get(pk=reminder.pk)
-    )
+    locked = locks.rows(Reminder.objects.select_related("session__prescription__patient")).get(pk=reminder.pk)
     require(Action.RETRY_REMINDER, by, locked.session.prescription.patient.clinic_id)
     if locked.status != Status.FAILED:
         state = locked.get_status_display().lower()

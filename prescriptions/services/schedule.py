@@ -23,10 +23,18 @@ from django.db.models import DateField, DateTimeField, ExpressionWrapper, F, Fun
 from django.db.models.functions import Cast
 from django.utils import timezone
 
+from clinic.enqueue import enqueue_after_commit
 from patients.models import Patient
 from prescriptions.models import Prescription, Reminder, SafetyFlag, Session
-from prescriptions.scheduling import follow_up_at, log_window, occurrences, reminder_send_at, to_utc
-from prescriptions.services.locks import lock_active_plans
+from prescriptions.scheduling import (
+    first_loggable_date,
+    follow_up_at,
+    log_window,
+    occurrences,
+    reminder_send_at,
+    to_utc,
+)
+from prescriptions.services import locks
 
 SessionStatus = Session.Status
 ReminderStatus = Reminder.Status
@@ -86,9 +94,11 @@ def _sync_reminders(sessions: Iterable[Session], now: dt.datetime) -> None:
         return
     existing = {
         (row.session_id, row.purpose): row
-        for row in Reminder.objects.select_for_update()
-        .filter(session__in=[s.pk for s in sessions], status__in=[ReminderStatus.PENDING, ReminderStatus.CANCELLED])
-        .order_by("pk")
+        for row in locks.rows(
+            Reminder.objects.filter(
+                session__in=[s.pk for s in sessions], status__in=[ReminderStatus.PENDING, ReminderStatus.CANCELLED]
+            )
+        )
     }
     to_create: list[Reminder] = []
     to_update: list[Reminder] = []
@@ -161,8 +171,8 @@ def reminders_refresh_for_patient(*, patient_id: int, now: dt.datetime | None = 
     patient = Patient.objects.filter(pk=patient_id).first()
     if patient is None:
         return
-    lock_active_plans(patient_id=patient_id)  # before the reminders and sessions (lock order: package docstring)
-    open_from = patient.local_today(now) - dt.timedelta(days=1)  # yesterday's sessions may still be logged
+    locks.active_plans(patient_id=patient_id)  # before the reminders and sessions (lock order: package docstring)
+    open_from = first_loggable_date(patient.local_today(now))
     sessions = Session.objects.filter(
         prescription__patient_id=patient_id,
         prescription__status=Prescription.Status.ACTIVE,
@@ -187,8 +197,11 @@ def sessions_materialize(*, prescription_id: int, today: dt.date | None = None) 
     time) slot absorbs repeats and races; ``materialized_through`` only moves forward. The plan row is
     locked, so a concurrent zone change waits for it (and re-times what it made).
     """
-    prescription = Prescription.objects.select_for_update().filter(pk=prescription_id).first()
-    if prescription is None or prescription.status != Prescription.Status.ACTIVE:
+    try:
+        prescription = locks.plan(prescription_id=prescription_id)
+    except Prescription.DoesNotExist:
+        return 0
+    if prescription.status != Prescription.Status.ACTIVE:
         return 0
     patient = Patient.objects.get(pk=prescription.patient_id)  # read after the lock: the zone is current
     zone = patient.zone
@@ -276,10 +289,7 @@ def materialize_after_commit(*, prescription_id: int) -> None:
 
     A dropped publish is harmless: ``prescriptions.sweep_materialize`` finds the plan within a minute.
     """
-    from clinic.enqueue import enqueue_after_commit
-    from prescriptions.tasks.schedule import materialize_sessions  # tasks import this module
-
-    enqueue_after_commit(materialize_sessions, prescription_id)
+    enqueue_after_commit("prescriptions.materialize_sessions", prescription_id)
 
 
 # --- A plan's lifecycle ---------------------------------------------------------------------------------
@@ -319,13 +329,13 @@ def sessions_resume(*, prescription_id: int, now: dt.datetime | None = None) -> 
         patient = prescription.patient
         zone = patient.zone
         candidates = list(
-            Session.objects.select_for_update()
-            .filter(
-                prescription_id=prescription_id,
-                status=SessionStatus.CANCELLED,
-                local_date__gte=patient.local_today(now) - dt.timedelta(days=1),
+            locks.rows(
+                Session.objects.filter(
+                    prescription_id=prescription_id,
+                    status=SessionStatus.CANCELLED,
+                    local_date__gte=first_loggable_date(patient.local_today(now)),
+                )
             )
-            .order_by("pk")
         )
         revived = []
         for session in candidates:
@@ -361,23 +371,19 @@ def sessions_retime_for_patient(*, patient_id: int, now: dt.datetime | None = No
     new zone). Idempotent; returns how many sessions moved.
     """
     now = now or timezone.now()
-    list(
-        Prescription.objects.select_for_update()
-        .filter(patient_id=patient_id)
-        .live()
-        .order_by("pk")
-        .values_list("pk", flat=True)
-    )
+    locks.live_plans(patient_id=patient_id)
     patient = Patient.objects.filter(pk=patient_id).first()
     if patient is None:
         return 0
     zone = patient.zone
     sessions = list(
         _with_plan_and_patient(
-            Session.objects.select_for_update(of=("self",)).filter(
-                prescription__patient_id=patient_id,
-                status__in=[SessionStatus.SCHEDULED, SessionStatus.BLOCKED],
-                scheduled_at__gt=now,
+            locks.rows(
+                Session.objects.filter(
+                    prescription__patient_id=patient_id,
+                    status__in=[SessionStatus.SCHEDULED, SessionStatus.BLOCKED],
+                    scheduled_at__gt=now,
+                )
             )
         )
     )

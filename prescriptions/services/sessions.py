@@ -18,16 +18,15 @@ from django.utils import timezone
 from clinic.errors import StateConflict
 from patients.models import Patient
 from patients.services import require_portal_access
-from prescriptions import safety, scheduling
+from prescriptions import scheduling
+from prescriptions.gate import pain
 from prescriptions.models import Prescription, Reminder, SafetyFlag, Session, SessionLog
 from prescriptions.selectors.red_flags import session_questions
-from prescriptions.services.flags import flag_raise
-from prescriptions.services.locks import lock_patient_and_plans
+from prescriptions.services import locks
+from prescriptions.services.flagging import flag_raise
 
 Status = Session.Status
 
-LOG_WINDOW_DAYS = 2
-"""A session can be logged (or skipped) on its local date and the next local day."""
 NOTE_MAX_LENGTH = 2000
 ANSWERS_MAX = 50
 SKIP_REASON_MAX_LENGTH = 500
@@ -50,18 +49,14 @@ class SessionLogged:
 
     log: SessionLog
     flags: list[SafetyFlag] = field(default_factory=list)
-    signals: list[safety.Signal] = field(default_factory=list)
+    signals: list[pain.Signal] = field(default_factory=list)
     advice: str | None = None
-    questions: tuple[safety.RedFlagQuestionFact, ...] = ()
+    questions: tuple[pain.RedFlagQuestionFact, ...] = ()
 
 
 def log_window(*, patient: Patient, local_date: dt.date) -> tuple[dt.datetime, dt.datetime]:
     """``[opens, closes)`` in UTC: from the start of ``local_date`` to the end of the next local day, locally."""
     return scheduling.log_window(local_date, patient.zone)
-
-
-def _locked(session: Session) -> Session:
-    return Session.objects.select_for_update(of=("self",)).select_related("prescription__patient").get(pk=session.pk)
 
 
 def _require_open(session: Session, *, verb: str, now: dt.datetime) -> None:
@@ -77,7 +72,7 @@ def _require_open(session: Session, *, verb: str, now: dt.datetime) -> None:
             f"and can be {verb} from the start of that day ({patient.timezone})."
         )
     if now >= closes:
-        last_day = session.local_date + dt.timedelta(days=LOG_WINDOW_DAYS - 1)
+        last_day = scheduling.last_log_date(session.local_date)
         raise StateConflict(
             f"This session can no longer be {verb}: its window closed at the end of "
             f"{last_day.isoformat()} ({patient.timezone})."
@@ -100,7 +95,7 @@ def _check_input(*, pain_before: Any, pain_after: Any, difficulty: Any, answers:
     else:
         for slug, value in answers.items():
             if not isinstance(value, bool):
-                errors[f"answers.{slug}"] = safety.NOT_YES_OR_NO
+                errors[f"answers.{slug}"] = pain.NOT_YES_OR_NO
     if len(note) > NOTE_MAX_LENGTH:
         errors["note"] = f"Keep the note under {NOTE_MAX_LENGTH} characters."
     if errors:
@@ -160,26 +155,26 @@ def _earlier_pain(patient_id: int) -> list[tuple[int, int]]:
     latest_first = (
         SessionLog.objects.filter(session__prescription__patient_id=patient_id)
         .order_by("-logged_at", "-id")
-        .values_list("pain_before", "pain_after")[: max(safety.PAIN_TREND_LOGS - 1, 1)]
+        .values_list("pain_before", "pain_after")[: max(pain.PAIN_TREND_LOGS - 1, 1)]
     )
     return list(latest_first)[::-1]
 
 
-_SEVERITY_RANK = {safety.Urgency.WARNING: 0, safety.Urgency.URGENT: 1}
+_SEVERITY_RANK = {pain.Urgency.WARNING: 0, pain.Urgency.URGENT: 1}
 
 
 def _hold_upcoming_sessions(patient_id: int) -> list[Session]:
     """Block the patient's upcoming scheduled sessions of active plans and cancel their pending reminders."""
     now = timezone.now()
     held = list(
-        Session.objects.select_for_update(of=("self",))
-        .filter(
-            prescription__patient_id=patient_id,
-            prescription__status=Prescription.Status.ACTIVE,
-            status=Session.Status.SCHEDULED,
-            scheduled_at__gt=now,
+        locks.rows(
+            Session.objects.filter(
+                prescription__patient_id=patient_id,
+                prescription__status=Prescription.Status.ACTIVE,
+                status=Session.Status.SCHEDULED,
+                scheduled_at__gt=now,
+            )
         )
-        .order_by("id")
     )
     ids = [session.pk for session in held]
     Session.objects.filter(pk__in=ids).update(status=Session.Status.BLOCKED, updated_at=now)
@@ -190,15 +185,15 @@ def _hold_upcoming_sessions(patient_id: int) -> list[Session]:
 
 
 def _raise_flags(
-    log: SessionLog, signals: list[safety.Signal], hurt: list[dict[str, Any]] | None = None
+    log: SessionLog, signals: list[pain.Signal], hurt: list[dict[str, Any]] | None = None
 ) -> list[SafetyFlag]:
     """One flag per (kind, cause): ``log:<id>`` for what this log shows, ``pain-trend:<plan>`` for the trend.
     ``hurt`` (the stretches the patient said hurt) goes into the details of every flag."""
     session = log.session
     prescription = session.prescription
-    grouped: dict[tuple[str, str], list[safety.Signal]] = {}
+    grouped: dict[tuple[str, str], list[pain.Signal]] = {}
     for signal in signals:
-        trend = signal.code == safety.SignalCode.PAIN_TREND
+        trend = signal.code == pain.SignalCode.PAIN_TREND
         cause = f"pain-trend:{prescription.pk}" if trend else f"log:{log.pk}"
         grouped.setdefault((signal.flag_kind, cause), []).append(signal)
     raised = []
@@ -207,9 +202,7 @@ def _raise_flags(
         # A flag that holds the patient's plan is urgent, whatever else it lists: the patient has just been
         # told to stop and call the clinic.
         severity = (
-            safety.Urgency.URGENT
-            if stop
-            else max((signal.severity for signal in group), key=_SEVERITY_RANK.__getitem__)
+            pain.Urgency.URGENT if stop else max((signal.severity for signal in group), key=_SEVERITY_RANK.__getitem__)
         )
         # The patient was told to stop: hold their upcoming sessions (and reminders) until a therapist
         # resolves the flag, which releases them.
@@ -256,8 +249,8 @@ def session_log_create(
     unanswered, or one the session does not ask, is a ValidationError naming it (``answers.<slug>``), never a
     "no". ``hurt_items`` names the plan items that hurt.
 
-    In the same transaction the pain rules (``safety.pain_signals``) and the answers
-    (``safety.red_flag_signals``) open or refresh flags: ``pain_escalation`` for ``log:<id>`` on high,
+    In the same transaction the pain rules (``pain.pain_signals``) and the answers
+    (``pain.red_flag_signals``) open or refresh flags: ``pain_escalation`` for ``log:<id>`` on high,
     above-acceptable, rising or not-settled pain and for ``pain-trend:<plan id>`` on pain rising across
     consecutive logs; ``red_flag_symptom`` for ``log:<id>`` on any yes. A flag whose signals tell the patient to
     stop (pain of 7 or more, a yes to an urgent question) holds the patient's upcoming sessions and is
@@ -272,8 +265,8 @@ def session_log_create(
     # too — their sessions may be held below — before the session (lock order: see the package docstring).
     plan_id, patient_id = Session.objects.values_list("prescription_id", "prescription__patient_id").get(pk=session.pk)
     require_portal_access(by, patient_id)  # before any lock: a stranger holds up no one
-    lock_patient_and_plans(patient_id=patient_id, plan_ids=[plan_id])
-    session = _locked(session)
+    locks.patient_and_plans(patient_id=patient_id, plan_ids=[plan_id])
+    session = locks.session(session_id=session.pk)
     patient = session.prescription.patient
     if patient.archived_at is not None:  # archived while this request waited for the patient's lock
         raise StateConflict("This patient is archived: the session can no longer be logged.")
@@ -292,20 +285,20 @@ def session_log_create(
             "This session cannot be logged: the clinic's red-flag screening questions are switched off. "
             "Please call your clinic."
         )
-    errors = safety.red_flag_answer_errors(questions, answers)
+    errors = pain.red_flag_answer_errors(questions, answers)
     if errors:
         raise ValidationError(errors)
 
     earlier = _earlier_pain(patient.pk)
     signals = [
-        *safety.pain_signals(
+        *pain.pain_signals(
             pain_before,
             pain_after,
             [after for _before, after in earlier],  # the trend reads the last PAIN_TREND_LOGS - 1
             previous_pain_before=earlier[-1][0] if earlier else None,
             hurt=[item_names[item_id] for item_id in hurt],
         ),
-        *safety.red_flag_signals(questions, answers),
+        *pain.red_flag_signals(questions, answers),
     ]
     log = SessionLog(
         session=session,
@@ -332,7 +325,7 @@ def session_log_create(
     session.save(update_fields=["status", "updated_at"])
     flags = _raise_flags(log, signals, [{"item": item_id, "stretch": item_names[item_id]} for item_id in hurt])
     return SessionLogged(
-        log=log, flags=flags, signals=signals, advice=safety.log_advice(signals), questions=tuple(questions)
+        log=log, flags=flags, signals=signals, advice=pain.log_advice(signals), questions=tuple(questions)
     )
 
 
@@ -344,7 +337,7 @@ def session_skip(*, session: Session, by, reason: str = "") -> Session:
     """
     if len(reason) > SKIP_REASON_MAX_LENGTH:
         raise ValidationError({"reason": f"Keep the reason under {SKIP_REASON_MAX_LENGTH} characters."})
-    session = _locked(session)
+    session = locks.session(session_id=session.pk)
     require_portal_access(by, session.prescription.patient_id)
     _require_open(session, verb="skipped", now=timezone.now())
     session.status = Status.SKIPPED

@@ -5,11 +5,29 @@ Both are read-only: no add, change or delete. ``?patient=<id>`` narrows either p
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 from django.contrib import admin
 from django.db.models import Q
 from pghistory.models import Events
 
 from patients.models import AccessLog, Clearance, Patient
+
+PatientEventSource = Callable[[int], Q]
+"""``source(patient_id)``: the condition on ``Events`` that finds the change events of a higher app's rows
+belonging to the patient."""
+
+_event_sources: list[PatientEventSource] = []
+
+
+def add_patient_event_source(source: PatientEventSource) -> PatientEventSource:
+    """Count a higher app's events in a patient's change trail (prescriptions: its plans' and sessions').
+
+    The higher app registers its source (DESIGN §1: ``patients`` never imports it); usable as a decorator.
+    """
+    if source not in _event_sources:
+        _event_sources.append(source)
+    return source
 
 
 class PatientIdFilter(admin.SimpleListFilter):
@@ -37,20 +55,16 @@ class PatientIdFilter(admin.SimpleListFilter):
 
 
 def patient_events(patient_id: int):
-    """Every change event of a patient's rows: those naming the patient, and those naming its
-    clearances, prescriptions or sessions (restrictions, items, overrides, logs, reminders)."""
-    from prescriptions.models import Prescription, Session
-
+    """Every change event of a patient's rows: those naming the patient, those naming its clearances
+    (restrictions), and those the higher apps' sources find (``add_patient_event_source``)."""
     clearance_ids = list(Clearance.objects.filter(patient_id=patient_id).values_list("pk", flat=True))
-    prescription_ids = list(Prescription.objects.filter(patient_id=patient_id).values_list("pk", flat=True))
-    session_ids = list(Session.objects.filter(prescription__patient_id=patient_id).values_list("pk", flat=True))
     names_the_patient = (
         Q(pgh_obj_model="patients.Patient", pgh_obj_id=str(patient_id))
         | Q(pgh_data__patient_id=patient_id)
         | Q(pgh_data__clearance_id__in=clearance_ids)
-        | Q(pgh_data__prescription_id__in=prescription_ids)
-        | Q(pgh_data__session_id__in=session_ids)
     )
+    for source in _event_sources:
+        names_the_patient |= source(patient_id)
     return Events.objects.filter(names_the_patient).order_by("-pgh_created_at", "-pgh_id")
 
 

@@ -1,0 +1,115 @@
+"""Clearances: recorded (``clearance_record``) and revoked (``clearance_revoke``), never edited."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from django import forms
+from django.contrib import admin
+
+from clinic.admin_base import (
+    ClinicScopedAdmin,
+    ReasonActionForm,
+    ServiceFormAdmin,
+    ServiceModelForm,
+    run_service_action,
+)
+from clinic.models import MovementTag
+from patients import services
+from patients.admin.reads import PatientReadsLogged
+from patients.models import Clearance
+
+
+class ClearanceForm(ServiceModelForm):
+    """Validated by ``clearance_record_check``: the checks of the service that records it."""
+
+    restricted_movements = forms.ModelMultipleChoiceField(
+        queryset=MovementTag.objects.all(),
+        required=False,
+        help_text="For a restricted clearance: the movements the professional ruled out.",
+    )
+
+    class Meta:
+        model = Clearance
+        fields = [
+            "patient", "professional_name", "profession", "status", "valid_from", "valid_until",
+            "document_reference", "notes",
+        ]  # fmt: skip
+
+    def service_arguments(self) -> dict[str, Any]:
+        """What ``clearance_record`` is given, besides who records it."""
+        data = self.cleaned_data
+        return {
+            "patient": data["patient"],
+            "professional_name": data["professional_name"],
+            "profession": data["profession"],
+            "status": data["status"],
+            "valid_from": data["valid_from"],
+            "valid_until": data["valid_until"],
+            "restricted_tags": data.get("restricted_movements") or (),
+            "document_reference": data.get("document_reference", ""),
+            "notes": data.get("notes", ""),
+        }
+
+    def check(self) -> None:
+        services.clearance_record_check(by=self.by, **self.service_arguments())
+
+
+@admin.register(Clearance)
+class ClearanceAdmin(PatientReadsLogged, ServiceFormAdmin, ClinicScopedAdmin):
+    """Record a clearance letter (``clearance_record``) or revoke one (``clearance_revoke``); never edit one."""
+
+    clinic_path = "patient__clinic"
+    read_what = "clearance"
+    scoped_choices = {"patient": "clinic"}
+    # The patient is chosen through the (read-logged) patient list, not a drop-down of the whole clinic: a select
+    # of every patient's name and MRN on the add page would be an unlogged read of them all.
+    raw_id_fields = ["patient"]
+    form = ClearanceForm
+    list_display = [
+        "patient", "status", "profession", "professional_name", "valid_from", "valid_until", "recorded_at",
+        "revoked_at",
+    ]  # fmt: skip
+    list_filter = ["status", "profession"]
+    list_select_related = ["patient"]
+    search_fields = ["patient__last_name", "patient__mrn", "professional_name"]
+    action_form = ReasonActionForm
+    actions = ["revoke"]
+    readonly_fields = ["recorded_by", "recorded_at", "revoked_at", "revoked_by", "revoke_reason", "restrictions"]
+
+    def get_fields(self, request, obj=None):
+        if obj is None:
+            return [*ClearanceForm.Meta.fields, "restricted_movements"]
+        return [*ClearanceForm.Meta.fields, *self.readonly_fields]
+
+    def get_readonly_fields(self, request, obj=None):
+        if obj is None:
+            return []
+        return [*ClearanceForm.Meta.fields, *self.readonly_fields]
+
+    def has_change_permission(self, request, obj=None) -> bool:
+        return False  # a recorded clearance is revoked, never rewritten
+
+    def has_delete_permission(self, request, obj=None) -> bool:
+        return False
+
+    def has_revoke_permission(self, request) -> bool:
+        return request.user.has_perm("patients.change_clearance")
+
+    @admin.display(description="Restricted movements")
+    def restrictions(self, clearance: Clearance) -> str:
+        return ", ".join(str(tag) for tag in clearance.restricted_tags.all()) or "—"
+
+    def save_through_service(self, request, form: ClearanceForm, change: bool) -> Clearance:
+        return services.clearance_record(by=request.user, **form.service_arguments())
+
+    @admin.action(description="Revoke selected clearances (give the reason above)", permissions=["revoke"])
+    def revoke(self, request, queryset):
+        reason = request.POST.get("reason", "")
+        run_service_action(
+            self,
+            request,
+            queryset.select_related("patient"),
+            lambda c: services.clearance_revoke(clearance=c, by=request.user, reason=reason),
+            done="Revoked",
+        )

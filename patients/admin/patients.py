@@ -1,0 +1,440 @@
+"""The front desk's patient screens: the list with its clearance badge, the change form and the portal-login page.
+
+Every write goes through ``patients.services``; the prescriptions app adds its columns (open flags), filters and
+inlines to ``PatientAdmin`` (DESIGN §1).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from django import forms
+from django.contrib import admin, messages
+from django.contrib.admin import helpers
+from django.contrib.admin.utils import unquote
+from django.contrib.auth.password_validation import password_validators_help_text_html
+from django.contrib.auth.validators import UnicodeUsernameValidator
+from django.core.exceptions import PermissionDenied, ValidationError
+from django.db import transaction
+from django.http import Http404, HttpResponseRedirect
+from django.template.response import TemplateResponse
+from django.urls import path, reverse
+from django.utils.decorators import method_decorator
+from django.utils.html import format_html
+from django.views.decorators.debug import sensitive_post_parameters, sensitive_variables
+
+from clinic.admin_base import (
+    ClinicScopedAdmin,
+    ReadOnlyInline,
+    ServiceFormAdmin,
+    ServiceModelForm,
+    clinic_id_of,
+    run_service_action,
+    show_refusal,
+)
+from clinic.errors import DomainError
+from clinic.models import Clinic, StaffMembership
+from patients import audit, services
+from patients.admin.clearance_states import clearance_states_today
+from patients.admin.reads import PatientReadsLogged
+from patients.clearance import EXPIRING_WITHIN_DAYS
+from patients.models import (
+    Clearance,
+    Episode,
+    MobilityAssessment,
+    Patient,
+    PatientDiagnosis,
+    PortalAccess,
+)
+from patients.selectors import self_login_taken
+
+# --- The list's badge and filters -----------------------------------------------------------------------
+
+
+CLEARANCE_BADGES = {
+    "revoked": ("Revoked", "#b00020"),
+    "expired": ("Expired", "#b00020"),
+    "insufficient_authority": ("Insufficient authority", "#b00020"),
+    "not_yet_valid": ("Not yet valid", "#b26a00"),
+    "restricted": ("Restricted", "#b26a00"),
+    "expiring": ("Expiring", "#b26a00"),
+    "none": ("None", "#666666"),
+    "cleared": ("Cleared", "#1b7f3b"),
+}
+
+
+class ClearanceTodayFilter(admin.SimpleListFilter):
+    """By the badge's main state."""
+
+    title = "clearance today"
+    parameter_name = "clearance"
+
+    def lookups(self, request, model_admin):
+        return [
+            ("cleared", "Cleared"),
+            ("expiring", f"Expiring within {EXPIRING_WITHIN_DAYS} days"),
+            ("restricted", "Restricted"),
+            ("insufficient_authority", "Insufficient authority"),
+            ("not_yet_valid", "Not yet valid"),
+            ("none", "None"),
+            ("expired", "Expired"),
+            ("revoked", "Revoked"),
+        ]
+
+    def queryset(self, request, queryset):
+        if self.value() in CLEARANCE_BADGES:
+            return queryset.filter(clearance_states__0=self.value())
+        return queryset
+
+
+class ArchivedFilter(admin.SimpleListFilter):
+    title = "archived"
+    parameter_name = "archived"
+
+    def lookups(self, request, model_admin):
+        return [("no", "No"), ("yes", "Yes")]
+
+    def queryset(self, request, queryset):
+        if self.value() == "no":
+            return queryset.filter(archived_at__isnull=True)
+        if self.value() == "yes":
+            return queryset.filter(archived_at__isnull=False)
+        return queryset
+
+
+class PrimaryTherapistFilter(admin.SimpleListFilter):
+    title = "primary therapist"
+    parameter_name = "therapist"
+
+    def lookups(self, request, model_admin):
+        memberships = StaffMembership.objects.filter(role=StaffMembership.Role.THERAPIST).select_related("user")
+        clinic_id = clinic_id_of(request.user)
+        if not request.user.is_superuser:
+            memberships = memberships.filter(clinic_id=clinic_id)
+        return [(str(m.user_id), m.user.get_full_name() or m.user.username) for m in memberships]
+
+    def queryset(self, request, queryset):
+        if self.value():
+            return queryset.filter(primary_therapist_id=self.value())
+        return queryset
+
+
+# --- Inlines --------------------------------------------------------------------------------------------
+
+
+class ClearanceInline(ReadOnlyInline):
+    """Newest first; clearances are recorded and revoked on the Clearance screens (through the services)."""
+
+    model = Clearance
+    fk_name = "patient"
+    fields = ["status", "profession", "professional_name", "valid_from", "valid_until", "recorded_at", "revoked_at"]
+    ordering = ["-recorded_at", "-id"]
+    show_change_link = True
+
+
+class EpisodeInline(ReadOnlyInline):
+    model = Episode
+    fields = ["title", "opened_on", "discharged_on", "primary_therapist"]
+
+
+class DiagnosisInline(ReadOnlyInline):
+    model = PatientDiagnosis
+    fk_name = "patient"
+    fields = ["diagnosis", "phase", "qualifier", "onset_date", "resolved_date"]
+
+
+class MobilityInline(ReadOnlyInline):
+    model = MobilityAssessment
+    fields = ["level", "assessed_at", "assessed_by", "notes"]
+
+
+class PortalAccessInline(ReadOnlyInline):
+    """Who may use the portal for this patient; logins are created on the patient's "Portal login" page."""
+
+    model = PortalAccess
+    fk_name = "patient"
+    fields = ["user", "relationship", "created_at"]
+    ordering = ["created_at", "id"]
+    verbose_name = "portal login"
+    verbose_name_plural = "portal logins"
+
+    def get_queryset(self, request):
+        return super().get_queryset(request).select_related("user")
+
+
+# --- Portal logins --------------------------------------------------------------------------------------
+
+PORTAL_PASSWORD_FIELDS = ("password", "password_confirmation")
+
+
+class _ForPatient(forms.Form):
+    """A portal form of one patient: a second "self" login is refused on the field (the service's constraint
+    would refuse it anyway, without naming the field)."""
+
+    def __init__(self, *args, patient: Patient, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.patient = patient
+
+    def clean_relationship(self) -> str:
+        relationship = self.cleaned_data["relationship"]
+        if self_login_taken(patient=self.patient, relationship=relationship):
+            raise ValidationError("This patient already has their own portal login.")
+        return relationship
+
+
+class PortalLoginForm(_ForPatient):
+    """A new portal login for the patient; ``portal_user_create`` validates the username and the password."""
+
+    username = forms.CharField(
+        max_length=150,
+        validators=[UnicodeUsernameValidator()],  # early, so it is not only reported once the password passes
+        help_text="Letters, digits and @ . + - _ only.",
+    )
+    email = forms.EmailField(required=False, help_text="Optional.")
+    relationship = forms.ChoiceField(choices=PortalAccess.Relationship.choices)
+    password = forms.CharField(
+        strip=False,
+        widget=forms.PasswordInput(attrs={"autocomplete": "new-password"}),
+        help_text=password_validators_help_text_html(),
+    )
+    password_confirmation = forms.CharField(
+        label="Password (again)",
+        strip=False,
+        widget=forms.PasswordInput(attrs={"autocomplete": "new-password"}),
+    )
+
+    def clean(self):
+        cleaned = super().clean()
+        password, again = cleaned.get("password"), cleaned.get("password_confirmation")
+        if password and again and password != again:
+            self.add_error("password_confirmation", "The two passwords differ.")
+        return cleaned
+
+
+class PortalGrantForm(_ForPatient):
+    """Give an existing portal login (a guardian's, say) access to one more patient: ``portal_access_grant``."""
+
+    username = forms.CharField(
+        max_length=150, help_text="The username of an existing portal login of this clinic's patients."
+    )
+    relationship = forms.ChoiceField(choices=PortalAccess.Relationship.choices)
+
+
+# --- Patients -------------------------------------------------------------------------------------------
+
+
+class PatientForm(ServiceModelForm):
+    """Validated by ``patient_create_check`` or ``patient_update_check``: the checks of the service that saves it."""
+
+    class Meta:
+        model = Patient
+        fields = [
+            "clinic", "mrn", "first_name", "last_name", "date_of_birth", "timezone", "primary_therapist",
+            "email", "phone", "email_consent", "sms_consent", "preferred_channel",
+            "quiet_hours_start", "quiet_hours_end",
+        ]  # fmt: skip
+
+    @property
+    def registering(self) -> bool:
+        return self.instance._state.adding
+
+    def service_fields(self) -> dict[str, Any]:
+        """What the service is given: every field when registering, what changed on a change."""
+        names = self.cleaned_data if self.registering else self.changed_data
+        return {name: self.cleaned_data[name] for name in names if name in services.PATIENT_FIELDS}
+
+    def clinic(self) -> Clinic:
+        """The clinic a new patient is registered into: the superuser's choice, else the staff member's own."""
+        return self.cleaned_data.get("clinic") or self.by.membership.clinic
+
+    def check(self) -> None:
+        if self.registering:
+            services.patient_create_check(clinic=self.clinic(), **self.service_fields())
+        else:
+            services.patient_update_check(patient=self.instance, **self.service_fields())
+
+
+@admin.register(Patient)
+class PatientAdmin(PatientReadsLogged, ServiceFormAdmin, ClinicScopedAdmin):
+    read_what = "patient"
+    form = PatientForm
+    list_display = [
+        "mrn", "last_name", "first_name", "date_of_birth", "phone", "email", "primary_therapist",
+        "clearance_badge", "is_archived",
+    ]  # fmt: skip
+    list_display_links = ["mrn", "last_name"]
+    list_filter = [ArchivedFilter, PrimaryTherapistFilter, ClearanceTodayFilter]
+    list_select_related = ["primary_therapist"]
+    search_fields = ["first_name", "last_name", "mrn", "phone", "email"]
+    readonly_fields = ["email_consent_at", "sms_consent_at", "archived_at", "created_at", "updated_at"]
+    inlines = [ClearanceInline, EpisodeInline, DiagnosisInline, MobilityInline, PortalAccessInline]
+    actions = ["archive", "restore"]
+    scoped_choices = {"primary_therapist": "membership__clinic"}
+
+    def patient_id_of(self, obj) -> int:
+        return obj.pk
+
+    def get_queryset(self, request):
+        return super().get_queryset(request).annotate(clearance_states=clearance_states_today())
+
+    def get_fields(self, request, obj=None):
+        fields = list(super().get_fields(request, obj))
+        if not request.user.is_superuser or obj is not None:
+            fields.remove("clinic")  # staff register into their own clinic; a patient never moves clinic
+        return fields
+
+    def formfield_for_foreignkey(self, db_field, request, **kwargs):
+        formfield = super().formfield_for_foreignkey(db_field, request, **kwargs)
+        if db_field.name == "primary_therapist" and formfield is not None:
+            formfield.queryset = formfield.queryset.filter(membership__role=StaffMembership.Role.THERAPIST)
+        return formfield
+
+    def has_delete_permission(self, request, obj=None) -> bool:
+        return False  # archive instead
+
+    @admin.display(description="Clearance today", ordering="clearance_states")
+    def clearance_badge(self, patient: Patient) -> str:
+        """The main state as a coloured badge; the lesser states that also apply in small text beside it."""
+        first, *lesser = getattr(patient, "clearance_states", None) or ["none"]
+        label, colour = CLEARANCE_BADGES[first]
+        badge = format_html('<strong style="color: {}">{}</strong>', colour, label)
+        if not lesser:
+            return badge
+        also = ", ".join(CLEARANCE_BADGES[state][0].lower() for state in lesser)
+        return format_html('{} <small style="color: #666666">{}</small>', badge, also)
+
+    @admin.display(description="Archived", boolean=True, ordering="archived_at")
+    def is_archived(self, patient: Patient) -> bool:
+        return patient.is_archived
+
+    def save_through_service(self, request, form: PatientForm, change: bool) -> Patient:
+        if change:
+            return services.patient_update(patient=form.instance, by=request.user, **form.service_fields())
+        return services.patient_create(clinic=form.clinic(), by=request.user, **form.service_fields())
+
+    @admin.action(description="Archive selected patients", permissions=["change"])
+    def archive(self, request, queryset):
+        run_service_action(
+            self, request, queryset, lambda p: services.patient_archive(patient=p, by=request.user), done="Archived"
+        )
+
+    @admin.action(description="Restore selected archived patients", permissions=["change"])
+    def restore(self, request, queryset):
+        run_service_action(
+            self, request, queryset, lambda p: services.patient_restore(patient=p, by=request.user), done="Restored"
+        )
+
+    # Portal logins: a page of its own, linked from the change page's object tools.
+
+    def get_urls(self):
+        portal_login = self.admin_site.admin_view(self.portal_login_view)  # it logs its own read
+        name = f"{self.opts.app_label}_{self.opts.model_name}_portal_login"
+        return [path("<path:object_id>/portal-login/", portal_login, name=name), *super().get_urls()]
+
+    def has_portal_login_permission(self, request) -> bool:
+        return request.user.has_perm("patients.add_portalaccess")
+
+    @method_decorator(sensitive_post_parameters(*PORTAL_PASSWORD_FIELDS))
+    def portal_login_view(self, request, object_id):
+        """Create a portal login for the patient, or give an existing login access to them.
+
+        Another clinic's patient is not found (404), as on the change page; an archived patient is refused.
+        """
+        if not self.has_portal_login_permission(request):
+            raise PermissionDenied
+        patient = self.get_object(request, unquote(object_id))
+        if patient is None:
+            raise Http404("No such patient.")
+        change_url = reverse(f"{self.admin_site.name}:patients_patient_change", args=[patient.pk])
+        if patient.is_archived:
+            self.message_user(
+                request, f"{patient} is archived: restore the patient before giving portal access.", messages.ERROR
+            )
+            return HttpResponseRedirect(change_url)
+
+        granting = request.method == "POST" and "_grant" in request.POST
+        posted = request.POST if request.method == "POST" else None
+        create_form = PortalLoginForm(None if granting else posted, patient=patient)
+        grant_form = PortalGrantForm(posted if granting else None, patient=patient, prefix="grant")
+        if posted is not None:
+            if granting:
+                done = self._portal_grant(request, patient, grant_form)
+            else:
+                done = self._portal_login_create(request, patient, create_form)
+            if done:
+                self.message_user(request, done, messages.SUCCESS)
+                return HttpResponseRedirect(change_url)
+        else:
+            create_form.initial["relationship"] = (
+                PortalAccess.Relationship.GUARDIAN
+                if self_login_taken(patient=patient, relationship=PortalAccess.Relationship.SELF)
+                else PortalAccess.Relationship.SELF
+            )
+            grant_form.initial["relationship"] = PortalAccess.Relationship.GUARDIAN
+
+        context = {
+            **self.admin_site.each_context(request),
+            "title": f"Portal login for {patient}",
+            "opts": self.opts,
+            "original": patient,
+            "has_view_permission": self.has_view_permission(request, patient),
+            "create_form": create_form,
+            "create_admin_form": helpers.AdminForm(
+                create_form, [("New portal login", {"fields": list(create_form.fields)})], {}
+            ),
+            "grant_form": grant_form,
+            "grant_admin_form": helpers.AdminForm(
+                grant_form,
+                [
+                    (
+                        "Or: an existing portal login",
+                        {
+                            "fields": list(grant_form.fields),
+                            "description": "For example a guardian who already has a login for another child.",
+                        },
+                    )
+                ],
+                {},
+            ),
+        }
+        with transaction.atomic():  # the page shows the patient: its read is logged with it (DESIGN §7)
+            audit.log_admin_read(request, patient.pk, what="admin:portal-login")
+            response = TemplateResponse(request, "admin/patients/patient/portal_login.html", context)
+            response.render()
+        return response
+
+    @sensitive_variables("data")
+    def _portal_login_create(self, request, patient: Patient, form: PortalLoginForm) -> str | None:
+        """``portal_user_create``; returns the success message, or None with the refusal on the form."""
+        if not form.is_valid():
+            return None
+        data = form.cleaned_data
+        try:
+            user = services.portal_user_create(
+                patient=patient,
+                by=request.user,
+                username=data["username"],
+                password=data["password"],
+                email=data["email"],
+                relationship=data["relationship"],
+            )
+        except (ValidationError, DomainError) as error:
+            show_refusal(form, error)
+            return None
+        return f"Portal login {user.get_username()} created for {patient}."
+
+    def _portal_grant(self, request, patient: Patient, form: PortalGrantForm) -> str | None:
+        """``portal_access_grant``; returns the success message, or None with the refusal on the form."""
+        if not form.is_valid():
+            return None
+        try:  # which logins may be granted is the service's rule, as in the API
+            access = services.portal_access_grant(
+                patient=patient,
+                username=form.cleaned_data["username"],
+                relationship=form.cleaned_data["relationship"],
+                by=request.user,
+            )
+        except (ValidationError, DomainError) as error:
+            show_refusal(form, error)
+            return None
+        return f"Portal access for {access.user.get_username()} granted to {patient}."
