@@ -4,9 +4,6 @@ from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerSplitVie
 
 from clinic.api.auth import LoginView, LogoutAllView, LogoutView
 
-admin.site.site_header = "Limber — front desk"
-admin.site.site_title = "Limber"
-
 api_v1 = [
     path("auth/login", LoginView.as_view(), name="auth-login"),
     path("auth/logout", LogoutView.as_view(), name="auth-logout"),

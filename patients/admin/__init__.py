@@ -12,7 +12,6 @@ adds its columns, filters and inlines to ``PatientAdmin`` and its rows to the ch
 """
 
 from patients.admin import clearances, patients, records, trails  # noqa: F401  (each registers its admins)
-from patients.admin.clearance_states import EXPIRING_WITHIN_DAYS, clearance_states_today
 from patients.admin.clearances import ClearanceAdmin, ClearanceForm
 from patients.admin.patients import (
     CLEARANCE_BADGES,
@@ -27,6 +26,7 @@ from patients.admin.patients import (
 from patients.admin.reads import PatientReadsLogged
 from patients.admin.records import EpisodeAdmin, MobilityAssessmentAdmin, PatientDiagnosisAdmin, PortalAccessAdmin
 from patients.admin.trails import AccessLogAdmin, ChangeEventAdmin, add_patient_event_source, patient_events
+from patients.clearance_states import EXPIRING_WITHIN_DAYS, clearance_states_today
 
 __all__ = [
     "CLEARANCE_BADGES",

@@ -35,9 +35,9 @@ from clinic.admin_base import (
 from clinic.errors import DomainError
 from clinic.models import Clinic, StaffMembership
 from patients import audit, services
-from patients.admin.clearance_states import clearance_states_today
 from patients.admin.reads import PatientReadsLogged
 from patients.clearance import EXPIRING_WITHIN_DAYS
+from patients.clearance_states import clearance_states_today
 from patients.models import (
     Clearance,
     Episode,

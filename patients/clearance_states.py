@@ -1,4 +1,5 @@
-"""Each patient's clearance states on their local today, in SQL: the badge and filter of the patient list."""
+"""Each patient's clearance states on their local today, in SQL: the list annotation of the patient list's badge and
+filter and of the desk's day (the property-tested twin of ``prescriptions.gate.rules.clearance_states``)."""
 
 from __future__ import annotations
 
