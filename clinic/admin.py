@@ -1,9 +1,14 @@
+from django import forms
 from django.contrib import admin
+from django.contrib.auth.password_validation import password_validators_help_text_html
+from django.contrib.auth.validators import UnicodeUsernameValidator
+from django.core.exceptions import PermissionDenied
 from django.db import transaction
 from django.db.models import Q
 
 from clinic import services
-from clinic.admin_base import ClinicScopedAdmin
+from clinic.access import membership_of
+from clinic.admin_base import ClinicScopedAdmin, ServiceFormAdmin, ServiceModelForm
 from clinic.models import (
     PRECAUTION_WINDOW_SETTINGS,
     ClearanceAuthorityRule,
@@ -58,10 +63,10 @@ class ClinicCatalogAdmin(ClinicScopedAdmin, CatalogAdmin):
 @admin.register(Clinic)
 class ClinicAdmin(ClinicScopedAdmin, NoDeleteAdmin):
     clinic_path = "pk"
-    list_display = ["name", "timezone", "created_at"]
+    list_display = ["name", "timezone", "phone", "created_at"]
     search_fields = ["name"]
     fieldsets = [
-        (None, {"fields": ["name", "timezone"]}),
+        (None, {"fields": ["name", "timezone", "phone", "address"]}),
         (
             "Hip precaution windows",
             {
@@ -73,6 +78,12 @@ class ClinicAdmin(ClinicScopedAdmin, NoDeleteAdmin):
         ),
     ]
 
+    def formfield_for_dbfield(self, db_field, request, **kwargs):
+        formfield = super().formfield_for_dbfield(db_field, request, **kwargs)
+        if db_field.name == "phone" and formfield is not None:
+            formfield.required = True  # blank only on clinics stored before issue 15: a save gives it one
+        return formfield
+
     @transaction.atomic
     def save_model(self, request, obj, form, change) -> None:
         super().save_model(request, obj, form, change)
@@ -80,13 +91,83 @@ class ClinicAdmin(ClinicScopedAdmin, NoDeleteAdmin):
             services.catalog_recheck_request(clinic_id=obj.pk, reason="clinic precaution window changed")
 
 
+class StaffAddForm(ServiceModelForm):
+    """A new member of staff in one step: their login (username, name, email, password twice), their clinic (a
+    superuser's choice; a clinic admin's own clinic) and their role. Validated by ``staff_add_check`` and saved by
+    ``staff_add``, which puts them in the role's group."""
+
+    username = forms.CharField(
+        max_length=150,
+        validators=[UnicodeUsernameValidator()],
+        help_text="What they log in with. Letters, digits and @ . + - _ only.",
+    )
+    first_name = forms.CharField(max_length=150)
+    last_name = forms.CharField(max_length=150)
+    email = forms.EmailField(required=False, help_text="Optional.")
+    password = forms.CharField(
+        strip=False,
+        widget=forms.PasswordInput(attrs={"autocomplete": "new-password"}),
+        help_text=password_validators_help_text_html(),
+    )
+    password_confirmation = forms.CharField(
+        label="Password (again)", strip=False, widget=forms.PasswordInput(attrs={"autocomplete": "new-password"})
+    )
+
+    class Meta:
+        model = StaffMembership
+        fields = ["clinic", "role", "profession"]
+
+    def clean(self):
+        cleaned = super().clean()
+        password, again = cleaned.get("password"), cleaned.get("password_confirmation")
+        if password and again and password != again:
+            self.add_error("password_confirmation", "The two passwords differ.")
+        return cleaned
+
+    def clinic(self):
+        """The clinic the member joins: the superuser's choice, else the clinic admin's own."""
+        if self.cleaned_data.get("clinic") is not None:
+            return self.cleaned_data["clinic"]
+        membership = membership_of(self.by)
+        if membership is None:
+            raise PermissionDenied("Only staff of a clinic may add its staff.")
+        return membership.clinic
+
+    def service_fields(self) -> dict[str, str]:
+        return {name: self.cleaned_data.get(name) or "" for name in services.STAFF_FIELDS}
+
+    def check(self) -> None:
+        services.staff_add_check(clinic=self.clinic(), **self.service_fields())
+
+
 @admin.register(StaffMembership)
-class StaffMembershipAdmin(ClinicScopedAdmin, NoDeleteAdmin):
+class StaffMembershipAdmin(ServiceFormAdmin, ClinicScopedAdmin, NoDeleteAdmin):
+    """Adding a member of staff creates their login, membership and role group at once (``staff_add``), in the clinic
+    admin's own clinic; a membership's change page is a plain edit of its role and profession, as before."""
+
     scoped_choices = {"clinic": "pk"}
     list_display = ["user", "clinic", "role", "profession"]
     list_filter = ["role", "clinic"]
     list_select_related = ["user", "clinic"]
     search_fields = ["user__username", "user__email"]
+    add_form = StaffAddForm
+
+    def get_fieldsets(self, request, obj=None):
+        if obj is not None:
+            return super().get_fieldsets(request, obj)
+        login = ["username", "first_name", "last_name", "email", "password", "password_confirmation"]
+        membership = ["role", "profession"] if not request.user.is_superuser else ["clinic", "role", "profession"]
+        return [("Login", {"fields": login}), ("Membership", {"fields": membership})]
+
+    def get_form(self, request, obj=None, change=False, **kwargs):
+        if obj is None:
+            kwargs["form"] = self.add_form
+        return super().get_form(request, obj, change=change, **kwargs)
+
+    def save_through_service(self, request, form, change: bool):
+        if change:
+            return form.save()  # a role or profession edited, as before issue 15
+        return services.staff_add(clinic=form.clinic(), by=request.user, **form.service_fields())
 
     def formfield_for_foreignkey(self, db_field, request, **kwargs):
         field = super().formfield_for_foreignkey(db_field, request, **kwargs)

@@ -6,6 +6,7 @@ a clinic may add its own stretches and contraindications.
 
 from __future__ import annotations
 
+import re
 from importlib import resources
 
 from django.conf import settings
@@ -47,6 +48,23 @@ def validate_timezone(value: str) -> None:
     if value not in ZONES:
         raise ValidationError(
             f"{value!r} is not an IANA region/city time zone (e.g. America/New_York) or UTC.", code="invalid_zone"
+        )
+
+
+_PHONE_CHARACTERS = re.compile(r"\+?[0-9 ().\-]+")
+PHONE_DIGITS = (6, 15)
+"""A dialable number has 6 to 15 digits (E.164's longest is 15)."""
+
+
+def validate_phone(value: str) -> None:
+    """A number people can dial from what is written: digits, an optional leading ``+``, spaces, dots, dashes and
+    brackets (``+1 (312) 555-0142``); 6 to 15 digits."""
+    digits = sum(character.isdigit() for character in value)
+    if not _PHONE_CHARACTERS.fullmatch(value) or not PHONE_DIGITS[0] <= digits <= PHONE_DIGITS[1]:
+        raise ValidationError(
+            "Enter a phone number of 6 to 15 digits: digits, a leading +, spaces, dots, dashes and brackets only"
+            " (e.g. +1 312 555 0142).",
+            code="invalid_phone",
         )
 
 
@@ -118,6 +136,16 @@ PRECAUTION_WINDOW_SETTINGS = {
 class Clinic(StoredZoneMixin, models.Model):
     name = models.CharField(max_length=200, unique=True)
     timezone = models.CharField(max_length=64, default="UTC", validators=[validate_timezone])
+    # Blank only on clinics stored before issue 15: ``clinic_create`` and the admin's form require a phone.
+    phone = models.CharField(
+        max_length=32,
+        blank=True,
+        validators=[validate_phone],
+        help_text="The number patients call: the portal's stop message and the printable program show it.",
+    )
+    address = models.TextField(
+        blank=True, max_length=500, help_text="Where patients come: the printable program shows it."
+    )
     # Surgeons differ on how long hip precautions last: the clinic may set its own last day for the rows
     # marked with a precaution window (empty: the catalog row's own window).
     posterior_hip_precaution_days = models.PositiveSmallIntegerField(

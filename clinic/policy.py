@@ -43,6 +43,8 @@ class Action(StrEnum):
     RESOLVE_FLAG = "resolve_flag"
     RETRY_REMINDER = "retry_reminder"
     EDIT_CATALOG = "edit_catalog"  # the clinic's own stretches and contraindications
+    MANAGE_STAFF = "manage_staff"  # add a member of staff: their login, membership and role in one step
+    VIEW_AUDIT = "view_audit"  # browse the clinic's change trail and access log (read-only)
 
 
 ANY_STAFF = frozenset({Role.THERAPIST, Role.FRONT_DESK, Role.CLINIC_ADMIN})
@@ -64,6 +66,9 @@ POLICY: Mapping[Action, frozenset[Role]] = {
     Action.RESOLVE_FLAG: CLINICAL,
     Action.RETRY_REMINDER: ANY_STAFF,
     Action.EDIT_CATALOG: frozenset({Role.CLINIC_ADMIN}),
+    Action.MANAGE_STAFF: frozenset({Role.CLINIC_ADMIN}),
+    # Those who answer for the audit: the front desk and therapists do not browse who changed or read what.
+    Action.VIEW_AUDIT: frozenset({Role.CLINIC_ADMIN}),
 }
 
 
@@ -149,7 +154,12 @@ _CLINIC_ADMIN = [
     *_perms("prescriptions", VIEW, PRESCRIPTION_MODELS),
     *_perms("clinic", ["add", "change"], ["stretch", "contraindication", "staffmembership"]),
     *_perms("clinic", ["change"], ["clinic"]),
-    *_FRONT_DESK,
+    # The audit trails' pages (patients.admin.trails) also require Action.VIEW_AUDIT; they scope to the clinic.
+    *_perms("patients", VIEW, ["accesslog"]),
+    *_perms("pghistory", VIEW, ["events"]),
+    # Everything the front desk does, but clearances: recording and revoking one is not theirs
+    # (Action.RECORD_CLEARANCE, REVOKE_CLEARANCE), so the admin offers them no button that would be refused.
+    *[name for name in _FRONT_DESK if name not in {"patients.add_clearance", "patients.change_clearance"}],
 ]
 
 ROLE_PERMISSIONS: dict[str, list[str]] = {

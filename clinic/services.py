@@ -5,6 +5,7 @@ from __future__ import annotations
 import datetime as dt
 
 from django.contrib.auth import get_user_model
+from django.contrib.auth.base_user import AbstractBaseUser
 from django.contrib.auth.models import Group
 from django.contrib.auth.password_validation import validate_password
 from django.core.exceptions import PermissionDenied, ValidationError
@@ -24,12 +25,129 @@ from clinic.models import (
 )
 from clinic.policy import Action, require
 
+# --- Starting a clinic, adding its staff -------------------------------------------------------------------
+
+USERNAME_TAKEN = "That username is taken."
+PHONE_REQUIRED = "A clinic needs the phone number its patients call."
+STAFF_FIELDS = ("username", "first_name", "last_name", "email", "password", "role", "profession")
+"""What ``staff_add`` is given besides the clinic and who adds: the admin's staff form posts exactly these."""
+
+
+def _staff_user_check(
+    *, username: str, password: str, email: str = "", first_name: str = "", last_name: str = ""
+) -> AbstractBaseUser:
+    """The staff user (``is_staff``: they work in the admin) a service would save, password set, not saved; or every
+    refusal at once as field errors: username (its form, free), email, names, password (Django's validators, with
+    the user's own attributes)."""
+    User = get_user_model()
+    user = User(username=username, email=email, first_name=first_name, last_name=last_name, is_staff=True)
+    errors: dict[str, list[str]] = {}
+    try:
+        user.full_clean(exclude=["password"], validate_unique=False)
+    except ValidationError as exc:
+        errors.update(exc.message_dict)
+    if "username" not in errors and User.objects.filter(username=username).exists():
+        errors["username"] = [USERNAME_TAKEN]
+    try:
+        validate_password(password, user)
+    except ValidationError as exc:
+        errors["password"] = exc.messages
+    if errors:
+        raise ValidationError(errors)
+    user.set_password(password)
+    return user
+
+
+def _staff_user_save(user: AbstractBaseUser) -> None:
+    """Save a checked user; a concurrent insert of the same username is the same refusal as a taken one."""
+    try:
+        with transaction.atomic():
+            user.save()
+    except IntegrityError as exc:
+        raise ValidationError({"username": USERNAME_TAKEN}) from exc
+
+
+def clinic_create_check(
+    *,
+    name: str,
+    timezone: str,
+    phone: str,
+    address: str = "",
+    admin_username: str,
+    admin_password: str,
+    admin_email: str = "",
+    admin_first_name: str = "",
+    admin_last_name: str = "",
+) -> Clinic:
+    """What ``clinic_create`` refuses, without writing: the validated clinic it would save, or every refusal at once
+    (the first admin's fields named ``admin_<field>``)."""
+    clinic = Clinic(name=name.strip(), timezone=timezone.strip(), phone=phone.strip(), address=address.strip())
+    errors: dict[str, list[str]] = {}
+    if not clinic.phone:
+        errors["phone"] = [PHONE_REQUIRED]
+    try:
+        clinic.full_clean()  # a unique name, a zone of the pinned list (``validate_timezone``), a dialable phone
+    except ValidationError as exc:
+        errors.update(exc.message_dict)
+    try:
+        _staff_user_check(
+            username=admin_username,
+            password=admin_password,
+            email=admin_email,
+            first_name=admin_first_name,
+            last_name=admin_last_name,
+        )
+    except ValidationError as exc:
+        errors.update({f"admin_{field}": messages for field, messages in exc.message_dict.items()})
+    if errors:
+        raise ValidationError(errors)
+    return clinic
+
 
 @transaction.atomic
-def clinic_create(*, name: str, timezone: str) -> Clinic:
-    clinic = Clinic(name=name, timezone=timezone)
-    clinic.full_clean()
-    clinic.save()
+def clinic_create(
+    *,
+    name: str,
+    timezone: str,
+    phone: str,
+    address: str = "",
+    admin_username: str,
+    admin_password: str,
+    admin_email: str = "",
+    admin_first_name: str = "",
+    admin_last_name: str = "",
+) -> Clinic:
+    """Start a clinic: the clinic and its first clinic admin (a staff user in the ``clinic_admin`` group), who then
+    adds the clinic's staff (``staff_add``). All or nothing. Run from the shell (``manage.py clinic_create``), as
+    ``createsuperuser`` is: whoever can run it already owns the deployment."""
+    clinic = clinic_create_check(
+        name=name,
+        timezone=timezone,
+        phone=phone,
+        address=address,
+        admin_username=admin_username,
+        admin_password=admin_password,
+        admin_email=admin_email,
+        admin_first_name=admin_first_name,
+        admin_last_name=admin_last_name,
+    )
+    try:
+        with transaction.atomic():
+            clinic.save()
+    except IntegrityError as exc:  # a concurrent clinic of the same name
+        raise ValidationError({"name": "A clinic with this name already exists."}) from exc
+    try:
+        staff_member_create(
+            clinic=clinic,
+            username=admin_username,
+            password=admin_password,
+            role=StaffMembership.Role.CLINIC_ADMIN,
+            email=admin_email,
+            first_name=admin_first_name,
+            last_name=admin_last_name,
+        )
+    except ValidationError as exc:  # a username taken since the check
+        raise ValidationError({f"admin_{field}": messages for field, messages in exc.message_dict.items()}) from exc
     return clinic
 
 
@@ -45,25 +163,77 @@ def staff_member_create(
     last_name: str = "",
     profession: str = "",
 ):
-    """Create a staff user with exactly one membership, in the role's permission group."""
-    User = get_user_model()
-    if User.objects.filter(username=username).exists():
-        raise ValidationError({"username": "That username is taken."})
+    """Create a staff user with exactly one membership, in the role's permission group. No authorization: the
+    callers are ``clinic_create``, ``staff_add`` (which checks who adds) and the demo loader."""
+    user = _staff_user_check(
+        username=username, password=password, email=email, first_name=first_name, last_name=last_name
+    )
     if role == StaffMembership.Role.THERAPIST and not profession:
         profession = Profession.PHYSICAL_THERAPIST
-    user = User(username=username, email=email, first_name=first_name, last_name=last_name, is_staff=True)
-    try:
-        validate_password(password, user)
-    except ValidationError as exc:
-        raise ValidationError({"password": exc.messages}) from exc
-    user.set_password(password)
-    user.full_clean()
-    user.save()
+    _staff_user_save(user)
     membership = StaffMembership(user=user, clinic=clinic, role=role, profession=profession)
     membership.full_clean()
     membership.save()
     user.groups.add(Group.objects.get(name=role))
     return user
+
+
+def staff_add_check(
+    *,
+    clinic: Clinic,
+    username: str,
+    first_name: str,
+    last_name: str,
+    email: str,
+    password: str,
+    role: str,
+    profession: str = "",
+) -> None:
+    """What ``staff_add`` refuses, without writing (the admin's staff form calls it): every refusal at once."""
+    errors: dict[str, list[str]] = {}
+    if not first_name.strip():
+        errors["first_name"] = ["Enter the staff member's first name."]
+    if not last_name.strip():
+        errors["last_name"] = ["Enter the staff member's last name."]
+    try:
+        StaffMembership(clinic=clinic, role=role, profession=profession).full_clean(exclude=["user"])
+    except ValidationError as exc:
+        errors.update(exc.message_dict)
+    try:
+        _staff_user_check(username=username, password=password, email=email, first_name=first_name, last_name=last_name)
+    except ValidationError as exc:
+        errors.update(exc.message_dict)
+    if errors:
+        raise ValidationError(errors)
+
+
+@transaction.atomic
+def staff_add(
+    *,
+    clinic: Clinic,
+    by,
+    username: str,
+    first_name: str,
+    last_name: str,
+    email: str,
+    password: str,
+    role: str,
+    profession: str = "",
+) -> StaffMembership:
+    """A clinic admin adds a member of staff to their clinic in one step: the login (``is_staff``), the membership
+    in ``role`` and the role's group. Returns the membership."""
+    require(Action.MANAGE_STAFF, by, clinic)
+    fields = {
+        "username": username,
+        "first_name": first_name.strip(),
+        "last_name": last_name.strip(),
+        "email": email,
+        "password": password,
+        "role": role,
+        "profession": profession,
+    }
+    staff_add_check(clinic=clinic, **fields)
+    return staff_member_create(clinic=clinic, **fields).membership
 
 
 # --- The clinic's own catalog rows ----------------------------------------------------------------------

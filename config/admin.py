@@ -14,6 +14,7 @@ from prescriptions.selectors.desk import desk_day
 
 class LimberAdminSite(admin.AdminSite):
     site_header = "Limber — clinic desk"
+    site_url = None  # no public site: Django's "View site" link would lead to a 404
     site_title = "Limber"
     index_title = "Today at the clinic"
     index_template = "admin/limber_index.html"

@@ -177,6 +177,9 @@ class PortalAccess(models.Model):
     created_at = models.DateTimeField(auto_now_add=True)
 
     class Meta:
+        # What the front desk calls them (the admin index said "Portal accesss").
+        verbose_name = "portal login"
+        verbose_name_plural = "portal logins"
         constraints = [
             models.UniqueConstraint(fields=["user", "patient"], name="portal_access_unique"),
             models.UniqueConstraint(

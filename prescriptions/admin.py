@@ -9,14 +9,17 @@ from __future__ import annotations
 
 from django import forms
 from django.contrib import admin
-from django.db.models import Count, IntegerField, OuterRef, Q, Subquery
+from django.db.models import Count, DateTimeField, IntegerField, OuterRef, Subquery
 from django.db.models.functions import Coalesce
+from django.urls import reverse
 from django.utils import timezone
 from django.utils.html import format_html, format_html_join
+from django.utils.http import urlencode
+from django.utils.safestring import mark_safe
 
 from clinic.admin import NoDeleteAdmin
 from clinic.admin_base import ReadOnlyAdmin, ReadOnlyInline, ReasonActionForm, run_service_action
-from patients.admin.patients import PatientAdmin
+from patients.admin.patients import PatientAdmin, staff_name
 from patients.admin.reads import PatientReadsLogged
 from patients.admin.trails import add_patient_event_source
 from patients.models import Patient
@@ -32,10 +35,13 @@ from prescriptions.models import (
     Session,
     SessionLog,
 )
+from prescriptions.selectors.flags import flag_readout
 from prescriptions.services.flags import flag_acknowledge, flag_resolve
 from prescriptions.services.reminders import reminder_retry
 
 UPCOMING_SESSIONS_SHOWN = 10
+OPEN_FLAG_STATUSES = f"{SafetyFlag.Status.OPEN},{SafetyFlag.Status.ACKNOWLEDGED}"
+OPEN_FLAGS_STYLE = "font-weight: bold; color: #b00020"
 
 
 # --- The patient admin, with this app's columns and inlines -----------------------------------------------
@@ -59,8 +65,16 @@ class HasOpenFlagsFilter(admin.SimpleListFilter):
 class PrescriptionInline(ReadOnlyInline):
     model = Prescription
     fk_name = "patient"
-    fields = ["status", "therapist", "start_date", "end_date", "episode"]
+    fields = ["status", "prescribed_by", "start_date", "end_date", "episode"]
     show_change_link = True
+
+    def get_queryset(self, request):
+        return super().get_queryset(request).select_related("therapist", "episode")
+
+    @admin.display(description="Therapist")
+    def prescribed_by(self, plan: Prescription) -> str:
+        """By name: a read-only user field would link to the user admin, which staff may not open."""
+        return staff_name(plan.therapist)
 
 
 class FlagInline(ReadOnlyInline):
@@ -71,9 +85,9 @@ class FlagInline(ReadOnlyInline):
 
 
 class ClinicalPatientAdmin(PatientAdmin):
-    """The patient admin with open-flag counts, plans, flags and upcoming sessions."""
+    """The patient admin with open-flag counts, the next session, plans, flags and upcoming sessions."""
 
-    list_display = [*PatientAdmin.list_display, "open_flags"]
+    list_display = [*PatientAdmin.list_display, "open_flags", "next_session"]
     list_filter = [*PatientAdmin.list_filter, HasOpenFlagsFilter]
     inlines = [*PatientAdmin.inlines, PrescriptionInline, FlagInline]
     readonly_fields = [*PatientAdmin.readonly_fields, "upcoming_sessions"]
@@ -87,10 +101,23 @@ class ClinicalPatientAdmin(PatientAdmin):
             .annotate(n=Count("pk"))
             .values("n")
         )
+        next_session = (  # the next session of a live plan: one more column of the list's one query
+            Session.objects.filter(
+                prescription__patient=OuterRef("pk"),
+                prescription__status=Prescription.Status.ACTIVE,
+                status=Session.Status.SCHEDULED,
+                scheduled_at__gte=timezone.now(),
+            )
+            .order_by("scheduled_at", "id")
+            .values("scheduled_at")[:1]
+        )
         return (
             super()
             .get_queryset(request)
-            .annotate(open_flag_count=Coalesce(Subquery(open_flags, output_field=IntegerField()), 0))
+            .annotate(
+                open_flag_count=Coalesce(Subquery(open_flags, output_field=IntegerField()), 0),
+                next_session_at=Subquery(next_session, output_field=DateTimeField()),
+            )
         )
 
     def get_fields(self, request, obj=None):
@@ -99,9 +126,28 @@ class ClinicalPatientAdmin(PatientAdmin):
             fields = [f for f in fields if f != "upcoming_sessions"]
         return fields
 
-    @admin.display(description="Open flags", ordering="open_flag_count")
-    def open_flags(self, patient: Patient) -> int:
-        return getattr(patient, "open_flag_count", 0)
+    @admin.display(description="Open flags", ordering="open_flag_count", empty_value="")
+    def open_flags(self, patient: Patient) -> str | None:
+        """The count of unresolved flags, linked to them; an empty cell when there are none (every staff role may
+        view flags)."""
+        count = getattr(patient, "open_flag_count", 0)
+        if not count:
+            return None
+        url = reverse(f"{self.admin_site.name}:prescriptions_safetyflag_changelist")
+        query = urlencode({"patient__id__exact": patient.pk, "status__in": OPEN_FLAG_STATUSES})
+        return format_html('<a href="{}?{}" style="{}">{}</a>', url, query, OPEN_FLAGS_STYLE, count)
+
+    @admin.display(description="Next session", ordering="next_session_at")
+    def next_session(self, patient: Patient) -> str | None:
+        """The next scheduled session of an active plan, at the patient's local time, the zone named."""
+        at = getattr(patient, "next_session_at", None)
+        if at is None:
+            return None
+        local = at.astimezone(patient.zone)
+        year = f" {local.year}" if local.year != timezone.now().astimezone(patient.zone).year else ""
+        when = f"{local:%a} {local.day} {local:%b}{year} {local:%H:%M}"
+        zone = format_html_join(mark_safe("/<wbr>"), "{}", ((part,) for part in patient.timezone.split("/")))
+        return format_html('<span style="white-space: nowrap">{}</span><br><small class="quiet">{}</small>', when, zone)
 
     @admin.display(description="Upcoming sessions")
     def upcoming_sessions(self, patient: Patient) -> str:
@@ -124,13 +170,10 @@ admin.site.unregister(Patient)
 admin.site.register(Patient, ClinicalPatientAdmin)
 
 
-@add_patient_event_source
-def plan_events(patient_id: int) -> Q:
-    """A patient's change trail includes the events naming their plans and sessions (items, overrides, logs,
-    reminders)."""
-    prescription_ids = list(Prescription.objects.filter(patient_id=patient_id).values_list("pk", flat=True))
-    session_ids = list(Session.objects.filter(prescription__patient_id=patient_id).values_list("pk", flat=True))
-    return Q(pgh_data__prescription_id__in=prescription_ids) | Q(pgh_data__session_id__in=session_ids)
+# A patient's change trail includes the events naming their plans (the plan, items, overrides) and sessions
+# (the session, its log, its reminders).
+add_patient_event_source("prescription_id", Prescription, "patient")
+add_patient_event_source("session_id", Session, "prescription__patient")
 
 
 # --- Plans (browse-only; no view permission for the front desk) ------------------------------------------
@@ -280,12 +323,49 @@ class SafetyFlagAdmin(PatientReadsLogged, ReadOnlyAdmin):
 
     clinic_path = "patient__clinic"
     read_what = "flag"
-    list_display = ["patient", "kind", "severity", "status", "summary", "detected_at", "acknowledged_by"]
+    list_display = ["patient", "kind", "severity", "status", "summary", "detected", "acknowledged"]
     list_filter = ["kind", "status", "severity"]
     list_select_related = ["patient", "acknowledged_by"]
+    # What a person reads: no cause key, no raw JSON, no link to a page a role may not open (users, the plan).
+    fields = ["patient", "kind", "severity", "status", "summary", "what_happened", "sessions_held", "detected",
+              "acknowledged", "resolved"]  # fmt: skip
+    readonly_fields = fields
     search_fields = ["patient__last_name", "patient__first_name", "patient__mrn", "summary"]
     action_form = ReasonActionForm
     actions = ["acknowledge", "resolve"]
+
+    @admin.display(description="What happened")
+    def what_happened(self, flag: SafetyFlag) -> str:
+        lines = flag_readout(flag.details)
+        return format_html_join(mark_safe("<br>"), "{}", ((line,) for line in lines)) if lines else "—"
+
+    @admin.display(description="Sessions on hold")
+    def sessions_held(self, flag: SafetyFlag) -> str:
+        zone = flag.patient.zone
+        held = flag.sessions.order_by("scheduled_at")[:20]
+        return ", ".join(f"{s.scheduled_at.astimezone(zone):%a %-d %b %H:%M}" for s in held) + (
+            f" ({flag.patient.timezone})" if held else "—"
+        )
+
+    @admin.display(description="Detected", ordering="detected_at")
+    def detected(self, flag: SafetyFlag) -> str:
+        return f"{flag.detected_at.astimezone(flag.patient.zone):%a %-d %b %Y %H:%M} ({flag.patient.timezone})"
+
+    @admin.display(description="Acknowledged")
+    def acknowledged(self, flag: SafetyFlag) -> str:
+        if flag.acknowledged_by is None:
+            return "—"
+        name = flag.acknowledged_by.get_full_name() or flag.acknowledged_by.get_username()
+        if flag.acknowledged_at is None:
+            return name
+        return f"{name}, {flag.acknowledged_at.astimezone(flag.patient.zone):%a %-d %b %H:%M}"
+
+    @admin.display(description="Resolved")
+    def resolved(self, flag: SafetyFlag) -> str:
+        if flag.resolved_at is None:
+            return "—"
+        by = flag.resolved_by.get_full_name() or flag.resolved_by.get_username() if flag.resolved_by else "Limber"
+        return f"{by}, {flag.resolved_at.astimezone(flag.patient.zone):%a %-d %b %H:%M}: {flag.resolution}"
 
     def get_list_filter(self, request):
         return [*self.list_filter, ("patient", admin.RelatedOnlyFieldListFilter)]

@@ -21,6 +21,8 @@ from prescriptions import dosage, services
 from prescriptions.models import Prescription
 
 CLINIC_NAME = "Limber Demo Clinic"
+CLINIC_PHONE = "+1 312 555 0142"  # 555-01xx: a fictional number
+CLINIC_ADDRESS = "100 Example Avenue, Suite 2\nChicago, IL 60607"
 PASSWORD = "limber-demo-2026"
 Role = StaffMembership.Role
 
@@ -96,6 +98,22 @@ PATIENTS = [
         ["cervical-rotation-stretch", "pelvic-tilt"], [dt.time(9, 0)], waive=False,
     ),
 ]  # fmt: skip
+
+
+def _clinic_create() -> Clinic:
+    """Started as a real clinic is (``manage.py clinic_create``): the clinic and its first clinic admin."""
+    username, _, first, last, _ = next(member for member in STAFF if member[1] == Role.CLINIC_ADMIN)
+    return clinic_services.clinic_create(
+        name=CLINIC_NAME,
+        timezone="America/Chicago",
+        phone=CLINIC_PHONE,
+        address=CLINIC_ADDRESS,
+        admin_username=username,
+        admin_password=PASSWORD,
+        admin_email=f"{username}@demo.limber.invalid",
+        admin_first_name=first,
+        admin_last_name=last,
+    )
 
 
 def _staff(clinic: Clinic) -> dict[str, object]:
@@ -235,9 +253,7 @@ def load_demo(*, stdout=None) -> list[str]:
     """Create (once) the demo clinic; return lines describing what is there."""
     lines = []
     with transaction.atomic():
-        clinic = Clinic.objects.filter(name=CLINIC_NAME).first() or clinic_services.clinic_create(
-            name=CLINIC_NAME, timezone="America/Chicago"
-        )
+        clinic = Clinic.objects.filter(name=CLINIC_NAME).first() or _clinic_create()
         staff = _staff(clinic)
     for spec in PATIENTS:
         patient, outcome = _patient(clinic, spec, staff)

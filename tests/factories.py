@@ -31,6 +31,7 @@ class ClinicFactory(factory.django.DjangoModelFactory):
 
     name = factory.Sequence(lambda n: f"Riverside Physio {n}")
     timezone = "America/New_York"
+    phone = "+1 212 555 0100"
 
 
 class MembershipFactory(factory.django.DjangoModelFactory):

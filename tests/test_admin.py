@@ -436,10 +436,10 @@ def test_superuser_sees_every_clinic_and_picks_the_clinic_on_add(client, patient
 
 
 def test_a_clinic_admin_picks_only_their_own_staff_for_memberships(client, clinic_admin, therapist, other_therapist):
-
+    """The change page's user field (the add page creates the user: tests/test_clinic_create.py)."""
     Group.objects.get(name="clinic_admin").user_set.add(clinic_admin)
     client.force_login(clinic_admin)
-    response = client.get("/admin/clinic/staffmembership/add/")
+    response = client.get(f"/admin/clinic/staffmembership/{therapist.membership.pk}/change/")
     assert response.status_code == 200
     choices = {str(value) for value, _ in response.context["adminform"].form.fields["user"].choices if value}
     assert str(therapist.pk) in choices

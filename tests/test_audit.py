@@ -196,12 +196,16 @@ def test_admin_trail_pages_load_filtered_by_patient(superuser_client, as_user, t
     )
     assert superuser_client.get("/admin/pghistory/events/").status_code == 200
 
+    # The API read, then the reads the two change-trail pages logged (issue 15: the change trail shows patient data).
     page = superuser_client.get(f"/admin/patients/accesslog/?patient={patient.pk}")
     assert page.status_code == 200
-    assert [row.patient_id for row in page.context["cl"].result_list] == [patient.pk]
-    assert (
-        superuser_client.get(f"/admin/patients/accesslog/?patient={other_patient.pk}").context["cl"].result_count == 0
-    )
+    assert [(row.patient_id, row.what) for row in page.context["cl"].result_list] == [
+        (patient.pk, "admin:change-trail-list"),
+        (patient.pk, "admin:change-trail-list"),
+        (patient.pk, "api:patient-detail"),
+    ]
+    other = superuser_client.get(f"/admin/patients/accesslog/?patient={other_patient.pk}").context["cl"].result_list
+    assert [row.what for row in other] == ["admin:change-trail-list"]  # shown by the unfiltered change trail only
 
 
 def test_admin_trails_are_read_only(superuser_client, therapist, patient):

@@ -142,4 +142,6 @@ def test_the_table_is_what_it_was():
         Action.RESOLVE_FLAG: {T},
         Action.RETRY_REMINDER: {T, F, A},
         Action.EDIT_CATALOG: {A},
+        Action.MANAGE_STAFF: {A},  # issue 15: clinic admins add their clinic's staff
+        Action.VIEW_AUDIT: {A},  # issue 15: clinic admins browse their clinic's change trail and access log
     }

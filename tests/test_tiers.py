@@ -112,3 +112,9 @@ def test_no_worker_gets_the_dev_servers_broker_or_cache(monkeypatch, base):
     monkeypatch.setenv("PYTEST_XDIST_WORKER_COUNT", "2")
     with pytest.raises(ImproperlyConfigured, match="no room for 2 xdist workers"):
         _per_xdist_worker(base)
+
+
+@pytest.mark.browser
+def test_a_browser_test_runs_serially(request):
+    """A live server and a real browser: ``make test`` runs them in its serial phase, ``make test-fast`` not at all."""
+    assert {"browser", "serial"} <= _markers(request)

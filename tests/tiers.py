@@ -12,7 +12,8 @@ The markers (registered in pyproject.toml; ``tests/conftest.py`` calls ``assign`
   direct use of Redis or the beat's lock; and ``SERIAL_MODULES``. ``make test`` runs them after the parallel
   phase, one at a time.
 - ``slow``: ``SLOW`` below (measured: seconds each), or marked by hand.
-- ``browser``: Playwright tests (none yet); marked by hand, and ``make test-fast`` leaves them out.
+- ``browser``: Playwright tests (``tests/browser/``); marked by hand, always ``serial`` too (a live server and a
+  real browser, one at a time), and ``make test-fast`` leaves them out.
 
 Subprocesses, threads and Redis are found by following the names a test's code uses — through the helpers,
 classes and fixtures defined under ``tests/`` — to ``subprocess``, ``threading``, ``concurrent.futures``,
@@ -168,7 +169,7 @@ def markers_for(item: pytest.Item) -> set[str]:
         add.add("subprocess")
     if uses & {"subprocess", "threads", "redis"} or item.module.__name__ in SERIAL_MODULES:
         add.add("serial")
-    if "subprocess" in have:
+    if have & {"subprocess", "browser"}:
         add.add("serial")
     path = item.nodeid.partition("::")[0]
     if path in SLOW or item.nodeid.partition("[")[0] in SLOW:

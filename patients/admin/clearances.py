@@ -5,7 +5,10 @@ from __future__ import annotations
 from typing import Any
 
 from django import forms
-from django.contrib import admin
+from django.contrib import admin, messages
+from django.db import transaction
+from django.http import Http404, HttpResponseRedirect
+from django.urls import reverse
 
 from clinic.admin_base import (
     ClinicScopedAdmin,
@@ -13,20 +16,30 @@ from clinic.admin_base import (
     ServiceFormAdmin,
     ServiceModelForm,
     run_service_action,
+    scope_to_clinic,
 )
 from clinic.models import MovementTag
-from patients import services
+from patients import audit, services
 from patients.admin.reads import PatientReadsLogged
-from patients.models import Clearance
+from patients.models import Clearance, Patient
+
+
+class MovementChoices(forms.ModelMultipleChoiceField):
+    """Movements as labelled checkboxes: the name, then what it means in plain words."""
+
+    widget = forms.CheckboxSelectMultiple
+
+    def label_from_instance(self, obj: MovementTag) -> str:
+        return f"{obj.name} — {obj.description}" if obj.description else obj.name
 
 
 class ClearanceForm(ServiceModelForm):
     """Validated by ``clearance_record_check``: the checks of the service that records it."""
 
-    restricted_movements = forms.ModelMultipleChoiceField(
+    restricted_movements = MovementChoices(
         queryset=MovementTag.objects.all(),
         required=False,
-        help_text="For a restricted clearance: the movements the professional ruled out.",
+        help_text="For a restricted clearance: tick each movement the professional ruled out.",
     )
 
     class Meta:
@@ -89,6 +102,57 @@ class ClearanceAdmin(PatientReadsLogged, ServiceFormAdmin, ClinicScopedAdmin):
 
     def has_change_permission(self, request, obj=None) -> bool:
         return False  # a recorded clearance is revoked, never rewritten
+
+    # --- Recorded from the patient's page: ``add/?patient=<id>`` --------------------------------------------
+
+    def patient_of_request(self, request) -> Patient | None:
+        """The patient named by ``?patient=`` if this user may see them (their clinic's, not archived), else None;
+        an unknown, malformed or another clinic's id is refused (404), never shown."""
+        value = request.GET.get("patient")
+        if value is None:
+            return None
+        patient = (
+            scope_to_clinic(Patient.objects.filter(archived_at__isnull=True), request.user, "clinic")
+            .filter(pk=int(value) if value.isdigit() else None)
+            .first()
+        )
+        if patient is None:
+            raise Http404("No such patient.")
+        return patient
+
+    def add_view(self, request, form_url="", extra_context=None):
+        patient = self.patient_of_request(request)
+        if patient is None:
+            return super().add_view(request, form_url, extra_context)
+        # The page names the patient: a read of their data, logged in the page's transaction.
+        with transaction.atomic():
+            context = {**(extra_context or {}), "title": f"Record a clearance for {patient.full_name}"}
+            response = super().add_view(request, form_url, context)
+            if request.method == "GET":
+                audit.log_admin_read(request, patient.pk, what="admin:clearance-record")
+                if hasattr(response, "render"):
+                    response.render()
+            return response
+
+    def get_changeform_initial_data(self, request):
+        initial = super().get_changeform_initial_data(request)
+        patient = self.patient_of_request(request)
+        if patient is not None:
+            initial["patient"] = patient.pk
+        return initial
+
+    def get_form(self, request, obj=None, change=False, **kwargs):
+        form = super().get_form(request, obj, change=change, **kwargs)
+        if obj is None and request.GET.get("patient") is not None:
+            # The patient is given by the page it came from: no picker (its label lookup is not clinic-scoped).
+            form.base_fields["patient"].widget = forms.HiddenInput()
+        return form
+
+    def response_add(self, request, obj, post_url_continue=None):
+        if request.GET.get("patient") is None:
+            return super().response_add(request, obj, post_url_continue)
+        self.message_user(request, f"Clearance recorded for {obj.patient.full_name}.", messages.SUCCESS)
+        return HttpResponseRedirect(reverse("admin:patients_patient_change", args=[obj.patient_id]))
 
     def has_delete_permission(self, request, obj=None) -> bool:
         return False

@@ -63,6 +63,16 @@ CLEARANCE_BADGES = {
 }
 
 
+ARCHIVED_BADGE_STYLE = (
+    "font-size: 0.75rem; padding: 0 0.4em; border: 1px solid #666666; border-radius: 0.6em; color: #666666"
+)
+
+
+def staff_name(user) -> str:
+    """A staff member as the front desk calls them: their full name, else their username."""
+    return user.get_full_name() or user.get_username()
+
+
 class ClearanceTodayFilter(admin.SimpleListFilter):
     """By the badge's main state."""
 
@@ -111,7 +121,7 @@ class PrimaryTherapistFilter(admin.SimpleListFilter):
         clinic_id = clinic_id_of(request.user)
         if not request.user.is_superuser:
             memberships = memberships.filter(clinic_id=clinic_id)
-        return [(str(m.user_id), m.user.get_full_name() or m.user.username) for m in memberships]
+        return [(str(m.user_id), staff_name(m.user)) for m in memberships]
 
     def queryset(self, request, queryset):
         if self.value():
@@ -127,14 +137,35 @@ class ClearanceInline(ReadOnlyInline):
 
     model = Clearance
     fk_name = "patient"
-    fields = ["status", "profession", "professional_name", "valid_from", "valid_until", "recorded_at", "revoked_at"]
+    fields = [
+        "status", "restrictions", "profession", "professional_name", "valid_from", "valid_until", "recorded_at",
+        "revoked_at",
+    ]  # fmt: skip
     ordering = ["-recorded_at", "-id"]
     show_change_link = True
+
+    def get_queryset(self, request):
+        return super().get_queryset(request).prefetch_related("restricted_tags")
+
+    @admin.display(description="Restricted movements")
+    def restrictions(self, clearance: Clearance) -> str:
+        return ", ".join(tag.name for tag in clearance.restricted_tags.all()) or "—"
+
+
+# A read-only foreign key shows as a link to its row's admin page, whether or not the reader may open it; staff may
+# not open users (``auth``), so the inlines name people as text.
 
 
 class EpisodeInline(ReadOnlyInline):
     model = Episode
-    fields = ["title", "opened_on", "discharged_on", "primary_therapist"]
+    fields = ["title", "opened_on", "discharged_on", "therapist"]
+
+    def get_queryset(self, request):
+        return super().get_queryset(request).select_related("primary_therapist")
+
+    @admin.display(description="Primary therapist")
+    def therapist(self, episode: Episode) -> str | None:
+        return staff_name(episode.primary_therapist) if episode.primary_therapist else None
 
 
 class DiagnosisInline(ReadOnlyInline):
@@ -145,7 +176,14 @@ class DiagnosisInline(ReadOnlyInline):
 
 class MobilityInline(ReadOnlyInline):
     model = MobilityAssessment
-    fields = ["level", "assessed_at", "assessed_by", "notes"]
+    fields = ["level", "assessed_at", "assessor", "notes"]
+
+    def get_queryset(self, request):
+        return super().get_queryset(request).select_related("level", "assessed_by")
+
+    @admin.display(description="Assessed by")
+    def assessor(self, assessment: MobilityAssessment) -> str:
+        return staff_name(assessment.assessed_by)
 
 
 class PortalAccessInline(ReadOnlyInline):
@@ -153,13 +191,17 @@ class PortalAccessInline(ReadOnlyInline):
 
     model = PortalAccess
     fk_name = "patient"
-    fields = ["user", "relationship", "created_at"]
+    fields = ["login", "relationship", "created_at"]
     ordering = ["created_at", "id"]
     verbose_name = "portal login"
     verbose_name_plural = "portal logins"
 
     def get_queryset(self, request):
         return super().get_queryset(request).select_related("user")
+
+    @admin.display(description="Username")
+    def login(self, access: PortalAccess) -> str:
+        return access.user.get_username()
 
 
 # --- Portal logins --------------------------------------------------------------------------------------
@@ -258,14 +300,15 @@ class PatientForm(ServiceModelForm):
 class PatientAdmin(PatientReadsLogged, ServiceFormAdmin, ClinicScopedAdmin):
     read_what = "patient"
     form = PatientForm
-    list_display = [
-        "mrn", "last_name", "first_name", "date_of_birth", "phone", "email", "primary_therapist",
-        "clearance_badge", "is_archived",
-    ]  # fmt: skip
-    list_display_links = ["mrn", "last_name"]
+    # Fits 1366 px without scrolling sideways (issue 15, item 2): email and phone are searched, not shown; being
+    # archived is a badge beside the name, only where it applies. The prescriptions app adds open flags and the
+    # next session.
+    list_display = ["mrn", "patient_name", "clearance_badge", "therapist"]
+    list_display_links = ["mrn", "patient_name"]
     list_filter = [ArchivedFilter, PrimaryTherapistFilter, ClearanceTodayFilter]
     list_select_related = ["primary_therapist"]
     search_fields = ["first_name", "last_name", "mrn", "phone", "email"]
+    search_help_text = "Name, MRN, phone or email."
     readonly_fields = ["email_consent_at", "sms_consent_at", "archived_at", "created_at", "updated_at"]
     inlines = [ClearanceInline, EpisodeInline, DiagnosisInline, MobilityInline, PortalAccessInline]
     actions = ["archive", "restore"]
@@ -277,6 +320,11 @@ class PatientAdmin(PatientReadsLogged, ServiceFormAdmin, ClinicScopedAdmin):
     def get_queryset(self, request):
         return super().get_queryset(request).annotate(clearance_states=clearance_states_today())
 
+    def changelist_view(self, request, extra_context=None):
+        """The desk's main list gets the screen's width (1366 px, issue 15, item 2): no navigation sidebar here (the
+        breadcrumbs and the index lead everywhere else)."""
+        return super().changelist_view(request, {"is_nav_sidebar_enabled": False, **(extra_context or {})})
+
     def get_fields(self, request, obj=None):
         fields = list(super().get_fields(request, obj))
         if not request.user.is_superuser or obj is not None:
@@ -286,7 +334,10 @@ class PatientAdmin(PatientReadsLogged, ServiceFormAdmin, ClinicScopedAdmin):
     def formfield_for_foreignkey(self, db_field, request, **kwargs):
         formfield = super().formfield_for_foreignkey(db_field, request, **kwargs)
         if db_field.name == "primary_therapist" and formfield is not None:
-            formfield.queryset = formfield.queryset.filter(membership__role=StaffMembership.Role.THERAPIST)
+            formfield.queryset = formfield.queryset.filter(membership__role=StaffMembership.Role.THERAPIST).order_by(
+                "last_name", "first_name", "username"
+            )
+            formfield.label_from_instance = staff_name  # as the list and its filter call them
         return formfield
 
     def has_delete_permission(self, request, obj=None) -> bool:
@@ -303,9 +354,18 @@ class PatientAdmin(PatientReadsLogged, ServiceFormAdmin, ClinicScopedAdmin):
         also = ", ".join(CLEARANCE_BADGES[state][0].lower() for state in lesser)
         return format_html('{} <small style="color: #666666">{}</small>', badge, also)
 
-    @admin.display(description="Archived", boolean=True, ordering="archived_at")
-    def is_archived(self, patient: Patient) -> bool:
-        return patient.is_archived
+    @admin.display(description="Patient", ordering="last_name")
+    def patient_name(self, patient: Patient) -> str:
+        """The name as "Last, First", with an "archived" badge only on an archived patient's row."""
+        name = f"{patient.last_name}, {patient.first_name}"
+        if not patient.is_archived:
+            return name
+        return format_html('{} <span class="patient-archived" style="{}">archived</span>', name, ARCHIVED_BADGE_STYLE)
+
+    @admin.display(description="Primary therapist", ordering="primary_therapist__last_name")
+    def therapist(self, patient: Patient) -> str | None:
+        therapist = patient.primary_therapist
+        return staff_name(therapist) if therapist is not None else None  # None: the admin's empty mark
 
     def save_through_service(self, request, form: PatientForm, change: bool) -> Patient:
         if change:

@@ -56,3 +56,28 @@ def clinic_sessions(*, clinic_id: int | None) -> QuerySet[Session]:
         .annotate(flag_ids=unresolved_flag_ids())
         .order_by("scheduled_at", "id")
     )
+
+
+def flag_readout(details: dict) -> list[str]:
+    """A flag's stored details as lines a person reads (no ids, no keys): what the patient reported, what the
+    gate or the pain rules said, the dates it covers. Unknown keys are left out rather than shown raw."""
+    lines = []
+    if "pain_before" in details or "pain_after" in details:
+        day = f" (session of {details['local_date']})" if details.get("local_date") else ""
+        lines.append(
+            f"Pain before: {details.get('pain_before', '—')}/10, after: {details.get('pain_after', '—')}/10{day}."
+        )
+    if details.get("hurt_items"):
+        count = len(details["hurt_items"])
+        lines.append(f"The patient said {count} stretch{'es' if count != 1 else ''} hurt.")
+    lines.extend(signal["message"] for signal in details.get("signals", []) if signal.get("message"))
+    if details.get("from"):
+        until = f" through {details['until']}" if details.get("until") else ""
+        lines.append(f"Affects sessions from {details['from']}{until}.")
+    lines.extend(finding["message"] for finding in details.get("findings", []) if finding.get("message"))
+    if details.get("valid_until"):
+        left = details.get("days_left")
+        lines.append(
+            f"The clearance ends on {details['valid_until']}" + (f" ({left} days left)." if left is not None else ".")
+        )
+    return lines
