@@ -334,6 +334,10 @@ class SafetyFlagAdmin(PatientReadsLogged, ReadOnlyAdmin):
     action_form = ReasonActionForm
     actions = ["acknowledge", "resolve"]
 
+    def changelist_view(self, request, extra_context=None):
+        """The flags list gets the screen's width, as the patient list does (1366 px): no navigation sidebar here."""
+        return super().changelist_view(request, {"is_nav_sidebar_enabled": False, **(extra_context or {})})
+
     @admin.display(description="What happened")
     def what_happened(self, flag: SafetyFlag) -> str:
         lines = flag_readout(flag.details)

@@ -90,6 +90,9 @@ class ClearanceAdmin(PatientReadsLogged, ServiceFormAdmin, ClinicScopedAdmin):
     actions = ["revoke"]
     readonly_fields = ["recorded_by", "recorded_at", "revoked_at", "revoked_by", "revoke_reason", "restrictions"]
 
+    class Media:
+        css = {"all": ["patients/clearance-form.css"]}
+
     def get_fields(self, request, obj=None):
         if obj is None:
             return [*ClearanceForm.Meta.fields, "restricted_movements"]
@@ -126,7 +129,13 @@ class ClearanceAdmin(PatientReadsLogged, ServiceFormAdmin, ClinicScopedAdmin):
             return super().add_view(request, form_url, extra_context)
         # The page names the patient: a read of their data, logged in the page's transaction.
         with transaction.atomic():
-            context = {**(extra_context or {}), "title": f"Record a clearance for {patient.full_name}"}
+            context = {
+                **(extra_context or {}),
+                "title": f"Record a clearance for {patient.full_name}",
+                # One way on: back to the patient (no "add another" or "continue editing" for a recorded letter).
+                "show_save_and_add_another": False,
+                "show_save_and_continue": False,
+            }
             response = super().add_view(request, form_url, context)
             if request.method == "GET":
                 audit.log_admin_read(request, patient.pk, what="admin:clearance-record")

@@ -181,6 +181,9 @@ def test_the_front_desk_acknowledges_an_urgent_flag_from_the_flag_list(page, cli
     expect(page.locator("#result_list tbody tr")).to_have_count(1)  # Mara's open flags only
     expect(row).to_contain_text("Urgent")
     shots.take(page, "front-desk-flags")
+    edges = pages.column_right_edges(page)
+    assert max(edges.values()) <= min(edges["shown"], pages.WIDTH), edges  # every column shown, none clipped
+    assert not pages.scrolls_sideways(page)
 
     row.locator("input.action-select").check()
     page.locator("select[name=action]").select_option(label="Acknowledge selected flags")
@@ -244,3 +247,51 @@ def test_the_clinic_admin_sees_the_patient_list(page, clinics, shots):
     expect(table).to_contain_text("Castellanos-Whitaker, Maximilian-Alexander")
     expect(table).not_to_contain_text("Elsewhere")
     assert not pages.scrolls_sideways(page)
+
+
+def test_the_front_desk_records_a_restricted_clearance_from_the_patient_page(page, clinics, shots):
+    """Patient list → patient → "Record clearance" → the short form → back on the patient: four clicks and a form."""
+    pages.log_in(page, clinics.desk)
+    page.goto(PATIENTS)
+    page.get_by_role("link", name="Patel, Aisha").click()
+    page.get_by_role("link", name="Record clearance").click()
+    expect(page.locator("h1, h2").first).to_contain_text("Record a clearance for Aisha Patel")
+    page.get_by_label("Professional name").fill("Dr. Ama Mensah")
+    page.get_by_label("Profession:", exact=True).select_option(label="Physician")
+    page.get_by_label("Status:", exact=True).select_option(value="restricted")
+    today = timezone.localdate()
+    page.get_by_label("Valid from").fill(today.isoformat())
+    page.get_by_label("Valid until").fill((today + dt.timedelta(days=60)).isoformat())
+    page.get_by_label("Lumbar flexion", exact=False).check()  # a labelled checkbox, not a ctrl-click list
+    shots.take(page, "front-desk-record-clearance")
+    page.get_by_role("button", name="Save", exact=True).click()
+
+    expect(page.locator(".messagelist")).to_contain_text("Clearance recorded for Aisha Patel.")
+    expect(page).to_have_url(f"{page.url.split('/admin/')[0]}/admin/patients/patient/{_pk(page)}/change/")
+    expect(page.locator("body")).to_contain_text("Lumbar flexion")  # the patient page lists the restriction
+    shots.take(page, "front-desk-clearance-recorded")
+    clearance = Clearance.objects.filter(patient__last_name="Patel").latest("recorded_at")
+    assert clearance.status == Clearance.Status.RESTRICTED and clearance.recorded_by_id == clinics.desk.pk
+    assert list(clearance.restricted_tags.values_list("slug", flat=True)) == ["lumbar_flexion"]
+
+
+def test_the_desk_finds_todays_sessions_and_urgent_flags_on_the_index(page, clinics, shots):
+    plan = factories.PrescriptionFactory(
+        episode__patient=clinics.mara, status=Prescription.Status.ACTIVE, therapist=clinics.mara.primary_therapist
+    )
+    factories.SessionFactory(prescription=plan, local_date=clinics.mara.local_today(), local_time=dt.time(7, 45))
+    pages.log_in(page, clinics.desk)
+    shots.take(page, "front-desk-index")
+
+    sessions = page.locator("#desk-sessions")
+    expect(sessions).to_contain_text("07:45")
+    expect(sessions).to_contain_text("Okafor, Mara")
+    flags = page.locator("#desk-flags tbody tr")
+    expect(flags.first).to_contain_text("Urgent")  # urgent first
+    expect(page.locator("#desk-day")).not_to_contain_text("Elsewhere")  # another clinic's patient
+    box = page.locator("#desk-sessions").bounding_box()
+    assert box is not None and box["x"] + box["width"] <= pages.WIDTH
+
+
+def _pk(page) -> str:
+    return page.url.rstrip("/").split("/")[-2]
