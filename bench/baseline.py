@@ -66,9 +66,9 @@ def plans(request):
         if StaffMembership.objects.filter(user_id=user_id).exists():
             return _problem(403, "This endpoint is for patients and their guardians.")
         patients = list(
-            Patient.objects.filter(portal_access__user_id=user_id, archived_at__isnull=True).values(
-                "id", "first_name", "last_name", "timezone"
-            )[:2]
+            Patient.objects.filter(
+                portal_access__user_id=user_id, portal_access__revoked_at__isnull=True, archived_at__isnull=True
+            ).values("id", "first_name", "last_name", "timezone")[:2]
         )
         if len(patients) != 1:
             return _problem(404, "Not found")

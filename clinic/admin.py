@@ -5,10 +5,12 @@ from django.contrib.auth.validators import UnicodeUsernameValidator
 from django.core.exceptions import PermissionDenied
 from django.db import transaction
 from django.db.models import Q
+from django.utils.decorators import method_decorator
+from django.views.decorators.debug import sensitive_post_parameters
 
 from clinic import services
 from clinic.access import membership_of
-from clinic.admin_base import ClinicScopedAdmin, ServiceFormAdmin, ServiceModelForm
+from clinic.admin_base import ClinicScopedAdmin, ServiceFormAdmin, ServiceModelForm, ZoneInput
 from clinic.models import (
     PRECAUTION_WINDOW_SETTINGS,
     ClearanceAuthorityRule,
@@ -82,6 +84,8 @@ class ClinicAdmin(ClinicScopedAdmin, NoDeleteAdmin):
         formfield = super().formfield_for_dbfield(db_field, request, **kwargs)
         if db_field.name == "phone" and formfield is not None:
             formfield.required = True  # blank only on clinics stored before issue 15: a save gives it one
+        if db_field.name == "timezone" and formfield is not None:
+            formfield.widget = ZoneInput()  # typed with suggestions of the canonical zones
         return formfield
 
     @transaction.atomic
@@ -143,7 +147,8 @@ class StaffAddForm(ServiceModelForm):
 @admin.register(StaffMembership)
 class StaffMembershipAdmin(ServiceFormAdmin, ClinicScopedAdmin, NoDeleteAdmin):
     """Adding a member of staff creates their login, membership and role group at once (``staff_add``), in the clinic
-    admin's own clinic; a membership's change page is a plain edit of its role and profession, as before."""
+    admin's own clinic; a membership's change page changes its role and profession (``staff_role_change``: the role
+    group follows)."""
 
     scoped_choices = {"clinic": "pk"}
     list_display = ["user", "clinic", "role", "profession"]
@@ -164,9 +169,33 @@ class StaffMembershipAdmin(ServiceFormAdmin, ClinicScopedAdmin, NoDeleteAdmin):
             kwargs["form"] = self.add_form
         return super().get_form(request, obj, change=change, **kwargs)
 
+    def get_fields(self, request, obj=None):
+        if obj is not None:
+            return ["member", "clinic", "role", "profession"]
+        return super().get_fields(request, obj)
+
+    def get_readonly_fields(self, request, obj=None):
+        # A membership is its user's in its clinic for good: only its role and profession change.
+        return ["member", "clinic"] if obj is not None else []
+
+    @admin.display(description="Member")
+    def member(self, membership: StaffMembership) -> str:
+        """The person by name, as text: the user admin is the superuser's, a link there would be a 403."""
+        user = membership.user
+        return f"{user.get_full_name() or user.get_username()} ({user.get_username()})"
+
+    @method_decorator(sensitive_post_parameters("password", "password_confirmation"))
+    def changeform_view(self, request, object_id=None, form_url="", extra_context=None):
+        return super().changeform_view(request, object_id, form_url, extra_context)
+
     def save_through_service(self, request, form, change: bool):
         if change:
-            return form.save()  # a role or profession edited, as before issue 15
+            return services.staff_role_change(
+                membership=form.instance,
+                by=request.user,
+                role=form.cleaned_data["role"],
+                profession=form.cleaned_data.get("profession") or "",
+            )
         return services.staff_add(clinic=form.clinic(), by=request.user, **form.service_fields())
 
     def formfield_for_foreignkey(self, db_field, request, **kwargs):

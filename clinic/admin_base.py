@@ -8,13 +8,17 @@ from typing import Any
 from django import forms
 from django.contrib import admin, messages
 from django.contrib.admin import helpers
-from django.core.exceptions import PermissionDenied, ValidationError
+from django.contrib.auth.base_user import AbstractBaseUser
+from django.core.exceptions import FieldDoesNotExist, PermissionDenied, ValidationError
 from django.db import router, transaction
 from django.db.models import Q, QuerySet
+from django.utils.html import format_html, format_html_join
+from django.utils.text import capfirst
 
 from clinic.access import membership_of
 from clinic.bounds import MAX_REASON_LENGTH
 from clinic.errors import DomainError
+from clinic.models import ZONES
 
 
 def clinic_id_of(user) -> int | None:
@@ -59,6 +63,61 @@ class ClinicScopedAdmin(admin.ModelAdmin):
             formfield.queryset = scope_to_clinic(formfield.queryset, request.user, path)
         return formfield
 
+    # A read-only foreign key shows as a link to its row's admin page whether or not the reader may open it (Django
+    # does not ask). On a detail page the reader cannot change, a foreign key to a page they may not view (a user,
+    # a plan for the front desk) is shown as text instead: a person by their full name.
+
+    def get_fieldsets(self, request, obj=None):
+        fieldsets = super().get_fieldsets(request, obj)
+        if obj is None or self.has_change_permission(request, obj):
+            return fieldsets
+        return [
+            (title, {**options, "fields": [self._shown_as(request, line) for line in options["fields"]]})
+            for title, options in fieldsets
+        ]
+
+    def get_form(self, request, obj=None, change=False, **kwargs):
+        if kwargs.get("fields"):  # a field shown as text is read-only, never a form field
+            kwargs["fields"] = [name for name in kwargs["fields"] if not str(name).endswith(AS_TEXT)]
+        return super().get_form(request, obj, change=change, **kwargs)
+
+    def _shown_as(self, request, name):
+        if isinstance(name, (list, tuple)):
+            return type(name)(self._shown_as(request, each) for each in name)
+        if not isinstance(name, str):
+            return name
+        try:
+            field = self.model._meta.get_field(name)
+        except FieldDoesNotExist:
+            return name
+        if not (field.concrete and field.is_relation and (field.many_to_one or field.one_to_one)):
+            return name
+        related_admin = self.admin_site._registry.get(field.related_model)
+        if related_admin is not None and related_admin.has_view_permission(request):
+            return name
+        text_name = f"{name}{AS_TEXT}"
+        if not hasattr(self, text_name):
+            setattr(self, text_name, _as_text(field, self.get_empty_value_display()))
+        return text_name
+
+
+AS_TEXT = "__as_text"
+
+
+def _as_text(field, empty: str) -> Callable[[Any], str]:
+    """How a read-only foreign key is shown when its page may not be opened: a person by full name, else as text."""
+
+    def shown(obj) -> str:
+        value = getattr(obj, field.name)
+        if value is None:
+            return empty
+        if isinstance(value, AbstractBaseUser):
+            return getattr(value, "get_full_name", str)() or value.get_username()
+        return str(value)
+
+    shown.short_description = capfirst(field.verbose_name)
+    return shown
+
 
 class ReadOnlyAdmin(ClinicScopedAdmin):
     """Browse-only: clinical rows change through services (state machines, gate, signals), never raw edits."""
@@ -73,9 +132,21 @@ class ReadOnlyAdmin(ClinicScopedAdmin):
         return False
 
 
+class _ParentCachedFormSet(forms.BaseInlineFormSet):
+    """Each row gets the parent row itself, not only its id: a row's ``__str__`` naming its patient (the inline
+    shows it) reads no patient per row."""
+
+    def _construct_form(self, i, **kwargs):
+        form = super()._construct_form(i, **kwargs)
+        if self.instance.pk is not None:
+            self.fk.set_cached_value(form.instance, self.instance)
+        return form
+
+
 class ReadOnlyInline(admin.TabularInline):
     """An inline to read, never to edit; the parent admin's scoping already limits whose rows these are."""
 
+    formset = _ParentCachedFormSet
     extra = 0
     can_delete = False
     show_change_link = False
@@ -130,6 +201,21 @@ def show_refusal(form: forms.Form, error: Exception, *, aliases: dict[str, str] 
             form.add_error(field if field in form.fields else None, [m for e in errors for m in e.messages])
     else:
         form.add_error(None, refusal_text(error))
+
+
+class ZoneInput(forms.TextInput):
+    """A time zone typed with suggestions: a text input bound to a ``<datalist>`` of the canonical zones
+    (``clinic.models.ZONES``), so typing "Sao" offers America/Sao_Paulo. The value is validated server-side as
+    before (the model's ``validate_timezone``; a row's stored legacy zone is shown and sent back unchanged)."""
+
+    def __init__(self, attrs=None):
+        super().__init__({"class": "vTextField", "autocomplete": "off", "spellcheck": "false", **(attrs or {})})
+
+    def render(self, name, value, attrs=None, renderer=None):
+        list_id = f"{(attrs or {}).get('id') or name}_zones"
+        field = super().render(name, value, {**(attrs or {}), "list": list_id}, renderer)
+        options = format_html_join("", '<option value="{}">', ((zone,) for zone in sorted(ZONES)))
+        return format_html('{}<datalist id="{}">{}</datalist>', field, list_id, options)
 
 
 class ServiceModelForm(forms.ModelForm):

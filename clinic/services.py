@@ -236,6 +236,25 @@ def staff_add(
     return staff_member_create(clinic=clinic, **fields).membership
 
 
+@transaction.atomic
+def staff_role_change(*, membership: StaffMembership, by, role: str, profession: str = "") -> StaffMembership:
+    """A clinic admin changes a member's role (and profession): the membership and the role group move together,
+    so a demoted member keeps none of the old role's permissions. Nobody changes their own role (a clinic admin
+    cannot lock the clinic out of its own administration by accident)."""
+    require(Action.MANAGE_STAFF, by, membership.clinic_id)
+    membership = StaffMembership.objects.select_for_update().select_related("user").get(pk=membership.pk)
+    if role != membership.role and membership.user_id == getattr(by, "pk", None):
+        raise ValidationError({"role": "You cannot change your own role; ask another clinic admin."})
+    old_role = membership.role
+    membership.role, membership.profession = role, profession or ""
+    membership.full_clean()
+    membership.save(update_fields=["role", "profession"])
+    if old_role != role:
+        membership.user.groups.remove(*Group.objects.filter(name=old_role))
+        membership.user.groups.add(Group.objects.get(name=role))
+    return membership
+
+
 # --- The clinic's own catalog rows ----------------------------------------------------------------------
 # Global rows (clinic null) come from data migrations and are edited by superusers only; nothing here
 # writes one.

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from django.contrib import admin
+from django.core.exceptions import PermissionDenied
 from django.db import transaction
 from django.utils import timezone
 
@@ -18,6 +19,11 @@ class LimberAdminSite(admin.AdminSite):
     site_title = "Limber"
     index_title = "Today at the clinic"
     index_template = "admin/limber_index.html"
+
+    def autocomplete_view(self, request):
+        """No admin field uses autocomplete; Django would still answer any model with search fields, naming patients
+        in JSON that no access log records. Refused."""
+        raise PermissionDenied
 
     def index(self, request, extra_context=None):
         """Staff of a clinic see the desk's day above the app list; showing it is a logged read of its patients,

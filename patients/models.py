@@ -175,22 +175,35 @@ class PortalAccess(models.Model):
     patient = models.ForeignKey(Patient, on_delete=models.PROTECT, related_name="portal_access")
     relationship = models.CharField(max_length=12, choices=Relationship.choices, default=Relationship.SELF)
     created_at = models.DateTimeField(auto_now_add=True)
+    # Revoked, never deleted (a guardian's access when the child turns 18): kept for the record, it grants nothing.
+    revoked_at = models.DateTimeField(null=True, blank=True)
+    revoked_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.PROTECT, null=True, blank=True, related_name="+"
+    )
+    revoke_reason = models.TextField(blank=True)
 
     class Meta:
         # What the front desk calls them (the admin index said "Portal accesss").
         verbose_name = "portal login"
         verbose_name_plural = "portal logins"
+        # Only live grants are unique: a revoked one stays on record beside a later grant to the same login.
         constraints = [
-            models.UniqueConstraint(fields=["user", "patient"], name="portal_access_unique"),
+            models.UniqueConstraint(
+                fields=["user", "patient"], condition=Q(revoked_at__isnull=True), name="portal_access_unique"
+            ),
             models.UniqueConstraint(
                 fields=["patient"],
-                condition=Q(relationship="self"),
+                condition=Q(relationship="self", revoked_at__isnull=True),
                 name="portal_access_one_self_per_patient",
             ),
         ]
 
     def __str__(self) -> str:
         return f"{self.user} → {self.patient} ({self.get_relationship_display()})"
+
+    @property
+    def is_revoked(self) -> bool:
+        return self.revoked_at is not None
 
 
 @audited

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import datetime as dt
 import logging
+import secrets
 from collections.abc import Iterable
 from typing import Any
 
@@ -19,7 +20,7 @@ from clinic import bounds, outbox
 from clinic.errors import StateConflict
 from clinic.models import Clinic, Contraindication, Diagnosis, MobilityLevel, MovementTag
 from clinic.policy import Action, Role, require
-from patients import signals
+from patients import audit, signals
 from patients.models import (
     Channel,
     Clearance,
@@ -255,7 +256,9 @@ def portal_access_grant(*, patient: Patient, username: str, relationship: str, b
     user = portal_login_of_clinic(username=username, clinic_id=patient.clinic_id)
     if user is None:
         raise ValidationError({"username": NO_SUCH_PORTAL_LOGIN})
-    if patient.portal_access.filter(user=user).exists():  # a login of this clinic: it may say so
+    if patient.portal_access.filter(
+        user=user, revoked_at__isnull=True
+    ).exists():  # a login of this clinic: it may say so
         raise ValidationError({"username": "This login already has access to this patient."})
     return _portal_access_add(patient, user, relationship)
 
@@ -293,6 +296,70 @@ def portal_user_create(*, patient: Patient, by, username: str, password: str, em
         raise ValidationError({"username": USERNAME_NOT_AVAILABLE}) from exc
     _portal_access_add(patient, user, relationship)
     return user
+
+
+@transaction.atomic
+def portal_access_revoke(*, access: PortalAccess, by, reason: str) -> PortalAccess:
+    """Revoke a portal grant (a guardian's access when the child turns 18), keeping it for the record.
+
+    From the commit on, the grant gives nothing: the login's tokens stop working for this patient (they still
+    work for its other live grants; a login left without any gets 403 from the portal).
+    """
+    require(Action.GRANT_PORTAL_ACCESS, by, access.patient.clinic_id)
+    access = PortalAccess.objects.select_for_update().get(pk=access.pk)
+    if access.is_revoked:
+        raise StateConflict("This portal access is already revoked.")
+    reason = (reason or "").strip()
+    if not reason:
+        raise ValidationError({"reason": "Say why the portal access is revoked."})
+    bounds.check_reason("reason", reason)
+    access.revoked_at = timezone.now()
+    access.revoked_by = by
+    access.revoke_reason = reason
+    _save(access, update_fields=["revoked_at", "revoked_by", "revoke_reason"])
+    return access
+
+
+TEMPORARY_PASSWORD_ALPHABET = "abcdefghjkmnpqrstuvwxyz23456789"  # no 0/o, 1/l/i: read out over the phone
+PASSWORD_RESET_LOGGED_AS = "admin:portal-password-reset"
+
+
+def _temporary_password(user) -> str:
+    """Three groups of five random characters (about 74 bits), checked by Django's validators like any password."""
+    for _ in range(10):
+        password = "-".join("".join(secrets.choice(TEMPORARY_PASSWORD_ALPHABET) for _ in range(5)) for _ in range(3))
+        try:
+            validate_password(password, user)
+        except ValidationError:
+            continue
+        return password
+    raise RuntimeError("No temporary password passed the password validators.")  # a misconfiguration, not input
+
+
+@sensitive_variables("password")
+@transaction.atomic
+def portal_password_reset(*, access: PortalAccess, by) -> str:
+    """Give the grant's login a new random temporary password, and return it: the only time it is shown.
+
+    Only a login of ``by``'s clinic (``portal_login_of_clinic``: every live grant of it a patient of this clinic)
+    through a live grant; anything else is refused as ``NO_SUCH_PORTAL_LOGIN``. The auth user is not tracked by
+    the change trail, so the reset is recorded in the access log (``PASSWORD_RESET_LOGGED_AS``) for the patient,
+    with who did it and when.
+    """
+    require(Action.GRANT_PORTAL_ACCESS, by, access.patient.clinic_id)
+    access = PortalAccess.objects.select_for_update().select_related("user", "patient").get(pk=access.pk)
+    if access.is_revoked:
+        raise StateConflict("This portal access is revoked; its login is not reset from here.")
+    login = portal_login_of_clinic(username=access.user.get_username(), clinic_id=access.patient.clinic_id)
+    if login is None or login.pk != access.user_id:
+        raise ValidationError(NO_SUCH_PORTAL_LOGIN)
+    user = login
+    password = _temporary_password(user)
+    user.set_password(password)
+    user.save(update_fields=["password"])
+    user.auth_token_set.all().delete()  # a reset may follow a leaked password: its API sessions end with it
+    audit.access_log_record(actor=by, patient_ids=[access.patient_id], what=PASSWORD_RESET_LOGGED_AS)
+    return password
 
 
 # --- Episodes -----------------------------------------------------------------------------------------
@@ -574,7 +641,7 @@ def require_portal_access(user, patient_id: int, *, doing: str = "do this") -> N
         user is not None
         and getattr(user, "is_authenticated", False)
         and user.is_active
-        and PortalAccess.objects.filter(user=user, patient_id=patient_id).exists()
+        and PortalAccess.objects.filter(user=user, patient_id=patient_id, revoked_at__isnull=True).exists()
     )
     if not allowed:
         raise PermissionDenied(f"Only the patient, or their guardian or caregiver, may {doing}.")

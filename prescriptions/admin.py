@@ -21,7 +21,7 @@ from clinic.admin import NoDeleteAdmin
 from clinic.admin_base import ReadOnlyAdmin, ReadOnlyInline, ReasonActionForm, run_service_action
 from patients.admin.patients import PatientAdmin, staff_name
 from patients.admin.reads import PatientReadsLogged
-from patients.admin.trails import add_patient_event_source
+from patients.admin.trails import PatientIdFilter, add_patient_event_source
 from patients.models import Patient
 from prescriptions.gate import pain
 from prescriptions.models import (
@@ -120,11 +120,8 @@ class ClinicalPatientAdmin(PatientAdmin):
             )
         )
 
-    def get_fields(self, request, obj=None):
-        fields = super().get_fields(request, obj)
-        if obj is None:
-            fields = [f for f in fields if f != "upcoming_sessions"]
-        return fields
+    def get_inlines(self, request, obj):
+        return [] if obj is None else super().get_inlines(request, obj)  # no plans or flags before registering
 
     @admin.display(description="Open flags", ordering="open_flag_count", empty_value="")
     def open_flags(self, patient: Patient) -> str | None:
@@ -134,7 +131,7 @@ class ClinicalPatientAdmin(PatientAdmin):
         if not count:
             return None
         url = reverse(f"{self.admin_site.name}:prescriptions_safetyflag_changelist")
-        query = urlencode({"patient__id__exact": patient.pk, "status__in": OPEN_FLAG_STATUSES})
+        query = urlencode({"patient": patient.pk, "status__in": OPEN_FLAG_STATUSES})
         return format_html('<a href="{}?{}" style="{}">{}</a>', url, query, OPEN_FLAGS_STYLE, count)
 
     @admin.display(description="Next session", ordering="next_session_at")
@@ -372,7 +369,8 @@ class SafetyFlagAdmin(PatientReadsLogged, ReadOnlyAdmin):
         return f"{by}, {flag.resolved_at.astimezone(flag.patient.zone):%a %-d %b %H:%M}: {flag.resolution}"
 
     def get_list_filter(self, request):
-        return [*self.list_filter, ("patient", admin.RelatedOnlyFieldListFilter)]
+        # By id, not a list of every flagged patient's name and MRN (an unlogged read of them all).
+        return [*self.list_filter, PatientIdFilter]
 
     def has_flag_action_permission(self, request) -> bool:
         return request.user.has_perm("prescriptions.change_safetyflag")

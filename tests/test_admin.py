@@ -71,6 +71,29 @@ def test_front_desk_registers_a_patient_through_the_service(staff_client, front_
     assert patient.email_consent and patient.email_consent_at is not None  # stamped by patient_create
 
 
+def test_the_add_page_shows_only_what_registration_needs(staff_client, front_desk):
+    """No empty inline tables, no read-only rows without a value yet (issue 15, item 4); the change page keeps them."""
+    client = staff_client(front_desk)
+    page = client.get(f"{PATIENTS}add/")
+
+    assert page.status_code == 200
+    assert page.context["inline_admin_formsets"] == []
+    assert "TOTAL_FORMS" not in page.content.decode()
+    assert list(page.context["adminform"].readonly_fields) == []
+    assert 'class="readonly"' not in page.content.decode()
+    assert not {"created_at", "updated_at", "email_consent_at", "upcoming_sessions"} & set(
+        page.context["adminform"].form.fields
+    )
+
+
+def test_the_change_page_keeps_its_inlines_and_read_only_fields(staff_client, front_desk, patient):
+    page = staff_client(front_desk).get(f"{PATIENTS}{patient.pk}/change/")
+
+    assert page.status_code == 200
+    assert len(page.context["inline_admin_formsets"]) == 6  # clearances … portal logins, flags (plans: no view)
+    assert {"created_at", "updated_at", "upcoming_sessions"} <= set(page.context["adminform"].readonly_fields)
+
+
 def test_service_refusal_is_shown_on_the_form_and_nothing_is_saved(staff_client, front_desk):
     client = staff_client(front_desk)
     page = client.get(f"{PATIENTS}add/")
@@ -435,15 +458,18 @@ def test_superuser_sees_every_clinic_and_picks_the_clinic_on_add(client, patient
     assert "clinic" in client.get(f"{PATIENTS}add/").context["adminform"].form.fields
 
 
-def test_a_clinic_admin_picks_only_their_own_staff_for_memberships(client, clinic_admin, therapist, other_therapist):
-    """The change page's user field (the add page creates the user: tests/test_clinic_create.py)."""
+def test_a_membership_never_moves_to_another_login(client, clinic_admin, therapist, other_therapist):
+    """The change page changes the role and profession only: no user to pick at all, this clinic's or another's
+    (the add page creates the user: tests/test_clinic_create.py); the member is named as text, not linked to the
+    user admin, which is the superuser's."""
     Group.objects.get(name="clinic_admin").user_set.add(clinic_admin)
     client.force_login(clinic_admin)
     response = client.get(f"/admin/clinic/staffmembership/{therapist.membership.pk}/change/")
     assert response.status_code == 200
-    choices = {str(value) for value, _ in response.context["adminform"].form.fields["user"].choices if value}
-    assert str(therapist.pk) in choices
-    assert str(other_therapist.pk) not in choices
+    assert set(response.context["adminform"].form.fields) == {"role", "profession"}
+    html = response.content.decode()
+    assert therapist.get_username() in html and "/admin/auth/user/" not in html
+    assert other_therapist.get_username() not in html
 
 
 def test_the_clearance_add_page_lists_no_patients(staff_client, front_desk, clinic):
@@ -454,3 +480,59 @@ def test_the_clearance_add_page_lists_no_patients(staff_client, front_desk, clin
     assert b"Zabriskie" not in page.content and b"MRN-LISTED" not in page.content
     assert b'name="patient"' in page.content  # chosen by id, through the logged patient list
     assert patient.pk
+
+
+# --- Time zones: typed with suggestions of the canonical zones --------------------------------------------
+
+
+def test_the_patient_form_suggests_the_canonical_zones(staff_client, front_desk):
+    from clinic.models import ZONES
+
+    html = staff_client(front_desk).get(f"{PATIENTS}add/").content.decode()
+
+    assert 'list="id_timezone_zones"' in html and '<datalist id="id_timezone_zones">' in html
+    assert '<option value="America/Sao_Paulo">' in html
+    assert html.count("<option value=") >= len(ZONES)
+    assert '<option value="EST5EDT">' not in html  # refused names are not offered
+
+
+def test_the_admin_refuses_a_zone_outside_the_list(staff_client, front_desk):
+    client = staff_client(front_desk)
+    response = client.post(f"{PATIENTS}add/", patient_form(timezone="EST5EDT"))
+
+    assert response.status_code == 200
+    assert "timezone" in response.context["adminform"].form.errors
+    assert not Patient.objects.filter(mrn="A-1001").exists()
+
+
+def test_a_stored_legacy_zone_round_trips_unchanged_through_the_admin(staff_client, front_desk, patient):
+    Patient.objects.filter(pk=patient.pk).update(timezone="EST5EDT")
+    client = staff_client(front_desk)
+    url = f"{PATIENTS}{patient.pk}/change/"
+    page = client.get(url)
+    assert 'value="EST5EDT"' in page.content.decode()  # shown as stored
+    data = patient_form(
+        mrn=patient.mrn,
+        first_name="Zed",
+        last_name=patient.last_name,
+        date_of_birth=patient.date_of_birth.isoformat(),
+        email=patient.email,
+        timezone=page.context["adminform"].form["timezone"].value(),
+        email_consent=None,
+        preferred_channel="none",
+    )
+
+    response = client.post(url, {**data, **inline_management(page)})
+
+    assert response.status_code == 302, response.context["adminform"].form.errors if response.context else ""
+    patient.refresh_from_db()
+    assert (patient.first_name, patient.timezone) == ("Zed", "EST5EDT")
+    data["timezone"] = "PST8PDT"
+    refused = client.post(url, {**data, **inline_management(page)})
+    assert refused.status_code == 200 and "timezone" in refused.context["adminform"].form.errors
+
+
+def test_the_clinic_form_suggests_the_canonical_zones(staff_client, clinic_admin, clinic):
+    html = staff_client(clinic_admin).get(f"/admin/clinic/clinic/{clinic.pk}/change/").content.decode()
+
+    assert '<datalist id="id_timezone_zones">' in html and '<option value="Europe/Berlin">' in html

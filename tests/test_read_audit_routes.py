@@ -22,7 +22,7 @@ from clinic.models import Contraindication, Stretch
 from patients.admin import PatientReadsLogged
 from patients.api.base import StaffAPIView
 from patients.api.serializers import PatientOut
-from patients.models import AccessLog, Clearance, Patient
+from patients.models import AccessLog, Clearance, Patient, PortalAccess
 from prescriptions.demo import load_demo
 from prescriptions.models import Prescription, Session
 from tests import factories
@@ -81,7 +81,9 @@ API_EXEMPT = {
 }
 
 # Admin pages of the models whose admin logs reads (``PatientReadsLogged``): which show patient data.
-ADMIN_LOGGED_PAGES = {"changelist", "change", "history", "delete", "portal_login"}
+ADMIN_LOGGED_PAGES = {"changelist", "change", "history", "delete", "portal_login", "portal_reset", "portal_revoke"}
+# Pages of one portal login of a patient: their URL names the patient and the grant.
+ADMIN_PORTAL_ACCESS_PAGES = {"portal_reset", "portal_revoke"}
 ADMIN_EXEMPT_PAGES = {
     "add": "a blank form: it shows no patient's record (a patient is chosen by id through the logged patient list)",
 }
@@ -215,7 +217,13 @@ def test_every_get_route_logs_exactly_the_patients_it_shows(demo, client):
             # pghistory's Events has an empty default manager (for dumpdata): its rows come from ``objects``.
             obj = (model.objects if model is Events else model._default_manager).order_by("pk").first()
             assert obj is not None, f"the demo has no {label} to show"
-            url = reverse(f"admin:{name}", args=[] if page == "changelist" else [obj.pk])
+            if page in ADMIN_PORTAL_ACCESS_PAGES:  # the confirmation page (GET): a patient's, with one grant
+                access = PortalAccess.objects.select_related("patient").order_by("pk").first()
+                assert access is not None, "the demo has no portal login to show"
+                obj = access.patient
+                url = reverse(f"admin:{name}", args=[obj.pk, access.pk])
+            else:
+                url = reverse(f"admin:{name}", args=[] if page == "changelist" else [obj.pk])
             reads = _Reads()
             response = client.get(url)
             walked += 1

@@ -6,6 +6,7 @@ from typing import Any
 
 from django import forms
 from django.contrib import admin, messages
+from django.contrib.admin.widgets import ForeignKeyRawIdWidget
 from django.db import transaction
 from django.http import Http404, HttpResponseRedirect
 from django.urls import reverse
@@ -22,6 +23,14 @@ from clinic.models import MovementTag
 from patients import audit, services
 from patients.admin.reads import PatientReadsLogged
 from patients.models import Clearance, Patient
+
+
+class UnlabelledRawIdWidget(ForeignKeyRawIdWidget):
+    """The patient's id alone: Django's label lookup is not clinic-scoped (another clinic's id would print that
+    patient's name and MRN), and naming a patient here would be a read no access log records."""
+
+    def label_and_url_for_value(self, value):
+        return "", ""
 
 
 class MovementChoices(forms.ModelMultipleChoiceField):
@@ -137,11 +146,16 @@ class ClearanceAdmin(PatientReadsLogged, ServiceFormAdmin, ClinicScopedAdmin):
                 "show_save_and_continue": False,
             }
             response = super().add_view(request, form_url, context)
-            if request.method == "GET":
+            if hasattr(response, "render"):  # a page naming the patient (a form shown again after a refusal too)
                 audit.log_admin_read(request, patient.pk, what="admin:clearance-record")
-                if hasattr(response, "render"):
-                    response.render()
+                response.render()
             return response
+
+    def formfield_for_foreignkey(self, db_field, request, **kwargs):
+        field = super().formfield_for_foreignkey(db_field, request, **kwargs)
+        if db_field.name == "patient":
+            field.widget = UnlabelledRawIdWidget(db_field.remote_field, self.admin_site)
+        return field
 
     def get_changeform_initial_data(self, request):
         initial = super().get_changeform_initial_data(request)

@@ -28,6 +28,7 @@ from clinic.admin_base import (
     ReadOnlyInline,
     ServiceFormAdmin,
     ServiceModelForm,
+    ZoneInput,
     clinic_id_of,
     run_service_action,
     show_refusal,
@@ -173,6 +174,9 @@ class DiagnosisInline(ReadOnlyInline):
     fk_name = "patient"
     fields = ["diagnosis", "phase", "qualifier", "onset_date", "resolved_date"]
 
+    def get_queryset(self, request):
+        return super().get_queryset(request).select_related("diagnosis")
+
 
 class MobilityInline(ReadOnlyInline):
     model = MobilityAssessment
@@ -187,21 +191,46 @@ class MobilityInline(ReadOnlyInline):
 
 
 class PortalAccessInline(ReadOnlyInline):
-    """Who may use the portal for this patient; logins are created on the patient's "Portal login" page."""
+    """Who may use the portal for this patient; logins are created on the patient's "Portal login" page.
+
+    Each live login links to its "Reset password" and "Revoke access" pages; revoked grants stay listed, marked.
+    """
 
     model = PortalAccess
     fk_name = "patient"
-    fields = ["login", "relationship", "created_at"]
+    fields = ["login", "relationship", "created_at", "status", "manage"]
     ordering = ["created_at", "id"]
     verbose_name = "portal login"
     verbose_name_plural = "portal logins"
 
     def get_queryset(self, request):
-        return super().get_queryset(request).select_related("user")
+        return super().get_queryset(request).select_related("user", "revoked_by")
 
     @admin.display(description="Username")
     def login(self, access: PortalAccess) -> str:
         return access.user.get_username()
+
+    @admin.display(description="Access")
+    def status(self, access: PortalAccess) -> str:
+        if not access.is_revoked:
+            return "Active"
+        return format_html(
+            '<strong class="portal-access-revoked" style="color: #b00020">Revoked</strong> {} by {}: {}',
+            f"{access.revoked_at:%Y-%m-%d}",
+            staff_name(access.revoked_by) if access.revoked_by else "—",
+            access.revoke_reason,
+        )
+
+    @admin.display(description="")
+    def manage(self, access: PortalAccess) -> str:
+        if access.is_revoked or access.pk is None:
+            return ""
+        name = f"{self.admin_site.name}:patients_patient_portal_%s"
+        return format_html(
+            '<a href="{}">Reset password</a> · <a href="{}">Revoke access</a>',
+            reverse(name % "reset", args=[access.patient_id, access.pk]),
+            reverse(name % "revoke", args=[access.patient_id, access.pk]),
+        )
 
 
 # --- Portal logins --------------------------------------------------------------------------------------
@@ -262,6 +291,15 @@ class PortalGrantForm(_ForPatient):
     relationship = forms.ChoiceField(choices=PortalAccess.Relationship.choices)
 
 
+class PortalRevokeForm(forms.Form):
+    """Why a portal grant is revoked: ``portal_access_revoke`` requires it and bounds it."""
+
+    reason = forms.CharField(
+        widget=forms.Textarea(attrs={"rows": 3}),
+        help_text="For example: the patient turned 18 and has their own login now.",
+    )
+
+
 # --- Patients -------------------------------------------------------------------------------------------
 
 
@@ -275,6 +313,7 @@ class PatientForm(ServiceModelForm):
             "email", "phone", "email_consent", "sms_consent", "preferred_channel",
             "quiet_hours_start", "quiet_hours_end",
         ]  # fmt: skip
+        widgets = {"timezone": ZoneInput}
 
     @property
     def registering(self) -> bool:
@@ -324,6 +363,14 @@ class PatientAdmin(PatientReadsLogged, ServiceFormAdmin, ClinicScopedAdmin):
         """The desk's main list gets the screen's width (1366 px, issue 15, item 2): no navigation sidebar here (the
         breadcrumbs and the index lead everywhere else)."""
         return super().changelist_view(request, {"is_nav_sidebar_enabled": False, **(extra_context or {})})
+
+    def get_inlines(self, request, obj):
+        """Registering shows only what registration needs: a new patient has no rows to list yet."""
+        return [] if obj is None else super().get_inlines(request, obj)
+
+    def get_readonly_fields(self, request, obj=None):
+        """Timestamps and consent times have no value before the patient is registered: not shown then."""
+        return [] if obj is None else super().get_readonly_fields(request, obj)
 
     def get_fields(self, request, obj=None):
         fields = list(super().get_fields(request, obj))
@@ -389,7 +436,15 @@ class PatientAdmin(PatientReadsLogged, ServiceFormAdmin, ClinicScopedAdmin):
     def get_urls(self):
         portal_login = self.admin_site.admin_view(self.portal_login_view)  # it logs its own read
         name = f"{self.opts.app_label}_{self.opts.model_name}_portal_login"
-        return [path("<path:object_id>/portal-login/", portal_login, name=name), *super().get_urls()]
+        reset = self.admin_site.admin_view(self.portal_reset_view)  # these log their own reads too
+        revoke = self.admin_site.admin_view(self.portal_revoke_view)
+        one_login = "<path:object_id>/portal-login/<int:access_id>"
+        return [
+            path(f"{one_login}/reset/", reset, name=f"{self.opts.app_label}_{self.opts.model_name}_portal_reset"),
+            path(f"{one_login}/revoke/", revoke, name=f"{self.opts.app_label}_{self.opts.model_name}_portal_revoke"),
+            path("<path:object_id>/portal-login/", portal_login, name=name),
+            *super().get_urls(),
+        ]
 
     def has_portal_login_permission(self, request) -> bool:
         return request.user.has_perm("patients.add_portalaccess")
@@ -482,6 +537,79 @@ class PatientAdmin(PatientReadsLogged, ServiceFormAdmin, ClinicScopedAdmin):
             show_refusal(form, error)
             return None
         return f"Portal login {user.get_username()} created for {patient}."
+
+    # One portal login of the patient: reset its password, or revoke its access.
+
+    def _portal_access_of(self, request, object_id, access_id: int) -> tuple[Patient, PortalAccess]:
+        """The patient (scoped: another clinic's is 404) and one of its grants (another patient's is 404)."""
+        if not self.has_portal_login_permission(request):
+            raise PermissionDenied
+        patient = self.get_object(request, unquote(object_id))
+        if patient is None:
+            raise Http404("No such patient.")
+        access = patient.portal_access.select_related("user").filter(pk=access_id).first()
+        if access is None:
+            raise Http404("No such portal login.")
+        return patient, access
+
+    def _portal_access_page(
+        self, request, patient: Patient, access: PortalAccess, *, log_read: bool = True, **context
+    ) -> TemplateResponse:
+        """The page of one grant; ``log_read=False`` only where the service already logged this patient."""
+        context = {
+            **self.admin_site.each_context(request),
+            "opts": self.opts,
+            "original": patient,
+            "access": access,
+            "has_view_permission": self.has_view_permission(request, patient),
+            "change_url": reverse(f"{self.admin_site.name}:patients_patient_change", args=[patient.pk]),
+            **context,
+        }
+        with transaction.atomic():  # the page shows the patient: its read is logged with it (DESIGN §7)
+            if log_read:
+                audit.log_admin_read(request, patient.pk, what="admin:portal-login")
+            response = TemplateResponse(request, "admin/patients/patient/portal_access.html", context)
+            response.render()
+        return response
+
+    def portal_reset_view(self, request, object_id, access_id: int):
+        """Confirm, then ``portal_password_reset``: the temporary password is shown on this response only."""
+        patient, access = self._portal_access_of(request, object_id, access_id)
+        form = forms.Form(request.POST if request.method == "POST" else None)
+        title = f"Reset the password of {access.user.get_username()}"
+        if request.method == "POST":
+            try:
+                password = services.portal_password_reset(access=access, by=request.user)
+            except (ValidationError, DomainError) as error:
+                show_refusal(form, error)
+            else:  # shown on this response only; not logged again as a read: the service logged the reset
+                title = f"Temporary password for {access.user.get_username()}"
+                return self._portal_access_page(
+                    request, patient, access, log_read=False, title=title, action="reset", password=password
+                )
+        return self._portal_access_page(request, patient, access, title=title, action="reset", form=form)
+
+    def portal_revoke_view(self, request, object_id, access_id: int):
+        """Ask for the reason, then ``portal_access_revoke``; back to the patient's page."""
+        patient, access = self._portal_access_of(request, object_id, access_id)
+        form = PortalRevokeForm(request.POST if request.method == "POST" else None)
+        if request.method == "POST" and form.is_valid():
+            try:
+                services.portal_access_revoke(access=access, by=request.user, reason=form.cleaned_data["reason"])
+            except (ValidationError, DomainError) as error:
+                show_refusal(form, error)
+            else:
+                self.message_user(
+                    request, f"Portal access of {access.user.get_username()} to {patient} revoked.", messages.SUCCESS
+                )
+                return HttpResponseRedirect(
+                    reverse(f"{self.admin_site.name}:patients_patient_change", args=[patient.pk])
+                )
+        title = f"Revoke the portal access of {access.user.get_username()}"
+        admin_form = helpers.AdminForm(form, [(None, {"fields": list(form.fields)})], {})
+        return self._portal_access_page(
+            request, patient, access, title=title, action="revoke", form=form, admin_form=admin_form
+        )
 
     def _portal_grant(self, request, patient: Patient, form: PortalGrantForm) -> str | None:
         """``portal_access_grant``; returns the success message, or None with the refusal on the form."""

@@ -294,5 +294,7 @@ class PortalAccessListView(PatientRecordListView):
             user = services.portal_access_grant(
                 patient=self.patient, username=fields["username"], relationship=fields["relationship"], by=request.user
             ).user
-        access = PortalAccess.objects.select_related("user").get(patient=self.patient, user=user)
+        access = PortalAccess.objects.select_related("user").get(
+            patient=self.patient, user=user, revoked_at__isnull=True
+        )
         return Response(PatientPortalAccessOut(access).data, status=status.HTTP_201_CREATED)

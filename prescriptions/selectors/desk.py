@@ -90,7 +90,7 @@ def desk_day(*, clinic_id: int, now: dt.datetime) -> DeskDay:
         )
     )
     flags = (
-        SafetyFlag.objects.filter(patient__clinic_id=clinic_id)
+        SafetyFlag.objects.filter(patient__clinic_id=clinic_id, patient__archived_at__isnull=True)
         .exclude(status=SafetyFlag.Status.RESOLVED)
         .alias(rank=SEVERITY_ORDER)
         .order_by("rank", "detected_at", "id")

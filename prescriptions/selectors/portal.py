@@ -22,8 +22,11 @@ PLAN_DAYS = 7
 
 
 def portal_patients(*, user) -> QuerySet[Patient]:
-    """The patients ``user`` may see in the portal (archived ones are gone from the portal)."""
-    return Patient.objects.filter(portal_access__user=user, archived_at__isnull=True)
+    """The patients ``user`` may see in the portal: live grants only (archived patients are gone from the portal)."""
+    # One filter() call: the live grant and the user are the same row of the join.
+    return Patient.objects.filter(
+        portal_access__user=user, portal_access__revoked_at__isnull=True, archived_at__isnull=True
+    )
 
 
 def portal_sessions(*, user) -> QuerySet[Session]:

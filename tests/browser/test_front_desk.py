@@ -199,13 +199,17 @@ def test_the_front_desk_acknowledges_an_urgent_flag_from_the_flag_list(page, cli
 
 @pytest.mark.parametrize("role", ["desk", "clinic_admin"])
 def test_no_visible_link_leads_to_a_refusal_or_an_error(page, clinics, shots, role):
-    """Every link a person sees on the index, the patient list and a patient's page opens (no 403, 404 or 500)."""
+    """Every link a person sees on the index, the patient list, a patient's page and the read-only detail pages of a
+    clearance and a flag opens (no 403, 404 or 500): people are named as text, not linked to the user admin."""
     pages.log_in(page, getattr(clinics, role))
+    clearance = Clearance.objects.filter(patient=clinics.mara).get()
     refused = {}
     for name, url in [
         ("index", "/admin/"),
         ("patient-list", PATIENTS),
         ("patient", f"{PATIENTS}{clinics.mara.pk}/change/"),
+        ("clearance", f"/admin/patients/clearance/{clearance.pk}/change/"),
+        ("flag", f"{FLAGS}{clinics.urgent.pk}/change/"),
     ]:
         page.goto(url)
         expect(page.locator("#content")).to_be_visible()
