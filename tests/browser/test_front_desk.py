@@ -12,7 +12,7 @@ from django.utils import timezone
 from playwright.sync_api import expect
 
 from clinic.models import StaffMembership
-from patients.models import Clearance, Patient
+from patients.models import Clearance, Patient, PortalAccess
 from prescriptions.models import Prescription, SafetyFlag
 from tests import factories
 from tests.browser import pages
@@ -299,3 +299,37 @@ def test_the_desk_finds_todays_sessions_and_urgent_flags_on_the_index(page, clin
 
 def _pk(page) -> str:
     return page.url.rstrip("/").split("/")[-2]
+
+
+def test_the_front_desk_creates_resets_and_revokes_a_portal_login(page, clinics, shots):
+    """Patient page → "Create portal login" → the form → back; "Reset password" (shown once); "Revoke access"."""
+    pages.log_in(page, clinics.desk)
+    page.goto(PATIENTS)
+    page.get_by_role("link", name="Castellanos-Whitaker, Maximilian-Alexander").click()
+    page.get_by_role("link", name="Create portal login").click()
+    form = page.locator("#portal_login_form")
+    form.get_by_label("Username").fill("max.cw")
+    form.get_by_label("Relationship").select_option(label="Self")
+    form.get_by_label("Password:", exact=True).fill("a-Long-portal-passphrase-42")
+    form.get_by_label("Password (again)").fill("a-Long-portal-passphrase-42")
+    shots.take(page, "front-desk-portal-login")
+    page.get_by_role("button", name="Create portal login").click()
+    expect(page.locator(".errornote")).to_have_count(0)
+    expect(page.locator("body")).to_contain_text("max.cw")
+
+    page.get_by_role("link", name="Reset password").first.click()
+    page.get_by_role("button", name="Reset password").click()
+    password = page.locator("#temporary-password").inner_text().strip()
+    shots.take(page, "front-desk-portal-password-reset")
+    access = PortalAccess.objects.get(patient=clinics.james, user__username="max.cw")
+    assert access.user.check_password(password)
+
+    page.goto(f"{PATIENTS}{clinics.james.pk}/change/")
+    page.get_by_role("link", name="Revoke access").first.click()
+    page.get_by_label("Reason").fill("The patient moved to another clinic.")
+    page.get_by_role("button", name="Revoke access").click()
+    expect(page.locator(".errornote")).to_have_count(0)
+    expect(page.locator("body")).to_contain_text("Revoked")
+    shots.take(page, "front-desk-portal-access-revoked")
+    access.refresh_from_db()
+    assert access.revoked_at is not None and access.revoked_by_id == clinics.desk.pk
