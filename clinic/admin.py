@@ -1,6 +1,5 @@
 from django import forms
 from django.contrib import admin
-from django.contrib.auth.password_validation import password_validators_help_text_html
 from django.contrib.auth.validators import UnicodeUsernameValidator
 from django.core.exceptions import PermissionDenied
 from django.db import transaction
@@ -10,7 +9,7 @@ from django.views.decorators.debug import sensitive_post_parameters
 
 from clinic import services
 from clinic.access import membership_of
-from clinic.admin_base import ClinicScopedAdmin, ServiceFormAdmin, ServiceModelForm, ZoneInput
+from clinic.admin_base import ClinicScopedAdmin, NewPasswordForm, ServiceFormAdmin, ServiceModelForm, ZoneInput
 from clinic.models import (
     PRECAUTION_WINDOW_SETTINGS,
     ClearanceAuthorityRule,
@@ -95,7 +94,8 @@ class ClinicAdmin(ClinicScopedAdmin, NoDeleteAdmin):
             services.catalog_recheck_request(clinic_id=obj.pk, reason="clinic precaution window changed")
 
 
-class StaffAddForm(ServiceModelForm):
+# NewPasswordForm first: its clean() runs before ModelForm's, which ends the chain.
+class StaffAddForm(NewPasswordForm, ServiceModelForm):
     """A new member of staff in one step: their login (username, name, email, password twice), their clinic (a
     superuser's choice; a clinic admin's own clinic) and their role. Validated by ``staff_add_check`` and saved by
     ``staff_add``, which puts them in the role's group."""
@@ -108,25 +108,10 @@ class StaffAddForm(ServiceModelForm):
     first_name = forms.CharField(max_length=150)
     last_name = forms.CharField(max_length=150)
     email = forms.EmailField(required=False, help_text="Optional.")
-    password = forms.CharField(
-        strip=False,
-        widget=forms.PasswordInput(attrs={"autocomplete": "new-password"}),
-        help_text=password_validators_help_text_html(),
-    )
-    password_confirmation = forms.CharField(
-        label="Password (again)", strip=False, widget=forms.PasswordInput(attrs={"autocomplete": "new-password"})
-    )
 
     class Meta:
         model = StaffMembership
         fields = ["clinic", "role", "profession"]
-
-    def clean(self):
-        cleaned = super().clean()
-        password, again = cleaned.get("password"), cleaned.get("password_confirmation")
-        if password and again and password != again:
-            self.add_error("password_confirmation", "The two passwords differ.")
-        return cleaned
 
     def clinic(self):
         """The clinic the member joins: the superuser's choice, else the clinic admin's own."""

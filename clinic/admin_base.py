@@ -9,6 +9,7 @@ from django import forms
 from django.contrib import admin, messages
 from django.contrib.admin import helpers
 from django.contrib.auth.base_user import AbstractBaseUser
+from django.contrib.auth.password_validation import password_validators_help_text_html
 from django.core.exceptions import FieldDoesNotExist, PermissionDenied, ValidationError
 from django.db import router, transaction
 from django.db.models import Q, QuerySet
@@ -201,6 +202,27 @@ def show_refusal(form: forms.Form, error: Exception, *, aliases: dict[str, str] 
             form.add_error(field if field in form.fields else None, [m for e in errors for m in e.messages])
     else:
         form.add_error(None, refusal_text(error))
+
+
+class NewPasswordForm(forms.Form):
+    """A new login's password, typed twice (with the validators' rules as help); the two must be the same. The
+    service validates the password itself, with its user."""
+
+    password = forms.CharField(
+        strip=False,
+        widget=forms.PasswordInput(attrs={"autocomplete": "new-password"}),
+        help_text=password_validators_help_text_html(),
+    )
+    password_confirmation = forms.CharField(
+        label="Password (again)", strip=False, widget=forms.PasswordInput(attrs={"autocomplete": "new-password"})
+    )
+
+    def clean(self):
+        cleaned = super().clean()
+        password, again = cleaned.get("password"), cleaned.get("password_confirmation")
+        if password and again and password != again:
+            self.add_error("password_confirmation", "The two passwords differ.")
+        return cleaned
 
 
 class ZoneInput(forms.TextInput):

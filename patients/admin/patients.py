@@ -12,7 +12,6 @@ from django import forms
 from django.contrib import admin, messages
 from django.contrib.admin import helpers
 from django.contrib.admin.utils import unquote
-from django.contrib.auth.password_validation import password_validators_help_text_html
 from django.contrib.auth.validators import UnicodeUsernameValidator
 from django.core.exceptions import PermissionDenied, ValidationError
 from django.db import transaction
@@ -25,6 +24,7 @@ from django.views.decorators.debug import sensitive_post_parameters, sensitive_v
 
 from clinic.admin_base import (
     ClinicScopedAdmin,
+    NewPasswordForm,
     ReadOnlyInline,
     ServiceFormAdmin,
     ServiceModelForm,
@@ -253,7 +253,7 @@ class _ForPatient(forms.Form):
         return relationship
 
 
-class PortalLoginForm(_ForPatient):
+class PortalLoginForm(_ForPatient, NewPasswordForm):
     """A new portal login for the patient; ``portal_user_create`` validates the username and the password."""
 
     username = forms.CharField(
@@ -263,23 +263,8 @@ class PortalLoginForm(_ForPatient):
     )
     email = forms.EmailField(required=False, help_text="Optional.")
     relationship = forms.ChoiceField(choices=PortalAccess.Relationship.choices)
-    password = forms.CharField(
-        strip=False,
-        widget=forms.PasswordInput(attrs={"autocomplete": "new-password"}),
-        help_text=password_validators_help_text_html(),
-    )
-    password_confirmation = forms.CharField(
-        label="Password (again)",
-        strip=False,
-        widget=forms.PasswordInput(attrs={"autocomplete": "new-password"}),
-    )
 
-    def clean(self):
-        cleaned = super().clean()
-        password, again = cleaned.get("password"), cleaned.get("password_confirmation")
-        if password and again and password != again:
-            self.add_error("password_confirmation", "The two passwords differ.")
-        return cleaned
+    field_order = ["username", "email", "relationship", "password", "password_confirmation"]
 
 
 class PortalGrantForm(_ForPatient):
