@@ -123,13 +123,16 @@ class ClearanceAdmin(PatientReadsLogged, ServiceFormAdmin, ClinicScopedAdmin):
         value = request.GET.get("patient")
         if value is None:
             return None
-        patient = (
-            scope_to_clinic(Patient.objects.filter(archived_at__isnull=True), request.user, "clinic")
-            .filter(pk=int(value) if value.isdigit() else None)
-            .first()
-        )
+        patient = getattr(request, "_patient_of_request", None)  # the view and its initial data ask once per request
+        if patient is None:
+            patient = (
+                scope_to_clinic(Patient.objects.filter(archived_at__isnull=True), request.user, "clinic")
+                .filter(pk=int(value) if value.isdigit() else None)
+                .first()
+            )
         if patient is None:
             raise Http404("No such patient.")
+        request._patient_of_request = patient
         return patient
 
     def add_view(self, request, form_url="", extra_context=None):
