@@ -37,6 +37,7 @@ class Action(StrEnum):
     RECORD_CLEARANCE = "record_clearance"
     REVOKE_CLEARANCE = "revoke_clearance"
     VIEW_PLANS = "view_plans"
+    VIEW_PROGRAM = "view_program"  # the live plan as the patient follows it, on the patient page (read-only)
     PRESCRIBE = "prescribe"  # draft, activate, pause, resume, complete, cancel, amend, safety check
     VIEW_ADHERENCE = "view_adherence"
     ACKNOWLEDGE_FLAG = "acknowledge_flag"
@@ -60,6 +61,10 @@ POLICY: Mapping[Action, frozenset[Role]] = {
     Action.REVOKE_CLEARANCE: frozenset({Role.THERAPIST, Role.FRONT_DESK}),
     # Minimum necessary: the front desk helps by phone from sessions, reminders and flags, not the plan.
     Action.VIEW_PLANS: frozenset({Role.THERAPIST, Role.CLINIC_ADMIN}),
+    # What the patient was told to do (stretches, dose, days and times, the therapist's overrides and acknowledged
+    # warnings), read-only on the patient page: the desk answers "what am I meant to do?" on the phone (issue 15,
+    # item 3). Drafts, past plans, gate evaluations and the plans API stay VIEW_PLANS.
+    Action.VIEW_PROGRAM: ANY_STAFF,
     Action.PRESCRIBE: CLINICAL,
     Action.VIEW_ADHERENCE: frozenset({Role.THERAPIST, Role.CLINIC_ADMIN}),
     Action.ACKNOWLEDGE_FLAG: frozenset({Role.THERAPIST, Role.FRONT_DESK}),
@@ -79,6 +84,16 @@ def roles_for(action: Action) -> frozenset[Role]:
 def is_clinical(action: Action) -> bool:
     """Only a therapist may take it; superusers may not stand in."""
     return POLICY[action] == CLINICAL
+
+
+def may(action: Action, user) -> bool:
+    """Whether ``user`` may take ``action`` in their own clinic: for what a page offers (the querysets scope it)."""
+    if user is None or not getattr(user, "is_active", False):
+        return False
+    membership = membership_of(user)
+    if membership is None:
+        return bool(getattr(user, "is_superuser", False)) and not is_clinical(action)
+    return membership.role in POLICY[action]
 
 
 def require(action: Action, user, clinic: Clinic | int) -> StaffMembership | None:
@@ -156,7 +171,7 @@ _CLINIC_ADMIN = [
     *_perms("clinic", ["change"], ["clinic"]),
     # The audit trails' pages (patients.admin.trails) also require Action.VIEW_AUDIT; they scope to the clinic.
     *_perms("patients", VIEW, ["accesslog"]),
-    *_perms("pghistory", VIEW, ["events"]),
+    *_perms("patients", VIEW, ["changetrailentry"]),  # the change trail (a proxy of pghistory's events)
     # Everything the front desk does, but clearances: recording and revoking one is not theirs
     # (Action.RECORD_CLEARANCE, REVOKE_CLEARANCE), so the admin offers them no button that would be refused.
     *[name for name in _FRONT_DESK if name not in {"patients.add_clearance", "patients.change_clearance"}],

@@ -11,6 +11,7 @@ from django import forms
 from django.contrib import admin
 from django.db.models import Count, DateTimeField, IntegerField, OuterRef, Subquery
 from django.db.models.functions import Coalesce
+from django.template.loader import render_to_string
 from django.urls import reverse
 from django.utils import timezone
 from django.utils.html import format_html, format_html_join
@@ -19,6 +20,7 @@ from django.utils.safestring import mark_safe
 
 from clinic.admin import NoDeleteAdmin
 from clinic.admin_base import ReadOnlyAdmin, ReadOnlyInline, ReasonActionForm, run_service_action
+from clinic.policy import Action, may
 from patients.admin.patients import PatientAdmin, staff_name
 from patients.admin.reads import PatientReadsLogged
 from patients.admin.trails import PatientIdFilter, add_patient_event_source
@@ -35,11 +37,12 @@ from prescriptions.models import (
     Session,
     SessionLog,
 )
+from prescriptions.selectors import patient_page
 from prescriptions.selectors.flags import flag_readout
 from prescriptions.services.flags import flag_acknowledge, flag_resolve
 from prescriptions.services.reminders import reminder_retry
 
-UPCOMING_SESSIONS_SHOWN = 10
+UPCOMING_SHOWN = 10
 OPEN_FLAG_STATUSES = f"{SafetyFlag.Status.OPEN},{SafetyFlag.Status.ACKNOWLEDGED}"
 OPEN_FLAGS_STYLE = "font-weight: bold; color: #b00020"
 
@@ -90,7 +93,7 @@ class ClinicalPatientAdmin(PatientAdmin):
     list_display = [*PatientAdmin.list_display, "open_flags", "next_session"]
     list_filter = [*PatientAdmin.list_filter, HasOpenFlagsFilter]
     inlines = [*PatientAdmin.inlines, PrescriptionInline, FlagInline]
-    readonly_fields = [*PatientAdmin.readonly_fields, "upcoming_sessions"]
+    readonly_fields = [*PatientAdmin.readonly_fields, "live_program", "upcoming_sessions", "upcoming_reminders"]
 
     def get_queryset(self, request):
         open_flags = (
@@ -123,6 +126,10 @@ class ClinicalPatientAdmin(PatientAdmin):
     def get_inlines(self, request, obj):
         return [] if obj is None else super().get_inlines(request, obj)  # no plans or flags before registering
 
+    def get_fields(self, request, obj=None):
+        fields = super().get_fields(request, obj)
+        return [name for name in fields if name != "live_program" or may(Action.VIEW_PROGRAM, request.user)]
+
     @admin.display(description="Open flags", ordering="open_flag_count", empty_value="")
     def open_flags(self, patient: Patient) -> str | None:
         """The count of unresolved flags, linked to them; an empty cell when there are none (every staff role may
@@ -146,21 +153,80 @@ class ClinicalPatientAdmin(PatientAdmin):
         zone = format_html_join(mark_safe("/<wbr>"), "{}", ((part,) for part in patient.timezone.split("/")))
         return format_html('<span style="white-space: nowrap">{}</span><br><small class="quiet">{}</small>', when, zone)
 
+    @admin.display(description="Active program")
+    def live_program(self, patient: Patient) -> str:
+        """The active and paused plans as the patient follows them, read-only (``Action.VIEW_PROGRAM``)."""
+        plans = [
+            {
+                "status": plan.get_status_display(),
+                "therapist": staff_name(plan.therapist),
+                "dates": _plan_dates(plan),
+                "schedule": plan.schedule_text,
+                "items": [
+                    {
+                        "stretch": item.stretch.name,
+                        "dose": item.dosage,
+                        "side": "" if item.side == PrescriptionItem.Side.NONE else item.get_side_display(),
+                        "notes": item.notes,
+                    }
+                    for item in plan.items.all()
+                ],
+                "decisions": [_decision_text(override, patient) for override in plan.overrides.all()],
+            }
+            for plan in patient_page.live_program(patient_id=patient.pk)
+        ]
+        return render_to_string("admin/prescriptions/live_program.html", {"plans": plans, "zone": patient.timezone})
+
     @admin.display(description="Upcoming sessions")
     def upcoming_sessions(self, patient: Patient) -> str:
-        if patient.pk is None:
-            return "—"
-        sessions = (
-            Session.objects.filter(prescription__patient=patient, scheduled_at__gte=timezone.now())
-            .exclude(status=Session.Status.CANCELLED)
-            .order_by("scheduled_at", "id")[:UPCOMING_SESSIONS_SHOWN]
-        )
-        rows = format_html_join(
-            "",
-            "<li>{} {} — {}</li>",
-            ((s.local_date, s.local_time.strftime("%H:%M"), s.get_status_display()) for s in sessions),
-        )
-        return format_html("<ul>{}</ul>", rows) if rows else "None scheduled"
+        """The next sessions at the patient's local time, the zone named."""
+        sessions = patient_page.upcoming_sessions(patient_id=patient.pk, now=timezone.now(), limit=UPCOMING_SHOWN)
+        rows = [(_local(s.scheduled_at, patient), s.get_status_display()) for s in sessions]
+        return _listing(rows, patient, empty="None scheduled")
+
+    @admin.display(description="Upcoming reminders")
+    def upcoming_reminders(self, patient: Patient) -> str:
+        """The next reminders to go out, at the patient's local time (quiet hours and consent already applied), the
+        zone named. A blocked session's reminders are cancelled, so they are not listed."""
+        reminders = patient_page.upcoming_reminders(patient_id=patient.pk, now=timezone.now(), limit=UPCOMING_SHOWN)
+        rows = [
+            (_local(r.send_at, patient), f"{r.get_purpose_display()} by {r.get_channel_display().lower()}")
+            for r in reminders
+        ]
+        return _listing(rows, patient, empty="None to send")
+
+
+def _local(at, patient: Patient) -> str:
+    local = at.astimezone(patient.zone)
+    return f"{local:%a} {local.day} {local:%b %Y %H:%M}"
+
+
+def _listing(rows: list[tuple[str, str]], patient: Patient, *, empty: str) -> str:
+    if not rows:
+        return empty
+    items = format_html_join("", "<li>{} — {}</li>", rows)
+    return format_html(
+        '<ul style="margin: 0; padding: 0; list-style: none">{}</ul><small class="quiet">Times in {}.</small>',
+        items,
+        patient.timezone,
+    )
+
+
+def _plan_dates(plan: Prescription) -> str:
+    start = f"{plan.start_date.day} {plan.start_date:%b %Y}"
+    if plan.end_date is None:
+        return f"from {start}"
+    return f"{start} to {plan.end_date.day} {plan.end_date:%b %Y}"
+
+
+def _decision_text(override: GateOverride, patient: Patient) -> str:
+    """One override or acknowledgement as a sentence: what, on which stretch, why, by whom and when (no keys)."""
+    finding = override.code.replace("_", " ")
+    day = override.at.astimezone(patient.zone).date()
+    return (
+        f"{override.get_kind_display()} of \u201c{finding}\u201d on {override.item.stretch.name}: "
+        f"{override.reason} ({staff_name(override.by)}, {day.day} {day:%b %Y})"
+    )
 
 
 admin.site.unregister(Patient)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import calendar
 import datetime as dt
 
 import pghistory
@@ -110,6 +111,15 @@ class Prescription(models.Model):
     @property
     def is_draft(self) -> bool:
         return self.status == self.Status.DRAFT
+
+    @property
+    def schedule_text(self) -> str:
+        """The days and times as a person says them: "Mon, Wed, Fri at 08:00 and 18:00" (local times)."""
+        weekdays = sorted(set(self.days_of_week))
+        days = "Every day" if len(weekdays) == 7 else ", ".join(calendar.day_abbr[day - 1] for day in weekdays)
+        times = [f"{at:%H:%M}" for at in sorted(self.times)]
+        at = times[0] if len(times) == 1 else f"{', '.join(times[:-1])} and {times[-1]}"
+        return f"{days} at {at}"
 
     def runs_on(self, day: dt.date) -> bool:
         within = self.start_date <= day and (self.end_date is None or day <= self.end_date)

@@ -12,7 +12,7 @@ from django.utils import timezone
 
 from clinic.models import Clinic, Diagnosis, MobilityLevel, Profession, StaffMembership, Stretch
 from patients.models import Clearance, Episode, MobilityAssessment, Patient, PatientDiagnosis, PortalAccess
-from prescriptions.models import Prescription, PrescriptionItem, Reminder, SafetyFlag, Session, SessionLog
+from prescriptions.models import GateOverride, Prescription, PrescriptionItem, Reminder, SafetyFlag, Session, SessionLog
 
 
 class UserFactory(factory.django.DjangoModelFactory):
@@ -130,6 +130,23 @@ class PrescriptionItemFactory(factory.django.DjangoModelFactory):
     hold_seconds = 5
     reps = 10
     order = factory.Sequence(lambda n: n + 1)
+
+
+class GateOverrideFactory(factory.django.DjangoModelFactory):
+    """A therapist's acknowledgement of a caution on one item (``kind=GateOverride.Kind.OVERRIDE`` for an
+    override)."""
+
+    class Meta:
+        model = GateOverride
+
+    item = factory.SubFactory(PrescriptionItemFactory)
+    prescription = factory.SelfAttribute("item.prescription")
+    kind = GateOverride.Kind.ACKNOWLEDGEMENT
+    code = "caution"
+    cause = factory.Sequence(lambda n: f"contraindication:{n}")
+    reason = "Discussed the caution with the patient; start gently."
+    by = factory.SelfAttribute("prescription.therapist")
+    at = factory.LazyFunction(timezone.now)
 
 
 class StretchFactory(factory.django.DjangoModelFactory):

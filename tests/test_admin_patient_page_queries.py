@@ -15,13 +15,17 @@ PATIENTS = "/admin/patients/patient/"
 
 
 def add_rows(patient, therapist, n: int) -> None:
-    """One more of everything the patient page lists: a clearance with a restriction, an episode with its plan and
-    a session, a diagnosis, a mobility assessment, a portal login and a flag."""
+    """One more of everything the patient page lists: a clearance with a restriction, an episode with its active plan
+    (an item, an acknowledgement, a session and its reminder), a diagnosis, a mobility assessment, a portal login
+    and a flag."""
     clearance = factories.ClearanceFactory(patient=patient, recorded_by=therapist)
     clearance.restricted_tags.set(MovementTag.objects.all()[:1])
     episode = factories.EpisodeFactory(patient=patient, primary_therapist=therapist, title=f"Episode {n}")
     plan = factories.PrescriptionFactory(episode=episode, therapist=therapist, status=Prescription.Status.ACTIVE)
-    factories.SessionFactory(prescription=plan, local_date=patient.local_today() + dt.timedelta(days=n))
+    item = factories.PrescriptionItemFactory(prescription=plan)
+    factories.GateOverrideFactory(item=item)
+    session = factories.SessionFactory(prescription=plan, local_date=patient.local_today() + dt.timedelta(days=n))
+    factories.ReminderFactory(session=session)
     factories.PatientDiagnosisFactory(patient=patient, recorded_by=therapist)
     factories.MobilityAssessmentFactory(patient=patient, assessed_by=therapist)
     factories.PortalAccessFactory(patient=patient, relationship="guardian")
@@ -48,3 +52,4 @@ def test_the_patient_page_costs_the_same_queries_for_one_row_or_many(
         for inline in page.context["inline_admin_formsets"]
     }
     assert shown["clearance"] == shown["safetyflag"] == shown["episode"] == 8
+    assert page.content.decode().count('class="live-program"') == 8

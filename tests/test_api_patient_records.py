@@ -59,6 +59,16 @@ def _revoke(patient, therapist):
     return f"{base(patient)}/clearances/{clearance.pk}/revoke", {"reason": "The physician withdrew the letter."}
 
 
+def _portal_revoke(patient, therapist):
+    access = factories.PortalAccessFactory(patient=patient, relationship=PortalAccess.Relationship.GUARDIAN)
+    return f"{base(patient)}/portal-access/{access.pk}/revoke", {"reason": "The patient turned 18."}
+
+
+def _portal_reset(patient, therapist):
+    access = factories.PortalAccessFactory(patient=patient, relationship=PortalAccess.Relationship.GUARDIAN)
+    return f"{base(patient)}/portal-access/{access.pk}/reset-password", {}
+
+
 NEW_CLEARANCE = {
     "professional_name": "Dr. Lena Park",
     "profession": "physician",
@@ -99,6 +109,8 @@ CALLS = [
     Call("clearance revoke", "post", _revoke, KEEPERS, 200),
     Call("portal access list", "get", lambda p, t: (f"{base(p)}/portal-access/", None), ANY, 200),
     Call("portal access grant", "post", lambda p, t: (f"{base(p)}/portal-access/", NEW_LOGIN), ANY, 201),
+    Call("portal access revoke", "post", _portal_revoke, ANY, 200),
+    Call("portal password reset", "post", _portal_reset, ANY, 200),
 ]
 
 

@@ -15,8 +15,9 @@ from django.urls import URLPattern, URLResolver, get_resolver
 
 from clinic.api.views import StaffScoped
 from clinic.models import StaffMembership
-from clinic.policy import POLICY, ROLE_PERMISSIONS, Action, is_clinical, require
+from clinic.policy import POLICY, ROLE_PERMISSIONS, Action, is_clinical, may, require
 from clinic.roles import sync_role_groups
+from tests.factories import MembershipFactory, UserFactory
 
 ROOT = Path(__file__).resolve().parent.parent
 SOURCES = [
@@ -136,6 +137,7 @@ def test_the_table_is_what_it_was():
         Action.RECORD_CLEARANCE: {T, F},
         Action.REVOKE_CLEARANCE: {T, F},
         Action.VIEW_PLANS: {T, A},
+        Action.VIEW_PROGRAM: {T, F, A},  # issue 15: the live plan, read-only, on the patient page
         Action.PRESCRIBE: {T},
         Action.VIEW_ADHERENCE: {T, A},
         Action.ACKNOWLEDGE_FLAG: {T, F},
@@ -145,3 +147,33 @@ def test_the_table_is_what_it_was():
         Action.MANAGE_STAFF: {A},  # issue 15: clinic admins add their clinic's staff
         Action.VIEW_AUDIT: {A},  # issue 15: clinic admins browse their clinic's change trail and access log
     }
+
+
+@pytest.mark.django_db
+@pytest.mark.parametrize(
+    ("role", "action", "allowed"),
+    [
+        (Role.FRONT_DESK, Action.VIEW_PROGRAM, True),
+        (Role.FRONT_DESK, Action.VIEW_PLANS, False),
+        (Role.CLINIC_ADMIN, Action.VIEW_AUDIT, True),
+        (Role.THERAPIST, Action.VIEW_AUDIT, False),
+    ],
+)
+def test_may_says_what_require_enforces(role, action, allowed):
+    membership = MembershipFactory(role=role)
+    assert may(action, membership.user) is allowed
+    if allowed:
+        require(action, membership.user, membership.clinic)
+    else:
+        with pytest.raises(PermissionDenied):
+            require(action, membership.user, membership.clinic)
+
+
+@pytest.mark.django_db
+def test_may_lets_a_superuser_maintain_but_not_act_clinically_and_refuses_the_inactive():
+    root = UserFactory(is_superuser=True)
+    assert may(Action.VIEW_AUDIT, root)
+    assert not may(Action.PRESCRIBE, root)
+    assert not may(Action.VIEW_AUDIT, UserFactory(is_superuser=True, is_active=False))
+    assert not may(Action.VIEW_PROGRAM, None)
+    assert not may(Action.VIEW_PROGRAM, UserFactory())  # no membership

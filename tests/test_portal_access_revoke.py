@@ -320,3 +320,52 @@ def test_the_pages_need_csrf(front_desk, access):
     assert checked.post(revoke_page_of(access), {"reason": "Turned 18."}).status_code == 403
     access.refresh_from_db()
     assert access.revoked_at is None
+
+
+# --- The staff API: the same two actions for a front desk that works from its own screens ------------------
+
+
+def api_url(access, action: str) -> str:
+    return f"/api/v1/patients/{access.patient_id}/portal-access/{access.pk}/{action}"
+
+
+def test_the_api_revokes_a_grant_and_lists_it_as_revoked(as_user, front_desk, access):
+    client = as_user(front_desk)
+    response = client.post(api_url(access, "revoke"), {"reason": "The patient turned 18."})
+    assert response.status_code == 200, response.json()
+    assert response.json()["revoked_at"] is not None
+    listed = client.get(f"/api/v1/patients/{access.patient_id}/portal-access/").json()["results"]
+    assert [row["revoked_at"] is not None for row in listed] == [True]
+
+    again = client.post(api_url(access, "revoke"), {"reason": "Twice."})
+    assert again.status_code == 409
+    missing = client.post(api_url(factories.PortalAccessFactory(patient=access.patient), "revoke"), {})
+    assert missing.status_code == 400 and set(missing.json()["errors"]) == {"reason"}
+
+
+def test_the_api_resets_a_password_shown_once_and_ends_the_tokens(as_user, api, front_desk, access):
+    _, token = AuthToken.objects.create(user=access.user)
+    response = as_user(front_desk).post(api_url(access, "reset-password"))
+    assert response.status_code == 200
+    password = response.json()["temporary_password"]
+    assert response["Cache-Control"] == "no-store"
+    access.user.refresh_from_db()
+    assert access.user.check_password(password) and not access.user.check_password(OLD_PASSWORD)
+    assert not AuthToken.objects.filter(user=access.user).exists()
+    assert resets_logged(access.patient) == 1
+
+    services.portal_access_revoke(access=access, by=front_desk, reason="Moved away.")
+    assert as_user(front_desk).post(api_url(access, "reset-password")).status_code == 409
+
+
+def test_the_api_finds_no_grant_of_another_patient_or_clinic(as_user, front_desk, other_desk, access, other_patient):
+    theirs = factories.PortalAccessFactory(patient=other_patient)
+    client = as_user(front_desk)
+    wrong_patient = f"/api/v1/patients/{access.patient_id}/portal-access/{theirs.pk}/revoke"
+    assert client.post(wrong_patient, {"reason": "Not theirs."}).status_code == 404
+    assert as_user(other_desk).post(api_url(access, "reset-password")).status_code == 404
+    assert as_user(other_desk).post(api_url(access, "revoke"), {"reason": "Not theirs."}).status_code == 404
+    access.refresh_from_db()
+    theirs.refresh_from_db()
+    assert access.revoked_at is None and theirs.revoked_at is None
+    assert resets_logged(access.patient) == 0

@@ -239,13 +239,27 @@ class ClearanceRevokeIn(serializers.Serializer):
 
 
 class PatientPortalAccessOut(serializers.ModelSerializer):
+    """A grant; a revoked one is kept for the record (``revoked_at`` set) and gives nothing."""
+
     username = serializers.CharField(source="user.username", read_only=True)
     email = serializers.CharField(source="user.email", read_only=True)
 
     class Meta:
         model = PortalAccess
-        fields = ["id", "patient", "user", "username", "email", "relationship", "created_at"]
+        fields = ["id", "patient", "user", "username", "email", "relationship", "created_at", "revoked_at"]
         read_only_fields = fields
+
+
+class PortalAccessRevokeIn(serializers.Serializer):
+    reason = serializers.CharField(
+        max_length=MAX_REASON_LENGTH, help_text="Why the access ends, e.g. the patient turned 18."
+    )
+
+
+class PortalPasswordResetOut(serializers.Serializer):
+    temporary_password = serializers.CharField(
+        help_text="Shown this once (the response is not cached); the login's API tokens have ended."
+    )
 
 
 class PatientPortalAccessIn(serializers.Serializer):

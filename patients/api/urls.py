@@ -34,4 +34,14 @@ urlpatterns = [
         views.PortalAccessListView.as_view(),
         name="patient-portal-access",
     ),
+    path(
+        "patients/<int:patient_id>/portal-access/<int:access_id>/revoke",
+        views.PortalAccessRevokeView.as_view(),
+        name="patient-portal-access-revoke",
+    ),
+    path(
+        "patients/<int:patient_id>/portal-access/<int:access_id>/reset-password",
+        views.PortalPasswordResetView.as_view(),
+        name="patient-portal-password-reset",
+    ),
 ]

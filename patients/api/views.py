@@ -35,6 +35,8 @@ from patients.api.serializers import (
     PatientOut,
     PatientPortalAccessIn,
     PatientPortalAccessOut,
+    PortalAccessRevokeIn,
+    PortalPasswordResetOut,
 )
 from patients.models import Clearance, Episode, MobilityAssessment, Patient, PatientDiagnosis, PortalAccess
 
@@ -298,3 +300,40 @@ class PortalAccessListView(PatientRecordListView):
             patient=self.patient, user=user, revoked_at__isnull=True
         )
         return Response(PatientPortalAccessOut(access).data, status=status.HTTP_201_CREATED)
+
+
+class _PortalAccessAction(StaffAPIView):
+    """One live-or-revoked grant of a patient of the staff member's clinic; anything else is a 404."""
+
+    write_action = Action.GRANT_PORTAL_ACCESS
+
+    def access(self, patient_id: int, access_id: int) -> PortalAccess:
+        patient = patient_of_clinic(self, patient_id)
+        access = get_object_or_404(PortalAccess.objects.filter(patient=patient).select_related("user"), pk=access_id)
+        access.patient = patient
+        return access
+
+
+class PortalAccessRevokeView(_PortalAccessAction):
+    @extend_schema(
+        request=PortalAccessRevokeIn,
+        responses={200: PatientPortalAccessOut},
+        summary="Revoke a portal grant, kept for the record: its login's tokens stop working for this patient",
+    )
+    def post(self, request, patient_id: int, access_id: int):
+        access = self.access(patient_id, access_id)
+        data = PortalAccessRevokeIn(data=request.data)
+        data.is_valid(raise_exception=True)
+        access = services.portal_access_revoke(access=access, by=request.user, **data.validated_data)
+        return Response(PatientPortalAccessOut(access).data)
+
+
+class PortalPasswordResetView(_PortalAccessAction):
+    @extend_schema(
+        request=None,
+        responses={200: PortalPasswordResetOut},
+        summary="Give the grant's login a temporary password, shown once; its API tokens end (logged)",
+    )
+    def post(self, request, patient_id: int, access_id: int):
+        password = services.portal_password_reset(access=self.access(patient_id, access_id), by=request.user)
+        return Response(PortalPasswordResetOut({"temporary_password": password}).data)
