@@ -12,6 +12,7 @@ from django.core.exceptions import ValidationError
 from django.db import models
 from django.db.models import F, Func, Q, Value
 from django.db.models.functions import Cast
+from pghistory.models import Events
 
 from clinic.models import (
     Clinic,
@@ -422,6 +423,17 @@ class AccessLog(models.Model):
 
     def __str__(self) -> str:
         return f"{self.what} of patient {self.patient_id} by {self.actor_id or 'system'} at {self.at:%Y-%m-%d %H:%M}"
+
+
+class ChangeTrailEntry(Events):
+    """The change trail (django-pghistory's events) under the clinic's name in the admin: "Patients › Change trail"
+    beside the access log, not "Pghistory › Events" (issue 15, item 4). A proxy: no table, no behaviour of its own;
+    its admin permission (``patients.view_changetrailentry``) is what a clinic admin's group holds."""
+
+    class Meta:
+        proxy = True
+        verbose_name = "change trail entry"
+        verbose_name_plural = "change trail"
 
 
 class RecheckRequest(RecheckOutboxRow):

@@ -91,7 +91,8 @@ def test_the_change_page_keeps_its_inlines_and_read_only_fields(staff_client, fr
 
     assert page.status_code == 200
     assert len(page.context["inline_admin_formsets"]) == 6  # clearances … portal logins, flags (plans: no view)
-    assert {"created_at", "updated_at", "upcoming_sessions"} <= set(page.context["adminform"].readonly_fields)
+    readonly = set(page.context["adminform"].readonly_fields)
+    assert {"created_at", "updated_at", "email_consent_recorded", "upcoming_sessions", "live_program"} <= readonly
 
 
 def test_service_refusal_is_shown_on_the_form_and_nothing_is_saved(staff_client, front_desk):

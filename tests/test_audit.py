@@ -186,7 +186,7 @@ def test_admin_trail_pages_load_filtered_by_patient(superuser_client, as_user, t
     as_user(therapist).get(f"/api/v1/patients/{patient.pk}/")
     factories.ClearanceFactory(patient=patient, recorded_by=therapist)
 
-    page = superuser_client.get(f"/admin/pghistory/events/?patient={patient.pk}")
+    page = superuser_client.get(f"/admin/patients/changetrailentry/?patient={patient.pk}")
     assert page.status_code == 200
     shown = {(row.pgh_obj_model, row.pgh_label) for row in page.context["cl"].result_list}
     assert {("patients.Patient", "update"), ("patients.Clearance", "insert")} <= shown
@@ -194,7 +194,7 @@ def test_admin_trail_pages_load_filtered_by_patient(superuser_client, as_user, t
         row.pgh_obj_id != str(other_patient.pk) or row.pgh_obj_model != "patients.Patient"
         for row in page.context["cl"].result_list
     )
-    assert superuser_client.get("/admin/pghistory/events/").status_code == 200
+    assert superuser_client.get("/admin/patients/changetrailentry/").status_code == 200
 
     # The API read, then the reads the two change-trail pages logged (issue 15: the change trail shows patient data).
     page = superuser_client.get(f"/admin/patients/accesslog/?patient={patient.pk}")

@@ -50,6 +50,8 @@ MIDDLEWARE = [
     "django.contrib.auth.middleware.AuthenticationMiddleware",
     # Admin/session requests: the actor and URL of every tracked change (token API requests set it in the view).
     "pghistory.middleware.HistoryMiddleware",
+    # Admin pages print times in the staff member's clinic's zone (and name it); the API stays UTC.
+    "clinic.clinic_time.ClinicTimeMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
     # Last, as axes asks: it turns an admin login refused for lockout into a 429.
@@ -62,7 +64,7 @@ WSGI_APPLICATION = "config.wsgi.application"
 TEMPLATES = [
     {
         "BACKEND": "django.template.backends.django.DjangoTemplates",
-        "DIRS": [],
+        "DIRS": [BASE_DIR / "config" / "templates"],  # the admin's header: which zone its times are in
         "APP_DIRS": True,
         "OPTIONS": {
             "context_processors": [

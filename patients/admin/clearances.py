@@ -57,6 +57,20 @@ class ClearanceForm(ServiceModelForm):
             "patient", "professional_name", "profession", "status", "valid_from", "valid_until",
             "document_reference", "notes",
         ]  # fmt: skip
+        # In the clinic's words (issue 15, item 4): copied from the letter, as the letter says it.
+        labels = {
+            "professional_name": "Cleared by",
+            "profession": "Their profession",
+            "valid_from": "Valid from",
+            "valid_until": "Valid until",
+            "document_reference": "Letter filed as",
+        }
+        help_texts = {
+            "professional_name": "The name on the letter, e.g. Dr. Lena Park.",
+            "status": "As the letter says: cleared for stretching, or cleared except for the movements ticked below.",
+            "valid_until": "The last day the letter covers; later sessions are held until a new clearance is recorded.",
+            "document_reference": "Where the letter is kept: the scan's number or file name.",
+        }
 
     def service_arguments(self) -> dict[str, Any]:
         """What ``clearance_record`` is given, besides who records it."""

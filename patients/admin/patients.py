@@ -18,6 +18,7 @@ from django.db import transaction
 from django.http import Http404, HttpResponseRedirect
 from django.template.response import TemplateResponse
 from django.urls import path, reverse
+from django.utils import formats, timezone
 from django.utils.decorators import method_decorator
 from django.utils.html import format_html
 from django.views.decorators.debug import sensitive_post_parameters, sensitive_variables
@@ -299,6 +300,28 @@ class PatientForm(ServiceModelForm):
             "quiet_hours_start", "quiet_hours_end",
         ]  # fmt: skip
         widgets = {"timezone": ZoneInput}
+        # In the clinic's words (issue 15, item 4): what to type, and what the system does with it.
+        labels = {
+            "mrn": "MRN",
+            "timezone": "Time zone",
+            "email_consent": "Reminders by email",
+            "sms_consent": "Reminders by text message",
+            "preferred_channel": "Preferred reminder channel",
+            "quiet_hours_start": "Quiet from",
+            "quiet_hours_end": "Quiet until",
+        }
+        help_texts = {
+            "mrn": "The patient's medical record number; unique in this clinic.",
+            "timezone": "Where the patient lives: start typing a city, e.g. Chicago. Session times and reminders "
+            "follow this zone.",
+            "primary_therapist": "Who prescribes for this patient and sees their safety flags first.",
+            "phone": "For text reminders, with the country code, e.g. +1 312 555 0142.",
+            "email_consent": "Tick only when the patient has agreed; the date is kept.",
+            "sms_consent": "Tick only when the patient has agreed; the date is kept.",
+            "preferred_channel": "Used when the patient agreed to both.",
+            "quiet_hours_start": "No reminder is sent between these two times of the patient's day, e.g. 21:00 "
+            "to 08:00. Leave both empty for none.",
+        }
 
     @property
     def registering(self) -> bool:
@@ -320,6 +343,13 @@ class PatientForm(ServiceModelForm):
             services.patient_update_check(patient=self.instance, **self.service_fields())
 
 
+def _consent_recorded(given: bool, at) -> str | None:
+    """When consent was given (or withdrawn), in the clinic's time; None (the admin's "-") if never recorded."""
+    if at is None:
+        return None
+    return f"{'Given' if given else 'Withdrawn'} {formats.date_format(timezone.localtime(at), 'DATETIME_FORMAT')}"
+
+
 @admin.register(Patient)
 class PatientAdmin(PatientReadsLogged, ServiceFormAdmin, ClinicScopedAdmin):
     read_what = "patient"
@@ -333,7 +363,7 @@ class PatientAdmin(PatientReadsLogged, ServiceFormAdmin, ClinicScopedAdmin):
     list_select_related = ["primary_therapist"]
     search_fields = ["first_name", "last_name", "mrn", "phone", "email"]
     search_help_text = "Name, MRN, phone or email."
-    readonly_fields = ["email_consent_at", "sms_consent_at", "archived_at", "created_at", "updated_at"]
+    readonly_fields = ["email_consent_recorded", "sms_consent_recorded", "archived_at", "created_at", "updated_at"]
     inlines = [ClearanceInline, EpisodeInline, DiagnosisInline, MobilityInline, PortalAccessInline]
     actions = ["archive", "restore"]
     scoped_choices = {"primary_therapist": "membership__clinic"}
@@ -374,6 +404,14 @@ class PatientAdmin(PatientReadsLogged, ServiceFormAdmin, ClinicScopedAdmin):
 
     def has_delete_permission(self, request, obj=None) -> bool:
         return False  # archive instead
+
+    @admin.display(description="Email consent recorded")
+    def email_consent_recorded(self, patient: Patient) -> str | None:
+        return _consent_recorded(patient.email_consent, patient.email_consent_at)
+
+    @admin.display(description="Text consent recorded")
+    def sms_consent_recorded(self, patient: Patient) -> str | None:
+        return _consent_recorded(patient.sms_consent, patient.sms_consent_at)
 
     @admin.display(description="Clearance today", ordering="clearance_states")
     def clearance_badge(self, patient: Patient) -> str:

@@ -24,11 +24,10 @@ from django.db.models.functions import Cast, Coalesce, Concat
 from django.db.models.lookups import In
 from pghistory.models import Events
 
-from clinic.access import membership_of
 from clinic.admin_base import clinic_id_of, scope_to_clinic
-from clinic.policy import Action, roles_for
+from clinic.policy import Action, may
 from patients.admin.reads import PatientReadsLogged
-from patients.models import AccessLog, Clearance, Patient
+from patients.models import AccessLog, ChangeTrailEntry, Clearance, Patient
 
 PATIENT_MODEL = "patients.Patient"
 
@@ -106,12 +105,7 @@ def event_patient_id():
 
 def may_view_audit(user) -> bool:
     """A superuser, or staff whose role may ``VIEW_AUDIT`` (their own clinic's trails: the querysets say which)."""
-    if user is None or not getattr(user, "is_active", False):
-        return False
-    if user.is_superuser:
-        return True
-    membership = membership_of(user)
-    return membership is not None and membership.role in roles_for(Action.VIEW_AUDIT)
+    return may(Action.VIEW_AUDIT, user)
 
 
 def _clinic_patients(request) -> QuerySet:
@@ -138,7 +132,7 @@ class PatientIdFilter(admin.SimpleListFilter):
             return queryset
         if not value.isdigit():
             return queryset.none()
-        if queryset.model is Events:
+        if queryset.model is ChangeTrailEntry:
             return queryset.filter(events_of_patients(Patient.objects.filter(pk=int(value))))
         return queryset.filter(patient_id=int(value))
 
@@ -168,7 +162,7 @@ class ActorFilter(admin.SimpleListFilter):
         value = self.value()
         if not value:
             return queryset
-        if queryset.model is Events:
+        if queryset.model is ChangeTrailEntry:
             if value == SYSTEM:
                 return queryset.filter(pgh_context__actor__startswith="system:")
             return queryset.filter(pgh_context__user=int(value)) if value.isdigit() else queryset.none()
@@ -230,7 +224,7 @@ class AccessLogAdmin(AuditTrailAdmin):
         return obj.actor.get_username() if obj.actor else "system"
 
 
-@admin.register(Events)
+@admin.register(ChangeTrailEntry)
 class ChangeEventAdmin(PatientReadsLogged, AuditTrailAdmin):
     read_what = "change-trail"
     list_display = [
@@ -248,7 +242,7 @@ class ChangeEventAdmin(PatientReadsLogged, AuditTrailAdmin):
 
     def get_queryset(self, request):
         events = (
-            Events.objects.annotate(event_patient_id=event_patient_id())
+            ChangeTrailEntry.objects.annotate(event_patient_id=event_patient_id())
             .annotate(
                 event_patient_name=Subquery(
                     Patient.objects.filter(pk=OuterRef("event_patient_id"))
