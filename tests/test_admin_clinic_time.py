@@ -22,6 +22,7 @@ def test_admin_times_are_the_clinics_and_the_header_names_the_zone(staff_client,
     assert "Times in America/Chicago." in page
     assert "July 1, 2026, 10:30 a.m." in page
     assert "Given July 1, 2026, 10:30 a.m." in page  # the consent, in the clinic's words and time
+    assert "Not recorded" in page  # text consent: never given nor withdrawn
     assert "3:30 p.m." not in page
     assert timezone.get_current_timezone_name() == "UTC"  # the request's zone did not leak
 

@@ -343,10 +343,10 @@ class PatientForm(ServiceModelForm):
             services.patient_update_check(patient=self.instance, **self.service_fields())
 
 
-def _consent_recorded(given: bool, at) -> str | None:
-    """When consent was given (or withdrawn), in the clinic's time; None (the admin's "-") if never recorded."""
+def _consent_recorded(given: bool, at) -> str:
+    """When consent was given (or withdrawn), in the clinic's time."""
     if at is None:
-        return None
+        return "Not recorded"
     return f"{'Given' if given else 'Withdrawn'} {formats.date_format(timezone.localtime(at), 'DATETIME_FORMAT')}"
 
 
@@ -406,11 +406,11 @@ class PatientAdmin(PatientReadsLogged, ServiceFormAdmin, ClinicScopedAdmin):
         return False  # archive instead
 
     @admin.display(description="Email consent recorded")
-    def email_consent_recorded(self, patient: Patient) -> str | None:
+    def email_consent_recorded(self, patient: Patient) -> str:
         return _consent_recorded(patient.email_consent, patient.email_consent_at)
 
     @admin.display(description="Text consent recorded")
-    def sms_consent_recorded(self, patient: Patient) -> str | None:
+    def sms_consent_recorded(self, patient: Patient) -> str:
         return _consent_recorded(patient.sms_consent, patient.sms_consent_at)
 
     @admin.display(description="Clearance today", ordering="clearance_states")

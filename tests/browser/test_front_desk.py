@@ -11,7 +11,7 @@ import pytest
 from django.utils import timezone
 from playwright.sync_api import expect
 
-from clinic.models import StaffMembership
+from clinic.models import StaffMembership, Stretch
 from patients.models import Clearance, Patient, PortalAccess
 from prescriptions.models import Prescription, SafetyFlag
 from tests import factories
@@ -51,6 +51,10 @@ def _next_session(patient, days: int) -> None:
         episode__primary_therapist=therapist,
         therapist=therapist,
         status=Prescription.Status.ACTIVE,
+    )
+    factories.PrescriptionItemFactory(prescription=plan)  # pelvic tilt
+    factories.PrescriptionItemFactory(
+        prescription=plan, stretch=Stretch.objects.get(clinic=None, slug="cat-cow"), hold_seconds=None, reps=8
     )
     factories.SessionFactory(prescription=plan, local_date=patient.local_today() + dt.timedelta(days=days))
 
@@ -144,6 +148,23 @@ def test_the_patient_list_fits_the_desks_screen(page, clinics, shots):
     page.keyboard.press("Enter")
     expect(table.locator("tbody tr")).to_have_count(1)
     expect(table).to_contain_text("Okafor, Mara")
+
+
+def test_the_desk_reads_the_active_program_on_the_patient_page(page, clinics, shots):
+    """What the patient was told to do, for the phone call (issue 15, item 3): read-only, times with their zone."""
+    pages.log_in(page, clinics.desk)
+    page.goto(PATIENTS)
+    page.get_by_role("link", name="Okafor, Mara").click()
+    program = page.locator(".live-program")
+    expect(program).to_contain_text("Pelvic tilt")
+    expect(program).to_contain_text("Cat")
+    expect(program).to_contain_text(clinics.mara.timezone)
+    expect(page.locator(".field-upcoming_sessions")).to_contain_text(f"Times in {clinics.mara.timezone}.")
+    expect(page.locator("#header")).to_contain_text("Times in")  # the admin's own times: the clinic's zone
+    shots.take(page, "front-desk-patient-program")
+    box = program.bounding_box()
+    assert box is not None and box["x"] + box["width"] <= pages.WIDTH
+    assert not pages.scrolls_sideways(page)
 
 
 def test_the_front_desk_registers_a_patient(page, clinics, shots):
