@@ -26,7 +26,7 @@ demo: migrate
 	$(PY) manage.py load_demo
 
 run: demo
-	@echo "Starting web (http://127.0.0.1:8000/admin/), Celery worker and beat — Ctrl-C stops all."
+	@echo "Starting web (admin http://127.0.0.1:8000/admin/, patient portal http://127.0.0.1:8000/portal/), Celery worker and beat — Ctrl-C stops all."
 	@PATH="$(CURDIR)/$(BIN):$$PATH" exec $(BIN)/honcho start -f Procfile
 
 # Tests in tiers (tests/tiers.py marks every test; README "Checks"). `make test` runs all of them: first whatever

@@ -7,6 +7,7 @@ class ClinicConfig(AppConfig):
     verbose_name = "Clinic and catalog"
 
     def ready(self) -> None:
+        from clinic import tasks  # noqa: F401 — registers the tasks services enqueue by name (a reset email)
         from clinic.roles import sync_role_groups_after_migrate
 
         # Role groups come from clinic/policy.py, not from a data migration (issue 14, item 5).

@@ -4,15 +4,22 @@ from __future__ import annotations
 
 import datetime as dt
 
+from django.conf import settings
 from django.contrib.auth import get_user_model
 from django.contrib.auth.base_user import AbstractBaseUser
+from django.contrib.auth.forms import PasswordResetForm
 from django.contrib.auth.models import Group
 from django.contrib.auth.password_validation import validate_password
+from django.contrib.auth.tokens import default_token_generator
 from django.core.exceptions import PermissionDenied, ValidationError
 from django.db import IntegrityError, transaction
 from django.utils import timezone
+from django.utils.encoding import force_bytes
+from django.utils.http import urlsafe_base64_decode, urlsafe_base64_encode
+from django.views.decorators.debug import sensitive_variables
 
 from clinic import outbox, signals
+from clinic.enqueue import enqueue_after_commit
 from clinic.models import (
     CatalogRecheckRequest,
     CatalogRow,
@@ -362,3 +369,85 @@ def auth_tokens_purge_expired(*, now: dt.datetime | None = None) -> int:
 
     deleted, _ = get_token_model().objects.filter(expiry__lte=now or timezone.now()).delete()
     return deleted
+
+
+# --- Passwords: change, reset by email --------------------------------------------------------------------
+
+OLD_PASSWORD_WRONG = "Your old password was entered incorrectly. Please enter it again."
+RESET_LINK_INVALID = "This password reset link is invalid or has expired."
+PASSWORD_RESET_TASK = "clinic.send_password_reset"
+NO_ONE = 0  # the task's user id for an unknown address: no user has it, so the task sends nothing
+PASSWORD_RESET_TEMPLATES = ("clinic/password_reset_subject.txt", "clinic/password_reset_email.txt")
+
+
+def _password_set(user: AbstractBaseUser, password: str, *, keep_token=None) -> None:
+    """Check ``password`` with the validators (errors on ``new_password``), set it, and end the user's API tokens
+    but ``keep_token``. Browser sessions signed in before end by themselves: their password hash no longer matches."""
+    from knox.models import get_token_model
+
+    try:
+        validate_password(password, user)
+    except ValidationError as exc:
+        raise ValidationError({"new_password": exc.messages}) from exc
+    user.set_password(password)
+    user.save(update_fields=["password"])
+    tokens = get_token_model().objects.filter(user=user)
+    if keep_token is not None:
+        tokens = tokens.exclude(pk=keep_token.pk)
+    tokens.delete()
+
+
+@sensitive_variables("old_password", "new_password")
+@transaction.atomic
+def auth_password_change(*, user: AbstractBaseUser, old_password: str, new_password: str, keep_token=None) -> None:
+    """The signed-in ``user`` changes their password. Every API token of theirs ends but ``keep_token`` (the one
+    the request came with, if any); the caller keeps its own browser session (``update_session_auth_hash``)."""
+    if not user.check_password(old_password):
+        raise ValidationError({"old_password": OLD_PASSWORD_WRONG})
+    _password_set(user, new_password, keep_token=keep_token)
+
+
+@transaction.atomic
+def auth_password_reset_request(*, email: str) -> None:
+    """Mail a reset link (after commit, from a task) to each active login with this address and a usable password,
+    staff or portal. An unknown address sends nothing, yet costs the same: one lookup and one task (for no one,
+    ``NO_ONE``), so neither the answer nor its time tells whether the address is on file."""
+    user_ids = [user.pk for user in PasswordResetForm().get_users(email)] or [NO_ONE]
+    for user_id in user_ids:
+        enqueue_after_commit(PASSWORD_RESET_TASK, user_id)
+
+
+def auth_password_reset_send(*, user_id: int) -> bool:
+    """Send user ``user_id`` the link ``PORTAL_BASE_URL/portal/reset/<uidb64>/<token>`` through the email backend
+    (Django's reset token: single use, valid ``PASSWORD_RESET_TIMEOUT``). False when they no longer qualify."""
+    user = get_user_model()._default_manager.filter(pk=user_id, is_active=True).first()
+    if user is None or not user.has_usable_password() or not user.email:
+        return False
+    uid = urlsafe_base64_encode(force_bytes(user.pk))
+    token = default_token_generator.make_token(user)
+    context = {
+        "user": user,
+        "username": user.get_username(),
+        "uid": uid,
+        "token": token,
+        "link": f"{settings.PORTAL_BASE_URL}/portal/reset/{uid}/{token}",
+        "valid_hours": max(1, settings.PASSWORD_RESET_TIMEOUT // 3600),
+    }
+    PasswordResetForm().send_mail(*PASSWORD_RESET_TEMPLATES, context, None, user.email)
+    return True
+
+
+@sensitive_variables("new_password")
+@transaction.atomic
+def auth_password_reset_confirm(*, uid: str, token: str, new_password: str) -> AbstractBaseUser:
+    """Set a new password through a reset link's ``uid`` and ``token`` (once: the token is bound to the old
+    password) and end every API token of the user. A bad or expired link is an error on ``token``."""
+    users = get_user_model()._default_manager
+    try:
+        user = users.select_for_update().get(pk=urlsafe_base64_decode(uid).decode(), is_active=True)
+    except (TypeError, ValueError, OverflowError, ValidationError, users.model.DoesNotExist):
+        raise ValidationError({"token": RESET_LINK_INVALID}) from None
+    if not default_token_generator.check_token(user, token):
+        raise ValidationError({"token": RESET_LINK_INVALID})
+    _password_set(user, new_password)
+    return user

@@ -149,8 +149,10 @@ def test_me_lists_the_patients_i_may_see(as_user, portal_user, patient):
             "last_name": patient.last_name,
             "relationship": "self",
             "timezone": "America/New_York",
+            "clinic": {"name": patient.clinic.name, "phone": patient.clinic.phone},
         }
     ]
+    assert body["pain"] == {"ask_which_hurt_above": 5, "stop_at": 7}  # the pain rules' thresholds, not re-typed
 
 
 def test_a_guardian_sees_both_children(as_user, guardian):

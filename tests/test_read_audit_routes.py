@@ -13,6 +13,7 @@ from django.contrib import admin
 from django.contrib.auth import get_user_model
 from django.core.exceptions import ImproperlyConfigured
 from django.db import transaction
+from django.test import Client
 from django.urls import URLPattern, URLResolver, get_resolver, reverse
 from pghistory.models import Events
 from rest_framework.response import Response
@@ -64,6 +65,9 @@ API_PATIENT_ROUTES = {
     "portal-session-list": ("portal", _row_patients),
     "portal-session-detail": ("portal", _body_patient),
     "portal-preferences": ("portal", _body_patient),
+    # The printable program (a PDF): the plan's patient, named by the URL's plan.
+    "portal-program-pdf": ("portal", lambda body, ids: {ids["plan_patient_id"]}),
+    "prescription-program-pdf": ("staff", lambda body, ids: {ids["plan_patient_id"]}),
 }
 # API routes that show no patient data (their views declare ``shows_patients = None``).
 API_NO_PATIENT_DATA = {
@@ -74,6 +78,24 @@ API_NO_PATIENT_DATA = {
     "catalog-mobility-level-list": "the mobility-level catalog",
     "catalog-contraindication-list": "the contraindication catalog",
     "catalog-contraindication-detail": "the contraindication catalog",
+}
+# The patient portal's pages (issue 16): one shell for every screen that renders no patient data (the API calls
+# the page makes log their own reads). Fetched as the portal user: each must answer 200 and log nothing.
+PAGES_NO_PATIENT_DATA = {
+    "portal-page-today": "the portal's shell: today's screen is filled by the API",
+    "portal-page-login": "the portal's shell: the login screen",
+    "portal-page-choose": "the portal's shell: the guardian's choice is filled by the API",
+    "portal-page-session": "the portal's shell: the session is read through the API",
+    "portal-page-week": "the portal's shell: the week is read through the API",
+    "portal-page-preferences": "the portal's shell: the preferences are read through the API",
+    "portal-page-password": "the portal's shell: the password form",
+    "portal-page-forgot": "the portal's shell: the reset request form",
+    "portal-page-reset": "the portal's shell: the reset link's form",
+}
+PAGE_KWARGS = {"uidb64": "MQ", "token": "a-reset-token"}
+# Portal pages that render patient data themselves (signed in with the session): url name -> (who, patients shown).
+PAGES_PATIENT_DATA = {
+    "portal-program-print": ("portal", lambda ids: {ids["plan_patient_id"]}),  # the printable program
 }
 API_EXEMPT = {
     "schema": "the OpenAPI document: describes the API, holds no data",
@@ -173,6 +195,7 @@ def demo(db):
     ids = {
         "patient_id": lucy.pk,
         "prescription_id": plan.pk,
+        "plan_patient_id": plan.patient_id,
         "flag_id": flag.pk,
         "session_id": session.pk,
         "stretch_id": Stretch.objects.filter(clinic__isnull=True).first().pk,
@@ -247,7 +270,27 @@ def test_every_get_route_logs_exactly_the_patients_it_shows(demo, client):
             continue  # not a GET route (login, logout, writes)
         if name in API_EXEMPT:
             continue
+        if name in PAGES_NO_PATIENT_DATA:
+            pages = Client()
+            pages.force_login(users["portal"])
+            url = reverse(name, kwargs={key: {**ids, **PAGE_KWARGS}[key] for key in pattern.pattern.converters})
+            reads = _Reads()
+            response = pages.get(url)
+            walked += 1
+            if response.status_code != 200 or reads.patients():
+                problems.append(f"{url}: {response.status_code}, logged {sorted(reads.patients())}")
+            continue
         url = reverse(name, kwargs={key: ids[key] for key in pattern.pattern.converters})
+        if name in PAGES_PATIENT_DATA:
+            who, shown = PAGES_PATIENT_DATA[name]
+            pages = Client()
+            pages.force_login(users[who])
+            reads = _Reads()
+            response = pages.get(url)
+            walked += 1
+            if response.status_code != 200 or reads.patients() != shown(ids):
+                problems.append(f"{url}: {response.status_code}, logged {sorted(reads.patients())}")
+            continue
         if name in API_NO_PATIENT_DATA:
             assert view_class.shows_patients is None, name
             api.force_authenticate(users["staff"])
@@ -268,7 +311,8 @@ def test_every_get_route_logs_exactly_the_patients_it_shows(demo, client):
         if response.status_code != 200:
             problems.append(f"{url}: {response.status_code}")
             continue
-        expected = shown(response.json(), ids)
+        body = response.json() if response["Content-Type"].endswith("json") else response.content  # a PDF: bytes
+        expected = shown(body, ids)
         if not expected or reads.patients() != expected:
             problems.append(f"{url}: logged {sorted(reads.patients())}, showed {sorted(expected)}")
 

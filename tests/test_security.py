@@ -66,6 +66,7 @@ print(json.dumps({
     "backends": s.AUTHENTICATION_BACKENDS,
     "middleware": s.MIDDLEWARE,
     "csp": s.CONTENT_SECURITY_POLICY,
+    "static": s.STORAGES["staticfiles"]["BACKEND"],
     "cookies": [s.SESSION_COOKIE_SECURE, s.SESSION_COOKIE_HTTPONLY, s.CSRF_COOKIE_SECURE, s.CSRF_COOKIE_HTTPONLY],
     "frame": s.X_FRAME_OPTIONS,
     "referrer": s.SECURE_REFERRER_POLICY,
@@ -314,6 +315,10 @@ def _allows(policy: dict[str, list[str]], directive: str, url: str | None = None
     return url.startswith("/") and not url.startswith("//") and "'self'" in sources
 
 
+# Production's WhiteNoise warns that STATIC_ROOT does not exist where collectstatic has not run (here: not needed).
+WITHOUT_COLLECTSTATIC = pytest.mark.filterwarnings("ignore:No directory at:UserWarning")
+
+
 @pytest.fixture
 def production_csp(production):
     with override_settings(MIDDLEWARE=production["middleware"], CONTENT_SECURITY_POLICY=production["csp"]):
@@ -349,6 +354,19 @@ def _assert_page_allowed(response) -> dict[str, list[str]]:
     return policy
 
 
+def test_production_keeps_the_site_csp_and_serves_static_files_with_whitenoise(production):
+    assert production["csp"] == base.CONTENT_SECURITY_POLICY  # one policy, in every environment (base.py)
+    middleware = production["middleware"]
+    security = middleware.index("django.middleware.security.SecurityMiddleware")
+    assert middleware[security + 1 : security + 3] == [
+        "whitenoise.middleware.WhiteNoiseMiddleware",
+        "csp.middleware.CSPMiddleware",
+    ]
+    assert production["static"] == "whitenoise.storage.CompressedStaticFilesStorage"
+    assert "whitenoise.middleware.WhiteNoiseMiddleware" not in base.MIDDLEWARE  # Django serves them in development
+
+
+@WITHOUT_COLLECTSTATIC
 @pytest.mark.usefixtures("production_csp")
 def test_admin_pages_carry_a_csp_that_allows_what_they_load(client, front_desk):
     _assert_page_allowed(client.get("/admin/login/"))
@@ -356,6 +374,7 @@ def test_admin_pages_carry_a_csp_that_allows_what_they_load(client, front_desk):
     _assert_page_allowed(client.get("/admin/"))
 
 
+@WITHOUT_COLLECTSTATIC
 @pytest.mark.usefixtures("production_csp")
 def test_swagger_ui_carries_a_csp_that_allows_what_it_loads(client):
     policy = _assert_page_allowed(client.get("/api/docs/"))

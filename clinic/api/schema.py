@@ -8,12 +8,15 @@ from django.core.exceptions import FieldDoesNotExist
 from django.db import models
 from drf_spectacular.extensions import OpenApiAuthenticationExtension, OpenApiSerializerFieldExtension
 from drf_spectacular.openapi import AutoSchema
+from drf_spectacular.utils import OpenApiResponse
 from rest_framework import serializers
 
 from clinic.api.problems import ProblemSerializer
 
 
 def _is_problem(serializer) -> bool:
+    if isinstance(serializer, OpenApiResponse):  # a problem with its own description is still a problem
+        serializer = serializer.response
     cls = serializer if isinstance(serializer, type) else type(serializer)
     return isinstance(cls, type) and issubclass(cls, ProblemSerializer)
 

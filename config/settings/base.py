@@ -7,6 +7,7 @@ import re
 from pathlib import Path
 
 from celery.schedules import crontab
+from csp.constants import NONE, SELF, UNSAFE_INLINE
 from django.core.exceptions import ImproperlyConfigured
 
 from config.env import env_db, env_int, env_list, env_str
@@ -33,6 +34,7 @@ INSTALLED_APPS = [
     "django_filters",
     "drf_spectacular",
     "drf_spectacular_sidecar",
+    "csp",
     "clinic",
     "patients",
     "prescriptions",
@@ -44,6 +46,8 @@ MIDDLEWARE = [
     # Cache-Control: no-store on every /api/ answer (login and problems included), whichever layer made it.
     "clinic.api.no_store.NoStoreMiddleware",
     "django.middleware.security.SecurityMiddleware",
+    # Content-Security-Policy on every answer (CONTENT_SECURITY_POLICY below; the portal's stricter one: clinic.csp).
+    "csp.middleware.CSPMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.common.CommonMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
@@ -141,6 +145,24 @@ USE_TZ = True
 STATIC_URL = "static/"
 STATIC_ROOT = BASE_DIR / "staticfiles"
 
+# Content Security Policy (django-csp 4), in every environment, so development, the tests and the browser tests'
+# live server run what production runs. This site-wide policy is for the admin and Swagger UI (/api/docs/), both
+# served from our own /static/: Swagger UI needs inline styles (React sets style attributes) and data: images (its
+# CSS icons); its init script is served from 'self' by SpectacularSwaggerSplitView, so scripts stay strict. The
+# portal's pages replace it with a stricter one, no inline style either (clinic.csp.portal_csp).
+CONTENT_SECURITY_POLICY = {
+    "DIRECTIVES": {
+        "default-src": [SELF],
+        "script-src": [SELF],
+        "style-src": [SELF, UNSAFE_INLINE],
+        "img-src": [SELF, "data:"],
+        "object-src": [NONE],
+        "base-uri": [SELF],
+        "form-action": [SELF],
+        "frame-ancestors": [NONE],
+    },
+}
+
 # Cache: login throttling counts and cached catalog rows, shared by every web process.
 CACHES = {
     "default": {
@@ -168,7 +190,10 @@ REST_FRAMEWORK = {
     "DEFAULT_PARSER_CLASSES": ["clinic.api.parsers.BoundedJSONParser"],  # JSON nested at most 32 deep
     "DEFAULT_SCHEMA_CLASS": "clinic.api.schema.LimberAutoSchema",
     "EXCEPTION_HANDLER": "clinic.api.problems.exception_handler",
-    "DEFAULT_THROTTLE_RATES": {"login": env_str("LOGIN_THROTTLE_RATE", default="10/min")},
+    "DEFAULT_THROTTLE_RATES": {
+        "login": env_str("LOGIN_THROTTLE_RATE", default="10/min"),
+        "program_pdf": env_str("PROGRAM_PDF_THROTTLE_RATE", default="30/min"),
+    },
     "NUM_PROXIES": 0,  # DRF's own rule would believe X-Forwarded-For from anyone; see TRUSTED_PROXY_COUNT
     "TEST_REQUEST_DEFAULT_FORMAT": "json",
     "UNAUTHENTICATED_USER": "django.contrib.auth.models.AnonymousUser",
@@ -178,6 +203,8 @@ REST_KNOX = {
     "AUTO_REFRESH": False,
     "TOKEN_LIMIT_PER_USER": 20,
 }
+# A browser session (the portal, the admin) lasts as long as an API token: one setting, API_TOKEN_TTL_HOURS.
+SESSION_COOKIE_AGE = int(REST_KNOX["TOKEN_TTL"].total_seconds())
 SPECTACULAR_SETTINGS = {
     "TITLE": "Limber API",
     "DESCRIPTION": "Stretch prescriptions checked against clearance, diagnoses and mobility.",
@@ -284,6 +311,8 @@ EMAIL_PORT = env_int("EMAIL_PORT", default=25, minimum=1)
 EMAIL_HOST_USER = env_str("EMAIL_HOST_USER", default="")
 EMAIL_HOST_PASSWORD = env_str("EMAIL_HOST_PASSWORD", default="")
 DEFAULT_FROM_EMAIL = env_str("DEFAULT_FROM_EMAIL", default="Limber <no-reply@limber.invalid>")
+# The public origin of the portal, for links in emails sent outside a request (a password reset's link).
+PORTAL_BASE_URL = env_str("PORTAL_BASE_URL", default="http://localhost:8000").rstrip("/")
 
 _SECRET_KEY_NAMES = re.compile(r"password|passwd|token|secret|authorization", re.IGNORECASE)
 
@@ -321,5 +350,6 @@ LOGGING = {
         "console": {"class": "logging.StreamHandler", "formatter": "plain", "filters": ["redact_secrets"]},
     },
     "root": {"handlers": ["console"], "level": "INFO"},
-    "loggers": {"django.db.backends": {"level": "WARNING"}},
+    # WeasyPrint narrates every step of every PDF at INFO: its warnings (a CSS rule it skips) are enough.
+    "loggers": {"django.db.backends": {"level": "WARNING"}, "weasyprint.progress": {"level": "WARNING"}},
 }

@@ -1,6 +1,6 @@
 from django.urls import path
 
-from prescriptions.api import plans
+from prescriptions.api import plans, program
 
 urlpatterns = [
     path("prescriptions/", plans.PrescriptionListView.as_view(), name="prescription-list"),
@@ -23,5 +23,10 @@ urlpatterns = [
         "prescriptions/<int:prescription_id>/cancel", plans.PrescriptionCancelView.as_view(), name="prescription-cancel"
     ),
     path("prescriptions/<int:prescription_id>/amend", plans.PrescriptionAmendView.as_view(), name="prescription-amend"),
+    path(
+        "prescriptions/<int:prescription_id>/program.pdf",
+        program.StaffProgramPdfView.as_view(),
+        name="prescription-program-pdf",
+    ),
     path("safety-check", plans.SafetyCheckView.as_view(), name="safety-check"),
 ]

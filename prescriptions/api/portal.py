@@ -17,7 +17,7 @@ from rest_framework.response import Response
 
 from clinic.api.inputs import IdField
 from clinic.api.problems import ProblemSerializer
-from clinic.models import Stretch, ZoneFieldMixin
+from clinic.models import Clinic, Stretch, ZoneFieldMixin
 from patients import services as patient_services
 from patients.api.base import PortalAPIView, PortalScoped
 from patients.models import Channel, Patient, PortalAccess
@@ -37,12 +37,29 @@ PATIENT_PARAMETER = OpenApiParameter(
 # --- Serializers ------------------------------------------------------------------------------------------
 
 
+class PortalClinicOut(serializers.Serializer):
+    name = serializers.CharField()
+    phone = serializers.CharField(
+        allow_blank=True, help_text="The number to call: the portal's stop message shows it (blank if none on file)."
+    )
+
+
 class PortalPatientOut(serializers.Serializer):
     id = serializers.IntegerField()
     first_name = serializers.CharField()
     last_name = serializers.CharField()
     relationship = serializers.ChoiceField(choices=PortalAccess.Relationship.choices)
     timezone = serializers.CharField()
+    clinic = PortalClinicOut(help_text="The patient's clinic: who to call.")
+
+
+class PortalPainScaleOut(serializers.Serializer):
+    """The pain rules' thresholds (prescriptions.gate.pain): a portal asks its questions without a rule of its own."""
+
+    ask_which_hurt_above = serializers.IntegerField(
+        help_text="Pain after a session above this (0–10) is more than acceptable: ask which stretches hurt."
+    )
+    stop_at = serializers.IntegerField(help_text="Pain at or above this (0–10) means stop and call the clinic.")
 
 
 class PortalMeOut(serializers.Serializer):
@@ -52,6 +69,7 @@ class PortalMeOut(serializers.Serializer):
     first_name = serializers.CharField(allow_blank=True)
     last_name = serializers.CharField(allow_blank=True)
     patients = PortalPatientOut(many=True)
+    pain = PortalPainScaleOut()
 
 
 class PortalStretchOut(serializers.Serializer):
@@ -273,6 +291,8 @@ class PortalMeView(PortalAPIView):
         user = request.user
         grants = grants_in_care(self.portal_grants())
         self.shown(*(access.patient for access in grants))
+        # One query for the clinics of all the patients (a guardian's children may be at two clinics).
+        clinics = Clinic.objects.filter(pk__in={access.patient.clinic_id for access in grants}).in_bulk()
         patients = [
             {
                 "id": access.patient.pk,
@@ -280,6 +300,10 @@ class PortalMeView(PortalAPIView):
                 "last_name": access.patient.last_name,
                 "relationship": access.relationship,
                 "timezone": access.patient.timezone,
+                "clinic": {
+                    "name": clinics[access.patient.clinic_id].name,
+                    "phone": clinics[access.patient.clinic_id].phone,
+                },
             }
             for access in grants
         ]
@@ -291,6 +315,7 @@ class PortalMeView(PortalAPIView):
                 "first_name": user.first_name,
                 "last_name": user.last_name,
                 "patients": patients,
+                "pain": {"ask_which_hurt_above": pain.PAIN_ACCEPTABLE_MAX, "stop_at": pain.PAIN_STOP_AT},
             }
         )
 

@@ -1,10 +1,11 @@
 from django.urls import path
 
-from prescriptions.api import portal
+from prescriptions.api import portal, program
 
 urlpatterns = [
     path("me", portal.PortalMeView.as_view(), name="portal-me"),
     path("plans", portal.PortalPlansView.as_view(), name="portal-plans"),
+    path("plans/<int:prescription_id>/program.pdf", program.PortalProgramPdfView.as_view(), name="portal-program-pdf"),
     path("sessions/", portal.PortalSessionListView.as_view(), name="portal-session-list"),
     path("sessions/<int:session_id>", portal.PortalSessionDetailView.as_view(), name="portal-session-detail"),
     path("sessions/<int:session_id>/log", portal.PortalSessionLogView.as_view(), name="portal-session-log"),

@@ -13,8 +13,9 @@ when the last browser test is done, before any other test of the session runs.
 from __future__ import annotations
 
 import pytest
+from playwright.sync_api import BrowserContext
 
-from tests.browser import pages
+from tests.browser import pages, portal_support
 
 CHROMIUM_FLAGS = [
     "--headless",
@@ -45,17 +46,15 @@ def browser():
 
 @pytest.fixture
 def page(browser, live_server):
-    """A fresh context (no cookies) at the desk's 1366×768; JavaScript errors on any page fail the test."""
-    context = browser.new_context(
-        viewport={"width": pages.WIDTH, "height": pages.HEIGHT}, base_url=live_server.url, locale="en-US"
+    """A fresh context (no cookies) at the desk's 1366×768; JavaScript errors and violations of the site's CSP on
+    any page fail the test (``portal_support.PageWatch``)."""
+    tab, watch = portal_support.open_page(
+        browser, base_url=live_server.url, viewport={"width": pages.WIDTH, "height": pages.HEIGHT}
     )
-    context.set_default_timeout(15_000)
-    errors: list[str] = []
-    tab = context.new_page()
-    tab.on("pageerror", lambda error: errors.append(str(error)))
     yield tab
-    context.close()
-    assert not errors, f"JavaScript errors: {errors}"
+    watch.settle(tab.context)
+    tab.context.close()
+    watch.assert_clean()
 
 
 @pytest.fixture
@@ -71,3 +70,36 @@ def pytest_terminal_summary(terminalreporter, config):
     taken = config.stash.get(_SHOTS, None)
     if taken is not None and taken.taken:
         terminalreporter.write_line(f"Browser screenshots ({len(taken.taken)}): {taken.folder}")
+
+
+# --- The portal's pages (issue 16): tests/browser/portal_support.py -------------------------------------------------
+
+
+@pytest.fixture
+def new_page(browser, live_server):
+    """Open pages for the portal: ``new_page(viewport=PHONE, **context_options)`` gives a page in a fresh context
+    (no cookies) on the live server, watched from its first document on. At teardown the test fails on any CSP
+    violation or JavaScript error in any page it opened (``portal_support.PageWatch``; ``watch_of(page)`` checks
+    mid-test)."""
+    opened: list[tuple[BrowserContext, portal_support.PageWatch]] = []
+
+    def open_(viewport: dict | None = None, **context_options):
+        tab, watch = portal_support.open_page(
+            browser, base_url=live_server.url, viewport=viewport or portal_support.PHONE, **context_options
+        )
+        opened.append((tab.context, watch))
+        return tab
+
+    yield open_
+    for context, watch in opened:
+        watch.settle(context)
+        context.close()
+    for _, watch in opened:
+        watch.assert_clean()
+
+
+@pytest.fixture
+def portal_page(request, new_page):
+    """One portal page at the phone's 390×844, or at the viewport given by indirect parametrization:
+    ``@pytest.mark.parametrize("portal_page", [PHONE, DESKTOP], indirect=True)``."""
+    return new_page(getattr(request, "param", None) or portal_support.PHONE)

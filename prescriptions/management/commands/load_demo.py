@@ -14,5 +14,6 @@ class Command(BaseCommand):
         self.stdout.write(self.style.SUCCESS("\nLimber demo clinic ready."))
         self.stdout.write("  Admin:     http://127.0.0.1:8000/admin/")
         self.stdout.write(f"  Staff:     {', '.join(logins)}")
-        self.stdout.write(f"  Portal:    {', '.join(portal)}")
+        self.stdout.write("  Portal:    http://127.0.0.1:8000/portal/")
+        self.stdout.write(f"  Patients:  {', '.join(portal)}")
         self.stdout.write(f"  Password:  {PASSWORD}  (demo only)")
