@@ -379,6 +379,110 @@ class Stretch(CatalogRow):
         return self.clinic_id is None
 
 
+class Side(models.TextChoices):
+    """Which side a stretch is done on (a plan's item, a template's item)."""
+
+    BOTH = "both", "Both sides"
+    LEFT = "left", "Left"
+    RIGHT = "right", "Right"
+    NONE = "none", "Not sided"
+
+
+class ProtocolTemplateQuerySet(models.QuerySet):
+    def visible_to(self, clinic: Clinic | int | None) -> ProtocolTemplateQuerySet:
+        """The global templates (read-only to clinics) plus the clinic's own."""
+        return self.filter(Q(clinic__isnull=True) | Q(clinic=clinic))
+
+
+class ProtocolTemplate(CatalogRow):
+    """A protocol to start a plan from (issue 17): a named, versioned list of items with suggested days and times,
+    for one or more diagnoses and a phase. A template never bypasses anything: the plan made from it is a draft the
+    gate evaluates like any other. Global rows (``clinic`` null) ship with Limber, each with its ``source`` and the
+    review note; a clinic adds its own. ``version`` goes up by one on every change, and a plan records the version
+    it was made from."""
+
+    clinic = models.ForeignKey(Clinic, on_delete=models.PROTECT, null=True, blank=True, related_name="templates")
+    slug = models.SlugField(max_length=80)
+    name = models.CharField(max_length=200)
+    description = models.TextField(blank=True)
+    diagnoses = models.ManyToManyField(Diagnosis, related_name="templates", help_text="The diagnoses it targets.")
+    phase = models.CharField(
+        max_length=20, choices=Phase.choices, blank=True, help_text="The phase it is for; blank: any phase."
+    )
+    days_of_week = ArrayField(
+        models.PositiveSmallIntegerField(), help_text="Suggested ISO weekdays: 1 = Monday … 7 = Sunday."
+    )
+    times = ArrayField(models.TimeField(), help_text="Suggested local times of day.")
+    weeks = models.PositiveSmallIntegerField(
+        null=True, blank=True, help_text="How many weeks a plan from it runs; blank: open-ended."
+    )
+    version = models.PositiveIntegerField(default=1)
+
+    objects = ProtocolTemplateQuerySet.as_manager()
+
+    class Meta:
+        ordering = ["name", "id"]
+        constraints = [
+            models.UniqueConstraint(fields=["clinic", "slug"], nulls_distinct=False, name="template_slug_per_clinic"),
+            models.CheckConstraint(
+                condition=Q(days_of_week__len__gte=1) & Q(days_of_week__contained_by=[1, 2, 3, 4, 5, 6, 7]),
+                name="template_days_of_week_valid",
+                violation_error_message="Choose at least one weekday (1 = Monday … 7 = Sunday).",
+            ),
+            models.CheckConstraint(
+                condition=Q(times__len__gte=1),
+                name="template_has_times",
+                violation_error_message="Give at least one time of day.",
+            ),
+            models.CheckConstraint(condition=Q(weeks__isnull=True) | Q(weeks__gte=1), name="template_weeks_positive"),
+            models.CheckConstraint(condition=Q(version__gte=1), name="template_version_positive"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.name} (v{self.version})"
+
+    @property
+    def is_global(self) -> bool:
+        return self.clinic_id is None
+
+
+class ProtocolTemplateItem(models.Model):
+    """One stretch of a template, in order, with its dose (the same bounds as a plan's item)."""
+
+    template = models.ForeignKey(ProtocolTemplate, on_delete=models.CASCADE, related_name="items")
+    order = models.PositiveSmallIntegerField()
+    stretch = models.ForeignKey(Stretch, on_delete=models.PROTECT, related_name="+")
+    hold_seconds = models.PositiveSmallIntegerField(null=True, blank=True)
+    reps = models.PositiveSmallIntegerField()
+    sets = models.PositiveSmallIntegerField(default=1)
+    side = models.CharField(max_length=5, choices=Side.choices, default=Side.NONE)
+    notes = models.TextField(blank=True)
+
+    class Meta:
+        ordering = ["order", "id"]
+        constraints = [
+            models.UniqueConstraint(fields=["template", "order"], name="template_item_order_unique"),
+            models.CheckConstraint(
+                condition=Q(hold_seconds__isnull=True) | Q(hold_seconds__gte=1, hold_seconds__lte=300),
+                name="template_item_hold_positive",
+                violation_error_message="A hold must be between 1 and 300 seconds.",
+            ),
+            models.CheckConstraint(
+                condition=Q(reps__gte=1, reps__lte=100),
+                name="template_item_reps_positive",
+                violation_error_message="Repetitions must be between 1 and 100.",
+            ),
+            models.CheckConstraint(
+                condition=Q(sets__gte=1, sets__lte=20),
+                name="template_item_sets_positive",
+                violation_error_message="Sets must be between 1 and 20.",
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.order}. {self.stretch}"
+
+
 class ContraindicationQuerySet(models.QuerySet):
     def visible_to(self, clinic: Clinic | None) -> ContraindicationQuerySet:
         return self.filter(Q(clinic__isnull=True) | Q(clinic=clinic))

@@ -44,6 +44,7 @@ class Action(StrEnum):
     RESOLVE_FLAG = "resolve_flag"
     RETRY_REMINDER = "retry_reminder"
     EDIT_CATALOG = "edit_catalog"  # the clinic's own stretches and contraindications
+    EDIT_TEMPLATES = "edit_templates"  # the clinic's own protocol templates (global ones are read-only)
     MANAGE_STAFF = "manage_staff"  # add a member of staff: their login, membership and role in one step
     VIEW_AUDIT = "view_audit"  # browse the clinic's change trail and access log (read-only)
 
@@ -71,6 +72,8 @@ POLICY: Mapping[Action, frozenset[Role]] = {
     Action.RESOLVE_FLAG: CLINICAL,
     Action.RETRY_REMINDER: ANY_STAFF,
     Action.EDIT_CATALOG: frozenset({Role.CLINIC_ADMIN}),
+    # Protocol templates (issue 17): the therapists who prescribe from them, and the clinic admin who runs the clinic.
+    Action.EDIT_TEMPLATES: frozenset({Role.THERAPIST, Role.CLINIC_ADMIN}),
     Action.MANAGE_STAFF: frozenset({Role.CLINIC_ADMIN}),
     # Those who answer for the audit: the front desk and therapists do not browse who changed or read what.
     Action.VIEW_AUDIT: frozenset({Role.CLINIC_ADMIN}),
@@ -155,7 +158,10 @@ _FRONT_DESK = [
     *_perms("clinic", VIEW, CATALOG_MODELS),
 ]
 
+TEMPLATE_MODELS = ["protocoltemplate", "protocoltemplateitem"]
+
 _THERAPIST = [
+    *_perms("clinic", VIEW_ADD_CHANGE, TEMPLATE_MODELS),  # their clinic's own; global ones read-only (admin)
     *_perms("patients", VIEW_ADD_CHANGE, PATIENT_MODELS),
     *_perms("prescriptions", VIEW_ADD_CHANGE, PRESCRIPTION_MODELS),
     *_perms("clinic", VIEW, CATALOG_MODELS),
@@ -168,6 +174,7 @@ _CLINIC_ADMIN = [
     *_perms("patients", VIEW, PATIENT_MODELS),
     *_perms("prescriptions", VIEW, PRESCRIPTION_MODELS),
     *_perms("clinic", ["add", "change"], ["stretch", "contraindication", "staffmembership"]),
+    *_perms("clinic", VIEW_ADD_CHANGE, TEMPLATE_MODELS),
     *_perms("clinic", ["change"], ["clinic"]),
     # The audit trails' pages (patients.admin.trails) also require Action.VIEW_AUDIT; they scope to the clinic.
     *_perms("patients", VIEW, ["accesslog"]),

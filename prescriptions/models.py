@@ -13,7 +13,7 @@ from django.core.exceptions import ValidationError
 from django.db import models
 from django.db.models import Q
 
-from clinic.models import CatalogRow, Stretch
+from clinic.models import CatalogRow, ProtocolTemplate, Side, Stretch
 from patients.models import Channel, Episode, Patient
 
 PROTECT_DELETE = pgtrigger.Protect(name="protect_delete", operation=pgtrigger.Delete)
@@ -53,6 +53,10 @@ class Prescription(models.Model):
     times = ArrayField(models.TimeField(), help_text="Local times of day in the patient's zone.")
     notes = models.TextField(blank=True)
     supersedes = models.ForeignKey("self", on_delete=models.PROTECT, null=True, blank=True, related_name="amendments")
+    template = models.ForeignKey(
+        ProtocolTemplate, on_delete=models.PROTECT, null=True, blank=True, related_name="+", help_text="Made from it."
+    )
+    template_version = models.PositiveIntegerField(null=True, blank=True, help_text="The template's version then.")
     materialized_through = models.DateField(null=True, blank=True)
     activated_at = models.DateTimeField(null=True, blank=True)
     ended_at = models.DateTimeField(null=True, blank=True)
@@ -128,11 +132,7 @@ class Prescription(models.Model):
 
 @audited
 class PrescriptionItem(models.Model):
-    class Side(models.TextChoices):
-        BOTH = "both", "Both sides"
-        LEFT = "left", "Left"
-        RIGHT = "right", "Right"
-        NONE = "none", "Not sided"
+    Side = Side  # one list of sides for plans and templates (clinic.models.Side)
 
     prescription = models.ForeignKey(Prescription, on_delete=models.CASCADE, related_name="items")
     stretch = models.ForeignKey(Stretch, on_delete=models.PROTECT, related_name="+")

@@ -22,7 +22,7 @@ from clinic.models import (
     MovementTag,
     Stretch,
 )
-from clinic.policy import ROLE_PERMISSIONS
+from clinic.policy import ROLE_PERMISSIONS, TEMPLATE_MODELS
 from clinic.roles import sync_role_groups
 
 TAGS = {
@@ -323,7 +323,9 @@ def test_front_desk_cannot_prescribe(db):
 def test_therapist_prescribes(db):
     perms = group_perms("therapist")
     assert {"prescriptions.add_prescription", "prescriptions.change_prescription", "patients.add_clearance"} <= perms
-    assert not any(name.startswith(("clinic.add_", "clinic.change_")) for name in perms)
+    # The catalog is read-only to therapists; their clinic's own protocol templates are theirs to write (issue 17).
+    writes = {name for name in perms if name.startswith(("clinic.add_", "clinic.change_"))}
+    assert writes == {f"clinic.{verb}_{model}" for verb in ("add", "change") for model in TEMPLATE_MODELS}
 
 
 def test_clinic_admin_edits_clinic_catalog_and_staff(db):

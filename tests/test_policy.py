@@ -144,6 +144,7 @@ def test_the_table_is_what_it_was():
         Action.RESOLVE_FLAG: {T},
         Action.RETRY_REMINDER: {T, F, A},
         Action.EDIT_CATALOG: {A},
+        Action.EDIT_TEMPLATES: {T, A},  # issue 17: the clinic's own protocol templates
         Action.MANAGE_STAFF: {A},  # issue 15: clinic admins add their clinic's staff
         Action.VIEW_AUDIT: {A},  # issue 15: clinic admins browse their clinic's change trail and access log
     }
