@@ -10,6 +10,7 @@ from django.views.decorators.debug import sensitive_post_parameters
 from clinic import services
 from clinic.access import membership_of
 from clinic.admin_base import ClinicScopedAdmin, NewPasswordForm, ServiceFormAdmin, ServiceModelForm, ZoneInput
+from clinic.admin_templates import ProtocolTemplateAdmin
 from clinic.models import (
     PRECAUTION_WINDOW_SETTINGS,
     ClearanceAuthorityRule,
@@ -18,6 +19,7 @@ from clinic.models import (
     Diagnosis,
     MobilityLevel,
     MovementTag,
+    ProtocolTemplate,
     StaffMembership,
     Stretch,
 )
@@ -236,3 +238,7 @@ class ContraindicationAdmin(ClinicCatalogAdmin):
     list_display = ["diagnosis", "tag", "stretch", "severity", "phase", "qualifier", "from_day", "until_day", "clinic"]
     list_filter = ["severity", "phase", "clinic"]
     list_select_related = ["diagnosis", "tag", "stretch", "clinic"]
+
+
+# Protocol templates (issue 17): their admin lives in clinic.admin_templates.
+admin.site.register(ProtocolTemplate, ProtocolTemplateAdmin)

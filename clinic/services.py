@@ -1,8 +1,10 @@
-"""Writes for clinics, staff accounts and a clinic's own catalog rows."""
+"""Writes for clinics, staff accounts, a clinic's own catalog rows and its protocol templates."""
 
 from __future__ import annotations
 
 import datetime as dt
+from collections.abc import Sequence
+from dataclasses import dataclass
 
 from django.conf import settings
 from django.contrib.auth import get_user_model
@@ -11,22 +13,28 @@ from django.contrib.auth.forms import PasswordResetForm
 from django.contrib.auth.models import Group
 from django.contrib.auth.password_validation import validate_password
 from django.contrib.auth.tokens import default_token_generator
-from django.core.exceptions import PermissionDenied, ValidationError
+from django.core.exceptions import NON_FIELD_ERRORS, PermissionDenied, ValidationError
 from django.db import IntegrityError, transaction
 from django.utils import timezone
 from django.utils.encoding import force_bytes
 from django.utils.http import urlsafe_base64_decode, urlsafe_base64_encode
+from django.utils.text import slugify
 from django.views.decorators.debug import sensitive_variables
 
 from clinic import outbox, signals
 from clinic.enqueue import enqueue_after_commit
 from clinic.models import (
+    REVIEW_NOTE,
     CatalogRecheckRequest,
     CatalogRow,
     Clinic,
     Contraindication,
+    Diagnosis,
     MovementTag,
     Profession,
+    ProtocolTemplate,
+    ProtocolTemplateItem,
+    Side,
     StaffMembership,
     Stretch,
 )
@@ -360,6 +368,209 @@ def catalog_row_save(*, row: CatalogRow, by, save_related=None) -> CatalogRow:
         for scope in scopes:
             catalog_recheck_request(clinic_id=scope, reason=f"{row._meta.verbose_name} {verb}")
     return row
+
+
+# --- Protocol templates (issue 17) ------------------------------------------------------------------------
+# A clinic's therapists and clinic admin write the clinic's own templates; global templates (clinic null) ship in
+# data migrations and only a superuser changes one (a clinic's attempt is PermissionDenied: 403 in the API, a
+# read-only page in the admin). Every change bumps ``version`` by one; a plan records the version it came from.
+
+TEMPLATE_FIELDS = ("slug", "name", "description", "phase", "days_of_week", "times", "weeks", "source")
+"""What ``template_update`` may change besides ``items`` and ``diagnoses``."""
+
+
+@dataclass(frozen=True)
+class TemplateItemIn:
+    """One stretch of a template with its dose, as an editor gives it (the same bounds as a plan's item)."""
+
+    stretch: Stretch
+    reps: int
+    sets: int = 1
+    hold_seconds: int | None = None
+    side: str = Side.NONE
+    notes: str = ""
+
+
+def sides_overlap(one: str, other: str) -> bool:
+    """Whether two items of one stretch would do it twice on one side (a plan's or a template's): only a left and a
+    right are two halves. "none" (a stretch without sides, or a side not said) overlaps everything, "both" overlaps
+    every side."""
+    sided = {Side.LEFT, Side.RIGHT}
+    return not (one in sided and other in sided and one != other)
+
+
+def _require_template_editor(clinic_id: int | None, by) -> None:
+    """A clinic's templates: its therapists and clinic admin. Global ones: superusers only."""
+    if clinic_id is None:
+        if not (by is not None and by.is_active and by.is_superuser):
+            raise PermissionDenied("Global templates are read-only; copy one into your clinic's own to change it.")
+        return
+    require(Action.EDIT_TEMPLATES, by, clinic_id)
+
+
+def _template_items(clinic_id: int | None, items: Sequence[TemplateItemIn]) -> list[ProtocolTemplateItem]:
+    """The items as unsaved rows (order from 1), or every refusal at once: ``items`` (none given), ``items[i]``
+    (a stretch twice on one side, a static stretch without a hold, a dose out of bounds), ``items[i].stretch``."""
+    if not items:
+        raise ValidationError({"items": "A template needs at least one stretch."})
+    errors: dict[str, list[str]] = {}
+    rows = []
+    for index, item in enumerate(items):
+        stretch = item.stretch
+        name = f"items[{index}]"
+        if stretch.clinic_id not in (None, clinic_id):
+            errors.setdefault(f"{name}.stretch", []).append("That stretch is not in this clinic's catalog.")
+            continue
+        for earlier_index, earlier in enumerate(items[:index]):
+            if earlier.stretch.pk == stretch.pk and sides_overlap(earlier.side, item.side):
+                errors.setdefault(name, []).append(
+                    f"{stretch.name} ({item.side}) is already item {earlier_index + 1} ({earlier.side}); "
+                    "list a stretch once per side."
+                )
+                break
+        if stretch.kind == Stretch.Kind.STATIC and not item.hold_seconds:
+            errors.setdefault(f"{name}.hold_seconds", []).append(f"{stretch.name} is a static stretch; give a hold.")
+        row = ProtocolTemplateItem(
+            order=index + 1,
+            stretch=stretch,
+            hold_seconds=item.hold_seconds,
+            reps=item.reps,
+            sets=item.sets,
+            side=item.side,
+            notes=item.notes,
+        )
+        try:
+            row.full_clean(exclude=["template"])  # the dose bounds are the model's check constraints
+        except ValidationError as exc:
+            for field, messages in exc.message_dict.items():
+                key = name if field == NON_FIELD_ERRORS else f"{name}.{field}"
+                errors.setdefault(key, []).extend(messages)
+        rows.append(row)
+    if errors:
+        raise ValidationError(errors)
+    return rows
+
+
+def _template_check(template: ProtocolTemplate, diagnoses: Sequence[Diagnosis] | None) -> None:
+    """Normalize the schedule and validate the row (its constraints), its slug free in its scope and, when given,
+    at least one diagnosis: every refusal at once."""
+    template.slug = template.slug or slugify(template.name)[:80]
+    template.days_of_week = sorted(set(template.days_of_week or []))
+    template.times = sorted(set(template.times or []))
+    errors: dict[str, list[str]] = {}
+    if diagnoses is not None and not diagnoses:
+        errors["diagnoses"] = ["Name at least one diagnosis the template is for."]
+    taken = ProtocolTemplate.objects.filter(clinic_id=template.clinic_id, slug=template.slug).exclude(pk=template.pk)
+    if template.slug and taken.exists():
+        errors["slug"] = [f"There is already a template {template.slug!r}; choose another slug."]
+    try:
+        template.full_clean(exclude=["slug"] if "slug" in errors else None, validate_unique=False)
+    except ValidationError as exc:
+        for field, messages in exc.message_dict.items():
+            errors.setdefault(field, []).extend(messages)
+    if errors:
+        raise ValidationError(errors)
+
+
+def _template_save(template: ProtocolTemplate, diagnoses, rows: list[ProtocolTemplateItem] | None) -> None:
+    try:
+        with transaction.atomic():
+            template.save()
+    except IntegrityError as exc:  # a concurrent insert of the same slug
+        raise ValidationError({"slug": "There is already a template with this slug."}) from exc
+    if diagnoses is not None:
+        template.diagnoses.set(diagnoses)
+    if rows is not None:
+        template.items.all().delete()
+        for row in rows:
+            row.template = template
+        ProtocolTemplateItem.objects.bulk_create(rows)
+
+
+@transaction.atomic
+def template_create(
+    *,
+    clinic: Clinic | None,
+    by,
+    name: str,
+    diagnoses: Sequence[Diagnosis],
+    items: Sequence[TemplateItemIn],
+    days_of_week: Sequence[int],
+    times: Sequence[dt.time],
+    slug: str = "",
+    description: str = "",
+    phase: str = "",
+    weeks: int | None = None,
+    source: str = "",
+) -> ProtocolTemplate:
+    """Add a template of ``clinic``'s own (its therapists and clinic admin; ``clinic`` None, a global one: superusers
+    only). Items are validated as a plan's are: each stretch in the clinic's catalog, once per side, a static one
+    with a hold, doses within the model's bounds. The slug (from the name when not given) is unique in its scope."""
+    clinic_id = clinic.pk if clinic is not None else None
+    _require_template_editor(clinic_id, by)
+    template = ProtocolTemplate(
+        clinic=clinic,
+        slug=slug,
+        name=name.strip(),
+        description=description,
+        phase=phase,
+        days_of_week=list(days_of_week),
+        times=list(times),
+        weeks=weeks,
+        source=source,
+        review_note="" if clinic is not None else REVIEW_NOTE,  # the seed's note is about seed content
+        version=1,
+    )
+    errors: dict[str, list[str]] = {}
+    rows: list[ProtocolTemplateItem] = []
+    try:
+        _template_check(template, diagnoses)
+    except ValidationError as exc:
+        errors.update(exc.message_dict)
+    try:
+        rows = _template_items(clinic_id, items)
+    except ValidationError as exc:
+        errors.update(exc.message_dict)
+    if errors:
+        raise ValidationError(errors)
+    _template_save(template, diagnoses, rows)
+    return template
+
+
+@transaction.atomic
+def template_update(
+    *,
+    template: ProtocolTemplate,
+    by,
+    items: Sequence[TemplateItemIn] | None = None,
+    diagnoses: Sequence[Diagnosis] | None = None,
+    **fields,
+) -> ProtocolTemplate:
+    """Change a template: the fields given (``TEMPLATE_FIELDS``), its diagnoses and (when given) replace all its
+    items; the version goes up by one. A global template is read-only to clinics (PermissionDenied)."""
+    _require_template_editor(template.clinic_id, by)
+    unknown = set(fields) - set(TEMPLATE_FIELDS)
+    if unknown:
+        raise ValidationError(dict.fromkeys(sorted(unknown), "This field cannot be changed."))
+    template = ProtocolTemplate.objects.select_for_update().get(pk=template.pk)
+    for name, value in fields.items():
+        setattr(template, name, value.strip() if name == "name" else value)
+    template.version += 1
+    errors: dict[str, list[str]] = {}
+    rows = None
+    try:
+        _template_check(template, diagnoses)
+    except ValidationError as exc:
+        errors.update(exc.message_dict)
+    if items is not None:
+        try:
+            rows = _template_items(template.clinic_id, items)
+        except ValidationError as exc:
+            errors.update(exc.message_dict)
+    if errors:
+        raise ValidationError(errors)
+    _template_save(template, diagnoses, rows)
+    return template
 
 
 @transaction.atomic

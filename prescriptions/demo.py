@@ -1,5 +1,8 @@
 """The demo clinic `make run` loads: six patients in six zones, each showing part of the safety gate.
 
+One plan (Maria's) is made from a starter template (clinic migration 0009): the gate still refuses what the template
+does not know about her, and the therapist's override is recorded as for any plan.
+
 Idempotent: a second run finds the clinic and its patients (by MRN) and adds nothing. Every write goes
 through the services, so the demo is exactly what a clinic's staff would have produced.
 """
@@ -14,15 +17,17 @@ from django.db import transaction
 
 from clinic import services as clinic_services
 from clinic.errors import SafetyBlocked
-from clinic.models import Clinic, Diagnosis, MobilityLevel, MovementTag, StaffMembership, Stretch
+from clinic.models import Clinic, Diagnosis, MobilityLevel, MovementTag, ProtocolTemplate, StaffMembership, Stretch
 from patients import services as patient_services
 from patients.models import Patient
 from prescriptions import dosage, services
 from prescriptions.models import Prescription
+from prescriptions.services.templates import prescription_from_template
 
 CLINIC_NAME = "Limber Demo Clinic"
 CLINIC_PHONE = "+1 312 555 0142"  # 555-01xx: a fictional number
 CLINIC_ADDRESS = "100 Example Avenue, Suite 2\nChicago, IL 60607"
+PLAN_NOTES = "Stop if pain rises above 5/10 or spreads down the leg."
 PASSWORD = "limber-demo-2026"
 Role = StaffMembership.Role
 
@@ -51,15 +56,17 @@ class DemoPatient:
     quiet: tuple[dt.time, dt.time] | None = (dt.time(21, 0), dt.time(7, 30))
     extras: dict = field(default_factory=dict)
     waive: bool = True  # the therapist overrides what only needs their judgement; False: the refusal stands
+    template: str = ""  # a global starter template's slug: the plan is made from it (its items, days and times)
 
 
 PATIENTS = [
     DemoPatient(
         "DEMO-001", "Maria", "Lopez", dt.date(1968, 3, 9), "America/New_York",
-        "cleared by her physician after a left hip replacement; one contraindication overridden with a reason",
+        "cleared by her physician after a left hip replacement; her plan came from the chronic low back pain"
+        " template, whose knees to chest the gate refused: one contraindication overridden with a reason",
         [("M54.50", "chronic", "", 200), ("Z96.642", "", "posterior_approach", 40)], 3,
         {"profession": "physician", "name": "Dr. Ada Reyes", "status": "cleared", "from": -30, "until": 150},
-        ["pelvic-tilt", "knees-to-chest", "bridge"], [dt.time(7, 30), dt.time(18, 0)], ("maria", "self"),
+        [], [], ("maria", "self"), template="chronic-low-back-pain-mobility",
     ),
     DemoPatient(
         "DEMO-002", "James", "Chen", dt.date(1985, 11, 2), "America/Los_Angeles",
@@ -222,6 +229,15 @@ def _patient(clinic: Clinic, spec: DemoPatient, staff: dict) -> tuple[Patient, s
         valid_until=today + dt.timedelta(days=c["until"]),
         document_reference=f"Letter {spec.mrn}-1",
     )
+    if spec.template:
+        plan = prescription_from_template(
+            template=ProtocolTemplate.objects.get(clinic=None, slug=spec.template),
+            episode=episode,
+            by=therapist,
+            start_date=today,
+        )
+        plan = services.prescription_update_draft(prescription=plan, by=therapist, notes=PLAN_NOTES)
+        return patient, _activate(plan, therapist, waive=spec.waive)
     items = []
     age = dosage.age_on(spec.born, today)
     for slug in spec.stretches:
@@ -244,7 +260,7 @@ def _patient(clinic: Clinic, spec: DemoPatient, staff: dict) -> tuple[Patient, s
         days_of_week=[1, 2, 3, 4, 5, 6, 7] if len(spec.times) == 1 else [1, 3, 5],
         times=spec.times,
         items=items,
-        notes="Stop if pain rises above 5/10 or spreads down the leg.",
+        notes=PLAN_NOTES,
     )
     return patient, _activate(plan, therapist, waive=spec.waive)
 

@@ -160,6 +160,8 @@ def catalog(transactional_db):
     importlib.import_module("clinic.migrations.0006_clearance_authority").apply_clearance_authority(global_apps)
     # The red-flag questions a session log asks (issue 12, part 3).
     importlib.import_module("prescriptions.migrations.0005_red_flag_questions").seed_red_flag_questions(global_apps)
+    # The starter library of protocol templates (issue 17): after the catalog it names.
+    importlib.import_module("clinic.migrations.0009_starter_templates").seed_starter_templates(global_apps)
     sync_role_groups(global_apps)
 
 

@@ -233,3 +233,39 @@ def no_red_flags(session: Session, **yes: bool) -> dict[str, bool]:
     unknown = set(yes) - set(answers)
     assert not unknown, f"not questions of this session: {sorted(unknown)}"
     return {**answers, **yes}
+
+
+class ProtocolTemplateFactory(factory.django.DjangoModelFactory):
+    """A clinic's own protocol template for chronic low back pain (M54.50), any phase, without items: add them with
+    ``ProtocolTemplateItemFactory(template=...)`` (``clinic=None`` for a global one; ``diagnoses=[...]`` to target
+    others)."""
+
+    class Meta:
+        model = "clinic.ProtocolTemplate"
+        skip_postgeneration_save = True
+
+    clinic = factory.SubFactory(ClinicFactory)
+    slug = factory.Sequence(lambda n: f"template-{n}")
+    name = factory.Sequence(lambda n: f"Back care {n}")
+    days_of_week = [1, 3, 5]
+    times = [dt.time(8, 0)]
+    weeks = 4
+    review_note = ""
+
+    @factory.post_generation
+    def diagnoses(self, create, extracted, **kwargs):
+        if create:
+            self.diagnoses.set(extracted if extracted is not None else [Diagnosis.objects.get(code="M54.50")])
+
+
+class ProtocolTemplateItemFactory(factory.django.DjangoModelFactory):
+    """A static global stretch (pelvic tilt) with a 10 s hold, 5 reps."""
+
+    class Meta:
+        model = "clinic.ProtocolTemplateItem"
+
+    template = factory.SubFactory(ProtocolTemplateFactory)
+    order = factory.Sequence(lambda n: n + 1)
+    stretch = factory.LazyFunction(lambda: Stretch.objects.get(slug="pelvic-tilt", clinic=None))
+    hold_seconds = 10
+    reps = 5

@@ -68,6 +68,8 @@ API_PATIENT_ROUTES = {
     # The printable program (a PDF): the plan's patient, named by the URL's plan.
     "portal-program-pdf": ("portal", lambda body, ids: {ids["plan_patient_id"]}),
     "prescription-program-pdf": ("staff", lambda body, ids: {ids["plan_patient_id"]}),
+    # Protocol templates for an episode: the gate's findings for the URL's patient (issue 17).
+    "patient-episode-template-suggestions": ("staff", _url_patient),
 }
 # API routes that show no patient data (their views declare ``shows_patients = None``).
 API_NO_PATIENT_DATA = {
@@ -78,6 +80,8 @@ API_NO_PATIENT_DATA = {
     "catalog-mobility-level-list": "the mobility-level catalog",
     "catalog-contraindication-list": "the contraindication catalog",
     "catalog-contraindication-detail": "the contraindication catalog",
+    "catalog-template-list": "the protocol templates",
+    "catalog-template-detail": "the protocol templates",
 }
 # The patient portal's pages (issue 16): one shell for every screen that renders no patient data (the API calls
 # the page makes log their own reads). Fetched as the portal user: each must answer 200 and log nothing.
@@ -125,6 +129,7 @@ ADMIN_NO_PATIENT_DATA = {
     "clinic.ClearanceAuthorityRule": "catalog",
     "clinic.Stretch": "catalog",
     "clinic.Contraindication": "catalog",
+    "clinic.ProtocolTemplate": "catalog (protocol templates)",
     "prescriptions.RedFlagQuestion": "catalog of questions",
 }
 ADMIN_EXEMPT_MODELS = {
@@ -192,9 +197,13 @@ def demo(db):
     factories.SessionLogFactory(session=logged)
     factories.ReminderFactory(session=session)
     flag = factories.SafetyFlagFactory(patient=lucy, prescription=plan)
+    template = factories.ProtocolTemplateFactory(clinic=lucy.clinic)
+    factories.ProtocolTemplateItemFactory(template=template)
     ids = {
         "patient_id": lucy.pk,
         "prescription_id": plan.pk,
+        "episode_id": plan.episode_id,
+        "template_id": template.pk,
         "plan_patient_id": plan.patient_id,
         "flag_id": flag.pk,
         "session_id": session.pk,

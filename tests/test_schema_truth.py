@@ -18,12 +18,13 @@ from drf_spectacular.generators import SchemaGenerator
 from jsonschema import Draft4Validator, FormatChecker
 from rest_framework.test import APIClient
 
-from clinic.models import Clinic, Contraindication, Stretch
-from patients.models import Patient, PortalAccess
+from clinic.models import Clinic, Contraindication, ProtocolTemplate, Stretch
+from patients.models import Episode, Patient, PortalAccess
 from prescriptions.demo import CLINIC_NAME, load_demo
 from prescriptions.models import Prescription, SafetyFlag, Session
 from prescriptions.services.flagging import flag_raise
 from prescriptions.services.schedule import sessions_materialize
+from tests.factories import ProtocolTemplateFactory, ProtocolTemplateItemFactory
 
 # --- Cache-Control ----------------------------------------------------------------------------------------
 
@@ -84,6 +85,9 @@ def demo(db):
     for plan in Prescription.objects.filter(patient__clinic=clinic, status="active"):
         sessions_materialize(prescription_id=plan.pk)
     patient = Patient.objects.get(clinic=clinic, mrn="DEMO-001")
+    # A template of the clinic's own beside the global ones (issue 17).
+    template = ProtocolTemplateFactory(clinic=clinic, name="Demo clinic's back care")
+    ProtocolTemplateItemFactory(template=template)
     flag_raise(
         patient=patient,
         kind=SafetyFlag.Kind.PAIN_ESCALATION,
@@ -112,12 +116,19 @@ def _path_values(clinic, portal_user=None) -> dict[str, list[int]]:
         "contraindication_id": list(
             Contraindication.objects.filter(**visible_catalog).values_list("pk", flat=True)[:20]
         ),
+        "template_id": list(ProtocolTemplate.objects.visible_to(clinic).values_list("pk", flat=True)[:20]),
+        # An episode under its own patient's URL (``_urls`` pairs them).
+        "patient_id,episode_id": list(Episode.objects.filter(patient__clinic=clinic).values_list("patient_id", "pk")),
     }
 
 
 def _urls(path: str, values: dict[str, list[int]]) -> list[str]:
     urls = [path]
-    for name in re.findall(r"{(\w+)}", path):
+    if "{patient_id}" in path and "{episode_id}" in path:  # an episode only under its own patient
+        pairs = values["patient_id,episode_id"]
+        assert pairs, f"no demo episode for {path}: extend the demo fixture"
+        urls = [path.replace("{patient_id}", str(p)).replace("{episode_id}", str(e)) for p, e in pairs]
+    for name in re.findall(r"{(\w+)}", urls[0]):
         assert values.get(name), f"no demo row for {{{name}}} in {path}: extend the demo fixture"
         urls = [url.replace(f"{{{name}}}", str(value)) for url in urls for value in values[name]]
     return urls

@@ -1,6 +1,6 @@
 from django.urls import path
 
-from clinic.api import catalog
+from clinic.api import catalog, templates
 
 urlpatterns = [
     path("catalog/stretches/", catalog.StretchListView.as_view(), name="catalog-stretch-list"),
@@ -17,5 +17,9 @@ urlpatterns = [
         "catalog/contraindications/<int:contraindication_id>/",
         catalog.ContraindicationDetailView.as_view(),
         name="catalog-contraindication-detail",
+    ),
+    path("catalog/templates/", templates.TemplateListView.as_view(), name="catalog-template-list"),
+    path(
+        "catalog/templates/<int:template_id>/", templates.TemplateDetailView.as_view(), name="catalog-template-detail"
     ),
 ]

@@ -1,6 +1,6 @@
 from django.urls import path
 
-from prescriptions.api import plans, program
+from prescriptions.api import plans, program, templates
 
 urlpatterns = [
     path("prescriptions/", plans.PrescriptionListView.as_view(), name="prescription-list"),
@@ -29,4 +29,14 @@ urlpatterns = [
         name="prescription-program-pdf",
     ),
     path("safety-check", plans.SafetyCheckView.as_view(), name="safety-check"),
+    path(
+        "prescriptions/from-template",
+        templates.PrescriptionFromTemplateView.as_view(),
+        name="prescription-from-template",
+    ),
+    path(
+        "patients/<int:patient_id>/episodes/<int:episode_id>/template-suggestions",
+        templates.TemplateSuggestionsView.as_view(),
+        name="patient-episode-template-suggestions",
+    ),
 ]

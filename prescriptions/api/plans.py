@@ -59,8 +59,8 @@ class PrescriptionOut(serializers.ModelSerializer):
         model = Prescription
         fields = [
             "id", "patient", "episode", "therapist", "status", "start_date", "end_date", "days_of_week", "times",
-            "notes", "supersedes", "materialized_through", "activated_at", "ended_at", "created_at", "updated_at",
-            "items",
+            "notes", "supersedes", "template", "template_version", "materialized_through", "activated_at", "ended_at",
+            "created_at", "updated_at", "items",
         ]  # fmt: skip
         read_only_fields = fields
 

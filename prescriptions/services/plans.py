@@ -13,8 +13,9 @@ from django.utils import timezone
 
 from clinic import bounds
 from clinic.errors import SafetyBlocked, StateConflict
-from clinic.models import Stretch
+from clinic.models import ProtocolTemplate, Stretch
 from clinic.policy import Action, require
+from clinic.services import sides_overlap
 from patients.models import Episode
 from prescriptions.gate import rules
 from prescriptions.gate.facts import catalog_version, gate_facts_for_plans
@@ -75,13 +76,6 @@ def _require_draft(prescription: Prescription) -> None:
         raise StateConflict(f"Only a draft can be changed; this plan is {prescription.status}.")
 
 
-def _sides_overlap(one: str, other: str) -> bool:
-    """Whether two items of one stretch would do it twice on one side: only a left and a right are two halves.
-    "none" (a stretch without sides, or a side not said) overlaps everything, "both" overlaps every side."""
-    sided = {PrescriptionItem.Side.LEFT, PrescriptionItem.Side.RIGHT}
-    return not (one in sided and other in sided and one != other)
-
-
 def _validate_items(prescription: Prescription, items: Sequence[ItemIn]) -> None:
     if not items:
         raise ValidationError({"items": "A plan needs at least one stretch."})
@@ -89,7 +83,7 @@ def _validate_items(prescription: Prescription, items: Sequence[ItemIn]) -> None
     for index, item in enumerate(items):
         stretch = item.stretch
         for earlier_index, earlier in enumerate(items[:index]):
-            if earlier.stretch.pk == stretch.pk and _sides_overlap(earlier.side, item.side):
+            if earlier.stretch.pk == stretch.pk and sides_overlap(earlier.side, item.side):
                 errors.setdefault(f"items[{index}]", []).append(
                     f"Item {index + 1}: {stretch.name} ({item.side}) is already item {earlier_index + 1} "
                     f"({earlier.side}); prescribe a stretch once per side."
@@ -142,8 +136,11 @@ def prescription_create(
     end_date: dt.date | None = None,
     notes: str = "",
     supersedes: Prescription | None = None,
+    template: ProtocolTemplate | None = None,
+    template_version: int | None = None,
 ) -> Prescription:
-    """Create a draft plan with its items. Only a therapist of the patient's clinic prescribes."""
+    """Create a draft plan with its items (and the protocol template and version it was made from, if any). Only a
+    therapist of the patient's clinic prescribes."""
     patient = episode.patient
     require(Action.PRESCRIBE, by, patient.clinic_id)
     if patient.is_archived:
@@ -160,6 +157,8 @@ def prescription_create(
         times=list(times),
         notes=notes,
         supersedes=supersedes,
+        template=template,
+        template_version=template_version,
     )
     _clean_schedule(prescription)
     _validate_items(prescription, items)
