@@ -27,6 +27,7 @@ from clinic.models import (
     Phase,
     Profession,
     Qualifier,
+    Side,
     Stretch,
 )
 from clinic.policy import Action
@@ -77,6 +78,29 @@ class CatalogStretchField(serializers.Field):
 
     def to_representation(self, value: Stretch) -> int:
         return value.pk
+
+
+def hold_seconds_field(**kwargs: Any) -> serializers.IntegerField:
+    """A hold in seconds (1–300, the items' constraint); omitted or null: decided by the item's serializer."""
+    return serializers.IntegerField(min_value=1, max_value=300, required=False, allow_null=True, **kwargs)
+
+
+class DosedItemIn(serializers.Serializer):
+    """A stretch of the caller's catalog and its dose, within the bounds a plan's and a template's items share; an
+    omitted reps or sets takes the stretch's default (a subclass decides an omitted hold)."""
+
+    stretch = CatalogStretchField()
+    hold_seconds = hold_seconds_field()
+    reps = serializers.IntegerField(min_value=1, max_value=100, required=False)
+    sets = serializers.IntegerField(min_value=1, max_value=20, required=False)
+    side = serializers.ChoiceField(choices=Side.choices, required=False)
+    notes = serializers.CharField(max_length=2000, required=False, allow_blank=True)
+
+    def validate(self, attrs: dict[str, Any]) -> dict[str, Any]:
+        stretch = attrs["stretch"]
+        attrs.setdefault("reps", stretch.default_reps)
+        attrs.setdefault("sets", stretch.default_sets)
+        return attrs
 
 
 # --- Serializers ---------------------------------------------------------------------------------------

@@ -62,6 +62,18 @@ def IdField(**kwargs: Any) -> serializers.IntegerField:  # noqa: N802 - a field 
     return serializers.IntegerField(min_value=1, max_value=MAX_ID, **kwargs)
 
 
+def WeekdaysField(**kwargs: Any) -> serializers.ListField:  # noqa: N802 - a field factory reads like a field
+    """A schedule's ISO weekdays (1 = Monday … 7 = Sunday): at least one, at most seven."""
+    child = serializers.IntegerField(min_value=1, max_value=7)
+    return serializers.ListField(child=child, min_length=1, max_length=7, **kwargs)
+
+
+def TimesOfDayField(**kwargs: Any) -> serializers.ListField:  # noqa: N802 - a field factory reads like a field
+    """A schedule's local times of day (no offset): at least one, at most twelve."""
+    child = serializers.TimeField(validators=[naive_time])
+    return serializers.ListField(child=child, min_length=1, max_length=12, **kwargs)
+
+
 def plausible_date(value: dt.date) -> None:
     if not EARLIEST_DATE <= value <= LATEST_DATE:
         raise serializers.ValidationError(

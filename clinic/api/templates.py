@@ -18,10 +18,10 @@ from rest_framework import serializers, status
 from rest_framework.response import Response
 
 from clinic import services
-from clinic.api.catalog import CatalogStretchField
-from clinic.api.inputs import naive_time, validated
+from clinic.api.catalog import DosedItemIn, hold_seconds_field
+from clinic.api.inputs import TimesOfDayField, WeekdaysField, validated
 from clinic.api.views import ClinicAPIView, ClinicListView
-from clinic.models import Diagnosis, Phase, ProtocolTemplate, ProtocolTemplateItem, Side
+from clinic.models import Diagnosis, Phase, ProtocolTemplate, ProtocolTemplateItem
 from clinic.policy import Action
 
 MAX_WEEKS = 104
@@ -75,24 +75,14 @@ class TemplateOut(serializers.ModelSerializer):
 # --- In ------------------------------------------------------------------------------------------------
 
 
-class TemplateItemIn(serializers.Serializer):
+class TemplateItemIn(DosedItemIn):
     """A stretch and its dose; an omitted hold, reps or sets takes the stretch's default."""
 
-    stretch = CatalogStretchField()
-    hold_seconds = serializers.IntegerField(
-        min_value=1, max_value=300, required=False, allow_null=True, help_text="Seconds. Omitted: the stretch's."
-    )
-    reps = serializers.IntegerField(min_value=1, max_value=100, required=False)
-    sets = serializers.IntegerField(min_value=1, max_value=20, required=False)
-    side = serializers.ChoiceField(choices=Side.choices, required=False)
-    notes = serializers.CharField(max_length=2000, required=False, allow_blank=True)
+    hold_seconds = hold_seconds_field(help_text="Seconds. Omitted: the stretch's.")
 
     def validate(self, attrs: dict[str, Any]) -> dict[str, Any]:
-        stretch = attrs["stretch"]
-        attrs.setdefault("hold_seconds", stretch.default_hold_seconds)
-        attrs.setdefault("reps", stretch.default_reps)
-        attrs.setdefault("sets", stretch.default_sets)
-        return attrs
+        attrs.setdefault("hold_seconds", attrs["stretch"].default_hold_seconds)
+        return super().validate(attrs)
 
 
 class TemplatePatchIn(serializers.Serializer):
@@ -109,20 +99,8 @@ class TemplatePatchIn(serializers.Serializer):
         help_text="ICD-10-CM codes, e.g. M54.50; at least one.",
     )
     phase = serializers.ChoiceField(choices=Phase.choices, required=False, allow_blank=True, help_text="Empty: any.")
-    days_of_week = serializers.ListField(
-        child=serializers.IntegerField(min_value=1, max_value=7),
-        min_length=1,
-        max_length=7,
-        required=False,
-        help_text="Suggested ISO weekdays: 1 = Monday … 7 = Sunday.",
-    )
-    times = serializers.ListField(
-        child=serializers.TimeField(validators=[naive_time]),
-        min_length=1,
-        max_length=12,
-        required=False,
-        help_text='Suggested local times of day, e.g. ["08:00", "18:30"].',
-    )
+    days_of_week = WeekdaysField(required=False, help_text="Suggested ISO weekdays: 1 = Monday … 7 = Sunday.")
+    times = TimesOfDayField(required=False, help_text='Suggested local times of day, e.g. ["08:00", "18:30"].')
     weeks = serializers.IntegerField(
         min_value=1, max_value=MAX_WEEKS, required=False, allow_null=True, help_text="Null: open-ended."
     )
@@ -136,18 +114,8 @@ class TemplateIn(TemplatePatchIn):
     diagnoses = serializers.SlugRelatedField(
         slug_field="code", queryset=Diagnosis.objects.all(), many=True, help_text="ICD-10-CM codes; at least one."
     )
-    days_of_week = serializers.ListField(
-        child=serializers.IntegerField(min_value=1, max_value=7),
-        min_length=1,
-        max_length=7,
-        help_text="Suggested ISO weekdays: 1 = Monday … 7 = Sunday.",
-    )
-    times = serializers.ListField(
-        child=serializers.TimeField(validators=[naive_time]),
-        min_length=1,
-        max_length=12,
-        help_text='Suggested local times of day, e.g. ["08:00", "18:30"].',
-    )
+    days_of_week = WeekdaysField(help_text="Suggested ISO weekdays: 1 = Monday … 7 = Sunday.")
+    times = TimesOfDayField(help_text='Suggested local times of day, e.g. ["08:00", "18:30"].')
     items = TemplateItemIn(many=True, min_length=1, max_length=50)
 
 

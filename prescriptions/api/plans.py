@@ -16,8 +16,8 @@ from rest_framework import serializers, status
 from rest_framework.exceptions import NotFound
 from rest_framework.response import Response
 
-from clinic.api.catalog import CatalogStretchField
-from clinic.api.inputs import IdField, naive_time, plausible_date, validated
+from clinic.api.catalog import DosedItemIn, hold_seconds_field
+from clinic.api.inputs import IdField, TimesOfDayField, WeekdaysField, plausible_date, validated
 from clinic.api.problems import FindingSerializer, SafetyProblemSerializer
 from clinic.policy import Action
 from patients.api.base import StaffAPIView, StaffListView
@@ -133,31 +133,16 @@ class SafetyCheckOut(serializers.Serializer):
 # --- In ------------------------------------------------------------------------------------------------
 
 
-class PrescriptionItemIn(serializers.Serializer):
+class PrescriptionItemIn(DosedItemIn):
     """A stretch and its dosage; an omitted hold, reps or sets takes the stretch's default dosage (an omitted hold
     of a static stretch is at least 30 s for a patient aged 65 or more on the plan's start date)."""
 
-    stretch = CatalogStretchField()
-    hold_seconds = serializers.IntegerField(
-        min_value=1,
-        max_value=300,
-        required=False,
-        allow_null=True,
+    hold_seconds = hold_seconds_field(
         help_text="Seconds. Omitted: the stretch's default; for a static stretch and a patient aged"
         f" {dosage.OLDER_ADULT_AGE} or more on the start date, at least {dosage.OLDER_ADULT_MIN_HOLD_SECONDS} s"
-        " (ACSM).",
+        " (ACSM)."
     )
-    reps = serializers.IntegerField(min_value=1, max_value=100, required=False)
-    sets = serializers.IntegerField(min_value=1, max_value=20, required=False)
-    side = serializers.ChoiceField(choices=PrescriptionItem.Side.choices, required=False)
-    notes = serializers.CharField(max_length=2000, required=False, allow_blank=True)
-
-    def validate(self, attrs: dict[str, Any]) -> dict[str, Any]:
-        stretch = attrs["stretch"]
-        # An omitted hold stays omitted here: its default depends on the patient's age (`_items`).
-        attrs.setdefault("reps", stretch.default_reps)
-        attrs.setdefault("sets", stretch.default_sets)
-        return attrs
+    # An omitted hold stays omitted here (DosedItemIn.validate): its default depends on the patient's age (`_items`).
 
 
 def _items(data: list[dict[str, Any]], *, patient: Patient, start_date: dt.date) -> list[services.ItemIn]:
@@ -177,25 +162,16 @@ def _items_field(**kwargs: Any) -> PrescriptionItemIn:
     return PrescriptionItemIn(many=True, min_length=1, max_length=50, **kwargs)
 
 
+TIMES_HELP = 'Local times of day in the patient\'s zone, e.g. ["08:00", "18:30"].'
+
+
 class PrescriptionDraftIn(serializers.Serializer):
     """A change to a draft: only the fields given change; ``items``, when given, replace all items."""
 
     start_date = serializers.DateField(required=False, validators=[plausible_date])
     end_date = serializers.DateField(required=False, allow_null=True, validators=[plausible_date])
-    days_of_week = serializers.ListField(
-        child=serializers.IntegerField(min_value=1, max_value=7),
-        min_length=1,
-        max_length=7,
-        required=False,
-        help_text="ISO weekdays: 1 = Monday … 7 = Sunday.",
-    )
-    times = serializers.ListField(
-        child=serializers.TimeField(validators=[naive_time]),
-        min_length=1,
-        max_length=12,
-        required=False,
-        help_text='Local times of day in the patient\'s zone, e.g. ["08:00", "18:30"].',
-    )
+    days_of_week = WeekdaysField(required=False, help_text="ISO weekdays: 1 = Monday … 7 = Sunday.")
+    times = TimesOfDayField(required=False, help_text=TIMES_HELP)
     notes = serializers.CharField(max_length=5000, required=False, allow_blank=True)
     items = _items_field(required=False)
 
@@ -203,18 +179,8 @@ class PrescriptionDraftIn(serializers.Serializer):
 class PrescriptionIn(PrescriptionDraftIn):
     episode = IdField(help_text="An open episode of a patient of the caller's clinic.")
     start_date = serializers.DateField(validators=[plausible_date])
-    days_of_week = serializers.ListField(
-        child=serializers.IntegerField(min_value=1, max_value=7),
-        min_length=1,
-        max_length=7,
-        help_text="ISO weekdays: 1 = Monday … 7 = Sunday.",
-    )
-    times = serializers.ListField(
-        child=serializers.TimeField(validators=[naive_time]),
-        min_length=1,
-        max_length=12,
-        help_text='Local times of day in the patient\'s zone, e.g. ["08:00", "18:30"].',
-    )
+    days_of_week = WeekdaysField(help_text="ISO weekdays: 1 = Monday … 7 = Sunday.")
+    times = TimesOfDayField(help_text=TIMES_HELP)
     items = _items_field()
 
     def validate_episode(self, value: int) -> Episode:
