@@ -28,8 +28,12 @@ from prescriptions.gate import pain
 from prescriptions.models import Prescription, PrescriptionItem, RedFlagQuestion, Session
 
 PLAN_DAYS = 7
-PLAN_FIELDS = ("id", "start_date", "end_date", "days_of_week", "times", "notes")
-ITEM_FIELDS = ("id", "prescription_id", "order", "hold_seconds", "reps", "sets", "side", "notes")
+PLAN_FIELDS = ("id", "version", "start_date", "end_date", "days_of_week", "times", "notes")
+ITEM_FIELDS = (
+    "id", "prescription_id", "order", "hold_seconds", "reps", "sets", "side", "notes", "progress_every_weeks",
+    "progress_hold_seconds", "progress_reps", "progress_sets", "progress_max_hold_seconds", "progress_max_reps",
+    "progress_max_sets",
+)  # fmt: skip
 STRETCH_FIELDS = ("slug", "name", "steps", "position", "kind")
 SESSION_FIELDS = ("id", "prescription_id", "local_date", "local_time", "scheduled_at", "status")
 

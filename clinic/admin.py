@@ -12,6 +12,8 @@ from clinic.access import membership_of
 from clinic.admin_base import ClinicScopedAdmin, NewPasswordForm, ServiceFormAdmin, ServiceModelForm, ZoneInput
 from clinic.admin_templates import ProtocolTemplateAdmin
 from clinic.models import (
+    DOSE_BOUNDS,
+    DOSE_BOUNDS_SOURCE,
     PRECAUTION_WINDOW_SETTINGS,
     ClearanceAuthorityRule,
     Clinic,
@@ -23,6 +25,11 @@ from clinic.models import (
     StaffMembership,
     Stretch,
 )
+
+
+def _bounds_words(kind: str) -> str:
+    bounds = DOSE_BOUNDS[kind]
+    return f"hold {bounds.hold_seconds} s, {bounds.reps} reps, {bounds.sets} sets"
 
 
 class NoDeleteAdmin(admin.ModelAdmin):
@@ -77,6 +84,15 @@ class ClinicAdmin(ClinicScopedAdmin, NoDeleteAdmin):
                 "description": "How long this clinic's surgeons keep hip precautions after a replacement. The gate"
                 " uses these days instead of the catalog's windows for the rows marked with a precaution window;"
                 " changing them re-checks every active plan of the clinic.",
+            },
+        ),
+        (
+            "Dose progression",
+            {
+                "fields": ["progression_min_adherence"],
+                "description": "A plan's dose progression step goes ahead by itself only when the patient did at"
+                " least this share of their sessions over the 14 days before it; otherwise it waits for the"
+                " therapist.",
             },
         ),
     ]
@@ -224,13 +240,60 @@ class ClearanceAuthorityRuleAdmin(CatalogAdmin):
     search_fields = ["diagnosis__code", "diagnosis__name"]
 
 
+class StretchForm(forms.ModelForm):
+    """A stretch's default dose must be one its own bounds allow (``Stretch.dose_errors``): a plan made with the
+    defaults would otherwise be refused. (Its fields are the admin's fieldsets.)"""
+
+    def _post_clean(self) -> None:
+        super()._post_clean()
+        stretch = self.instance
+        if stretch.kind not in DOSE_BOUNDS or any(f"default_{name}" in self.errors for name in DOSE_FIELDS):
+            return
+        errors = stretch.dose_errors(
+            hold_seconds=stretch.default_hold_seconds, reps=stretch.default_reps, sets=stretch.default_sets
+        )
+        for name, message in errors.items():
+            self.add_error(f"default_{name}" if f"default_{name}" in self.fields else None, message)
+
+
+DOSE_FIELDS = ("hold_seconds", "reps", "sets")
+
+
 @admin.register(Stretch)
 class StretchAdmin(ClinicCatalogAdmin):
-    list_display = ["name", "slug", "clinic", "kind", "position", "body_region", "min_mobility"]
+    """A stretch with its default dose and the most a plan, template or progression may give of it (blank: its
+    kind's bound, ``DOSE_BOUNDS``; the bounds in force are shown beside)."""
+
+    form = StretchForm
+    list_display = ["name", "slug", "clinic", "kind", "position", "body_region", "min_mobility", "bounds_in_force"]
     list_filter = ["kind", "body_region", "position", "clinic"]
     list_select_related = ["clinic", "min_mobility"]
     search_fields = ["name", "slug"]
     filter_horizontal = ["tags"]
+    readonly_fields = ["bounds_in_force"]
+    fieldsets = [
+        (None, {"fields": ["clinic", "slug", "name", "steps", "body_region", "position", "kind", "tags"]}),
+        ("Who may do it", {"fields": ["min_mobility"]}),
+        ("Default dose", {"fields": ["default_hold_seconds", "default_reps", "default_sets"]}),
+        (
+            "Dose bounds",
+            {
+                "fields": ["max_hold_seconds", "max_reps", "max_sets", "bounds_in_force"],
+                "description": "The most a plan, a template or a dose progression may give of this stretch. Blank:"
+                f" the default of its kind — static: {_bounds_words('static')}; dynamic: {_bounds_words('dynamic')}"
+                f" ({DOSE_BOUNDS_SOURCE}).",
+            },
+        ),
+        ("Review", {"fields": ["source", "review_note"]}),
+    ]
+
+    @admin.display(description="Bounds in force")
+    def bounds_in_force(self, stretch: Stretch) -> str:
+        """What plans are held to: the row's own bounds, else its kind's."""
+        if stretch.pk is None or stretch.kind not in DOSE_BOUNDS:
+            return "—"
+        bounds = stretch.dose_bounds
+        return f"hold ≤ {bounds.hold_seconds} s, ≤ {bounds.reps} reps, ≤ {bounds.sets} sets"
 
 
 @admin.register(Contraindication)

@@ -4,6 +4,7 @@ version). Another clinic's templates are not found. Imported by ``clinic.admin``
 
 from __future__ import annotations
 
+from django import forms
 from django.contrib import admin
 from django.core.exceptions import ValidationError
 
@@ -12,17 +13,37 @@ from clinic.admin_base import ClinicScopedAdmin, ServiceFormAdmin, ServiceModelF
 from clinic.models import ProtocolTemplate, ProtocolTemplateItem
 
 ITEM_FIELDS = ["order", "stretch", "hold_seconds", "reps", "sets", "side", "notes"]
+# The item's progression rule (``DosedItem``), as columns of the inline: label, and how the service names it.
+PROGRESSION_COLUMNS = {
+    "progress_every_weeks": ("Progress every (weeks)", "progression.every_weeks"),
+    "progress_hold_seconds": ("+ hold (s)", "progression.hold_seconds"),
+    "progress_reps": ("+ reps", "progression.reps"),
+    "progress_sets": ("+ sets", "progression.sets"),
+    "progress_max_hold_seconds": ("Up to hold (s)", "progression.max_hold_seconds"),
+    "progress_max_reps": ("Up to reps", "progression.max_reps"),
+    "progress_max_sets": ("Up to sets", "progression.max_sets"),
+}
+PROGRESSION_FIELDS = list(PROGRESSION_COLUMNS)
+INCREMENT_FIELDS = ["progress_hold_seconds", "progress_reps", "progress_sets"]
+# What a refusal's key names, in the inline's words ("items[0].progression.max_hold_seconds" → "up to hold (s)").
+COLUMN_LABELS = {
+    **{key: f"progression, {label.lower()}" for label, key in PROGRESSION_COLUMNS.values()},
+    **{name: f"progression, {label.lower()}" for name, (label, _) in PROGRESSION_COLUMNS.items()},
+}
 
 
 def _admin_refusal(error: ValidationError) -> ValidationError:
-    """The service's refusal with each item's errors named in words ("Item 2: …"), for the form's top."""
+    """The service's refusal with each item's errors named in words ("Item 2: …"; a rule's field by its column,
+    "Item 2, progression, up to hold (s): …"), for the form's top."""
     if not hasattr(error, "error_dict"):
         return error
     fields: dict[str, list[str]] = {}
     for name, errors in error.message_dict.items():
         if name.startswith("items["):
             index = int(name[len("items[") : name.index("]")])
-            fields.setdefault("__all__", []).extend(f"Item {index + 1}: {message}" for message in errors)
+            column = COLUMN_LABELS.get(name[name.index("]") + 2 :])
+            where = f"Item {index + 1}, {column}" if column else f"Item {index + 1}"
+            fields.setdefault("__all__", []).extend(f"{where}: {message}" for message in errors)
         else:
             fields.setdefault(name, []).extend(errors)
     return ValidationError(fields)
@@ -50,9 +71,59 @@ class TemplateForm(ServiceModelForm):
         pass  # the service checks the template with its items (``ProtocolTemplateAdmin.save_related``)
 
 
+class TemplateItemForm(forms.ModelForm):
+    """An item with its dose and its progression rule: a row without "every (weeks)" has no rule; an increment left
+    blank adds nothing."""
+
+    class Meta:
+        model = ProtocolTemplateItem
+        fields = [*ITEM_FIELDS, *PROGRESSION_FIELDS]
+        labels = {name: label for name, (label, _) in PROGRESSION_COLUMNS.items()}
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        for name in PROGRESSION_FIELDS:
+            field = self.fields.get(name)
+            if field is not None:
+                field.required = False
+                field.widget.attrs.setdefault("style", "width: 4em")
+
+    def clean(self):
+        cleaned = super().clean()
+        for name in INCREMENT_FIELDS:
+            if name in self.fields and cleaned.get(name) is None and name not in self.errors:
+                cleaned[name] = 0
+        rest = [name for name in PROGRESSION_FIELDS if name != "progress_every_weeks" and cleaned.get(name)]
+        if cleaned.get("progress_every_weeks") is None and rest and "progress_every_weeks" not in self.errors:
+            self.add_error(
+                "progress_every_weeks",
+                "Say every how many weeks the dose progresses, or leave the rule's fields empty.",
+            )
+        return cleaned
+
+
+def progression_in(data: dict) -> services.ProgressionIn | None:
+    """An inline row's rule as the service takes it; None without "every (weeks)"."""
+    if data.get("progress_every_weeks") is None:
+        return None
+    return services.ProgressionIn(
+        every_weeks=data["progress_every_weeks"],
+        hold_seconds=data.get("progress_hold_seconds") or 0,
+        reps=data.get("progress_reps") or 0,
+        sets=data.get("progress_sets") or 0,
+        max_hold_seconds=data.get("progress_max_hold_seconds"),
+        max_reps=data.get("progress_max_reps"),
+        max_sets=data.get("progress_max_sets"),
+    )
+
+
 class ProtocolTemplateItemInline(admin.TabularInline):
+    """The items with their progression rules: every N weeks from the plan's start, add to the hold, repetitions
+    or sets, up to the maxima (blank: the stretch's bounds)."""
+
     model = ProtocolTemplateItem
-    fields = ITEM_FIELDS
+    form = TemplateItemForm
+    fields = [*ITEM_FIELDS, *PROGRESSION_FIELDS]
     extra = 1
     ordering = ["order", "id"]
 
@@ -124,6 +195,7 @@ class ProtocolTemplateAdmin(ServiceFormAdmin, ClinicScopedAdmin):
                 hold_seconds=data.get("hold_seconds"),
                 side=data.get("side") or ProtocolTemplateItem._meta.get_field("side").default,
                 notes=data.get("notes") or "",
+                progression=progression_in(data),
             )
             for _, _, data in rows
         ]

@@ -7,6 +7,7 @@ a clinic may add its own stretches and contraindications.
 from __future__ import annotations
 
 import re
+from dataclasses import dataclass
 from importlib import resources
 
 from django.conf import settings
@@ -14,7 +15,7 @@ from django.contrib.postgres.fields import ArrayField
 from django.core.exceptions import ValidationError
 from django.core.validators import MaxValueValidator
 from django.db import models
-from django.db.models import Q
+from django.db.models import F, Q
 
 REVIEW_NOTE = "Seed content: a licensed physical therapist must review this row before clinical use."
 
@@ -161,6 +162,12 @@ class Clinic(StoredZoneMixin, models.Model):
         validators=[MaxValueValidator(365)],
         help_text="Last day after an anterior-approach hip replacement on which hip precautions apply at this"
         " clinic (days since the operation, inclusive). Empty: the catalog's window (days 0 to 42).",
+    )
+    progression_min_adherence = models.PositiveSmallIntegerField(
+        default=60,
+        validators=[MaxValueValidator(100)],
+        help_text="A plan's dose progression step goes ahead only when the patient did at least this share of their"
+        " sessions over the last 14 days (per cent).",
     )
     created_at = models.DateTimeField(auto_now_add=True)
 
@@ -311,6 +318,28 @@ class ClearanceAuthorityRule(CatalogRow):
         return f"{self.diagnosis.code}: only {', '.join(self.professions)}"
 
 
+@dataclass(frozen=True)
+class DoseBounds:
+    hold_seconds: int
+    reps: int
+    sets: int
+
+
+DOSE_BOUNDS = {
+    "static": DoseBounds(hold_seconds=60, reps=4, sets=3),
+    "dynamic": DoseBounds(hold_seconds=30, reps=15, sets=3),
+}
+"""The most of a stretch a plan, template or progression may give when its catalog row sets no bound of its own,
+by kind. Static: ACSM holds of 10–30 s (30–60 s for older adults), 2–4 repetitions to reach about 60 s per stretch;
+dynamic: 10–15 slow, controlled repetitions, each held at the end of the range for at most the 30 s of a static
+hold. Sets: at most 3."""
+
+DOSE_BOUNDS_SOURCE = (
+    "ACSM's Guidelines for Exercise Testing and Prescription: static holds of 10–30 s, 30–60 s for older adults,"
+    " 2–4 repetitions per stretch"
+)
+
+
 class StretchQuerySet(models.QuerySet):
     def visible_to(self, clinic: Clinic | None) -> StretchQuerySet:
         """Global rows plus the clinic's own."""
@@ -349,6 +378,17 @@ class Stretch(CatalogRow):
     default_hold_seconds = models.PositiveSmallIntegerField(null=True, blank=True)
     default_reps = models.PositiveSmallIntegerField()
     default_sets = models.PositiveSmallIntegerField(default=1)
+    # The most a plan, a template or a progression may give of this stretch; blank: the kind's default
+    # (``DOSE_BOUNDS``).
+    max_hold_seconds = models.PositiveSmallIntegerField(
+        null=True, blank=True, validators=[MaxValueValidator(300)], help_text="Longest hold; blank: the default."
+    )
+    max_reps = models.PositiveSmallIntegerField(
+        null=True, blank=True, validators=[MaxValueValidator(100)], help_text="Most repetitions; blank: the default."
+    )
+    max_sets = models.PositiveSmallIntegerField(
+        null=True, blank=True, validators=[MaxValueValidator(20)], help_text="Most sets; blank: the default."
+    )
 
     objects = StretchQuerySet.as_manager()
 
@@ -369,6 +409,12 @@ class Stretch(CatalogRow):
             ),
             models.CheckConstraint(condition=Q(default_reps__gte=1), name="stretch_reps_positive"),
             models.CheckConstraint(condition=Q(default_sets__gte=1), name="stretch_sets_positive"),
+            models.CheckConstraint(
+                condition=(Q(max_hold_seconds__isnull=True) | Q(max_hold_seconds__gte=1))
+                & (Q(max_reps__isnull=True) | Q(max_reps__gte=1))
+                & (Q(max_sets__isnull=True) | Q(max_sets__gte=1)),
+                name="stretch_dose_bounds_positive",
+            ),
         ]
 
     def __str__(self) -> str:
@@ -378,6 +424,27 @@ class Stretch(CatalogRow):
     def is_global(self) -> bool:
         return self.clinic_id is None
 
+    @property
+    def dose_bounds(self) -> DoseBounds:
+        """The most a plan, template or progression may give of this stretch: its own bounds, else its kind's."""
+        default = DOSE_BOUNDS[self.kind]
+        return DoseBounds(
+            hold_seconds=self.max_hold_seconds or default.hold_seconds,
+            reps=self.max_reps or default.reps,
+            sets=self.max_sets or default.sets,
+        )
+
+    def dose_errors(self, *, hold_seconds: int | None, reps: int | None, sets: int | None) -> dict[str, str]:
+        """Field → message for each dose above this stretch's bounds (None is not checked)."""
+        bounds = self.dose_bounds
+        given = {"hold_seconds": hold_seconds, "reps": reps, "sets": sets}
+        words = {"hold_seconds": "a hold of {} s", "reps": "{} repetitions", "sets": "{} sets"}
+        return {
+            name: f"{self.name} takes at most {words[name].format(getattr(bounds, name))}."
+            for name, value in given.items()
+            if value is not None and value > getattr(bounds, name)
+        }
+
 
 class Side(models.TextChoices):
     """Which side a stretch is done on (a plan's item, a template's item)."""
@@ -386,6 +453,117 @@ class Side(models.TextChoices):
     LEFT = "left", "Left"
     RIGHT = "right", "Right"
     NONE = "none", "Not sided"
+
+
+class DosedItem(models.Model):
+    """A stretch in a list, with its dose and, optionally, its progression rule: a plan's item and a template's.
+
+    The rule: every ``progress_every_weeks`` weeks, counted from the start date of the plan's first version, add
+    ``progress_hold_seconds`` of hold, ``progress_reps`` repetitions and ``progress_sets`` sets (each 0 or more, at
+    least one more than 0), up to ``progress_max_*`` (blank: the stretch's bound, ``Stretch.dose_bounds``).
+    """
+
+    order = models.PositiveSmallIntegerField()
+    stretch = models.ForeignKey(Stretch, on_delete=models.PROTECT, related_name="+")
+    hold_seconds = models.PositiveSmallIntegerField(null=True, blank=True)
+    reps = models.PositiveSmallIntegerField()
+    sets = models.PositiveSmallIntegerField(default=1)
+    side = models.CharField(max_length=5, choices=Side.choices, default=Side.NONE)
+    notes = models.TextField(blank=True)
+    progress_every_weeks = models.PositiveSmallIntegerField(
+        null=True, blank=True, help_text="Progress the dose every this many weeks; blank: the dose stays."
+    )
+    progress_hold_seconds = models.PositiveSmallIntegerField(default=0, help_text="Seconds of hold added per step.")
+    progress_reps = models.PositiveSmallIntegerField(default=0, help_text="Repetitions added per step.")
+    progress_sets = models.PositiveSmallIntegerField(default=0, help_text="Sets added per step.")
+    progress_max_hold_seconds = models.PositiveSmallIntegerField(
+        null=True, blank=True, help_text="Stop adding hold here; blank: the stretch's bound."
+    )
+    progress_max_reps = models.PositiveSmallIntegerField(
+        null=True, blank=True, help_text="Stop adding repetitions here; blank: the stretch's bound."
+    )
+    progress_max_sets = models.PositiveSmallIntegerField(
+        null=True, blank=True, help_text="Stop adding sets here; blank: the stretch's bound."
+    )
+
+    class Meta:
+        abstract = True
+
+    @property
+    def dosage(self) -> str:
+        hold = f"hold {self.hold_seconds} s × " if self.hold_seconds else ""
+        sets = f", {self.sets} sets" if self.sets > 1 else ""
+        return f"{hold}{self.reps} reps{sets}"
+
+    @property
+    def progresses(self) -> bool:
+        return self.progress_every_weeks is not None
+
+    @property
+    def progression_text(self) -> str:
+        """The rule as a person says it: "every 2 weeks: +5 s hold, +1 rep (up to 45 s, 4 reps)"; "" without one."""
+        if not self.progresses:
+            return ""
+        parts, caps = [], []
+        for name, unit in (("hold_seconds", "s hold"), ("reps", "rep"), ("sets", "set")):
+            step = getattr(self, f"progress_{name}")
+            if step:
+                plural = "s" if step > 1 and unit != "s hold" else ""
+                parts.append(f"+{step} {unit}{plural}")
+                cap = getattr(self, f"progress_max_{name}")
+                if cap is not None:
+                    caps.append(f"{cap} s" if name == "hold_seconds" else f"{cap} {name}")
+        weeks = "week" if self.progress_every_weeks == 1 else f"{self.progress_every_weeks} weeks"
+        upto = f" (up to {', '.join(caps)})" if caps else ""
+        return f"every {weeks}: {', '.join(parts)}{upto}"
+
+
+def dose_constraints(prefix: str) -> list[models.BaseConstraint]:
+    """The hard bounds of a dosed item's dose and rule (``prefix`` keeps each model's constraint names); a stretch's
+    own, narrower bounds are checked by the services (``Stretch.dose_errors``)."""
+    no_rule = Q(progress_every_weeks__isnull=True) & Q(
+        progress_hold_seconds=0,
+        progress_reps=0,
+        progress_sets=0,
+        progress_max_hold_seconds__isnull=True,
+        progress_max_reps__isnull=True,
+        progress_max_sets__isnull=True,
+    )
+    rule = (  # "isnull=False" first: a NULL period would make the comparisons NULL, and a NULL check passes
+        Q(progress_every_weeks__isnull=False, progress_every_weeks__gte=1, progress_every_weeks__lte=52)
+        & (Q(progress_hold_seconds__gte=1) | Q(progress_reps__gte=1) | Q(progress_sets__gte=1))
+        & (Q(progress_hold_seconds=0) | Q(hold_seconds__isnull=False))
+    )
+    return [
+        models.CheckConstraint(
+            condition=Q(hold_seconds__isnull=True) | Q(hold_seconds__gte=1, hold_seconds__lte=300),
+            name=f"{prefix}_hold_positive",
+            violation_error_message="A hold must be between 1 and 300 seconds.",
+        ),
+        models.CheckConstraint(
+            condition=Q(reps__gte=1, reps__lte=100),
+            name=f"{prefix}_reps_positive",
+            violation_error_message="Repetitions must be between 1 and 100.",
+        ),
+        models.CheckConstraint(
+            condition=Q(sets__gte=1, sets__lte=20),
+            name=f"{prefix}_sets_positive",
+            violation_error_message="Sets must be between 1 and 20.",
+        ),
+        models.CheckConstraint(
+            condition=no_rule | rule,
+            name=f"{prefix}_progression_valid",
+            violation_error_message="A progression rule runs every 1 to 52 weeks and adds to the hold (of an item"
+            " with a hold), the repetitions or the sets.",
+        ),
+        models.CheckConstraint(
+            condition=(Q(progress_max_hold_seconds__isnull=True) | Q(progress_max_hold_seconds__gte=F("hold_seconds")))
+            & (Q(progress_max_reps__isnull=True) | Q(progress_max_reps__gte=F("reps")))
+            & (Q(progress_max_sets__isnull=True) | Q(progress_max_sets__gte=F("sets"))),
+            name=f"{prefix}_progression_max_above_dose",
+            violation_error_message="A progression's maximum cannot be below the dose it starts from.",
+        ),
+    ]
 
 
 class ProtocolTemplateQuerySet(models.QuerySet):
@@ -446,37 +624,16 @@ class ProtocolTemplate(CatalogRow):
         return self.clinic_id is None
 
 
-class ProtocolTemplateItem(models.Model):
-    """One stretch of a template, in order, with its dose (the same bounds as a plan's item)."""
+class ProtocolTemplateItem(DosedItem):
+    """One stretch of a template, in order, with its dose and progression rule (as a plan's item)."""
 
     template = models.ForeignKey(ProtocolTemplate, on_delete=models.CASCADE, related_name="items")
-    order = models.PositiveSmallIntegerField()
-    stretch = models.ForeignKey(Stretch, on_delete=models.PROTECT, related_name="+")
-    hold_seconds = models.PositiveSmallIntegerField(null=True, blank=True)
-    reps = models.PositiveSmallIntegerField()
-    sets = models.PositiveSmallIntegerField(default=1)
-    side = models.CharField(max_length=5, choices=Side.choices, default=Side.NONE)
-    notes = models.TextField(blank=True)
 
     class Meta:
         ordering = ["order", "id"]
         constraints = [
             models.UniqueConstraint(fields=["template", "order"], name="template_item_order_unique"),
-            models.CheckConstraint(
-                condition=Q(hold_seconds__isnull=True) | Q(hold_seconds__gte=1, hold_seconds__lte=300),
-                name="template_item_hold_positive",
-                violation_error_message="A hold must be between 1 and 300 seconds.",
-            ),
-            models.CheckConstraint(
-                condition=Q(reps__gte=1, reps__lte=100),
-                name="template_item_reps_positive",
-                violation_error_message="Repetitions must be between 1 and 100.",
-            ),
-            models.CheckConstraint(
-                condition=Q(sets__gte=1, sets__lte=20),
-                name="template_item_sets_positive",
-                violation_error_message="Sets must be between 1 and 20.",
-            ),
+            *dose_constraints("template_item"),
         ]
 
     def __str__(self) -> str:

@@ -164,6 +164,7 @@ _THERAPIST = [
     *_perms("clinic", VIEW_ADD_CHANGE, TEMPLATE_MODELS),  # their clinic's own; global ones read-only (admin)
     *_perms("patients", VIEW_ADD_CHANGE, PATIENT_MODELS),
     *_perms("prescriptions", VIEW_ADD_CHANGE, PRESCRIPTION_MODELS),
+    *_perms("prescriptions", VIEW, ["progressionstep"]),  # dose steps: the system writes them (read-only admin)
     *_perms("clinic", VIEW, CATALOG_MODELS),
 ]
 
@@ -172,7 +173,7 @@ _THERAPIST = [
 _CLINIC_ADMIN = [
     *_perms("clinic", VIEW, ["clinic", "staffmembership", *CATALOG_MODELS]),
     *_perms("patients", VIEW, PATIENT_MODELS),
-    *_perms("prescriptions", VIEW, PRESCRIPTION_MODELS),
+    *_perms("prescriptions", VIEW, [*PRESCRIPTION_MODELS, "progressionstep"]),
     *_perms("clinic", ["add", "change"], ["stretch", "contraindication", "staffmembership"]),
     *_perms("clinic", VIEW_ADD_CHANGE, TEMPLATE_MODELS),
     *_perms("clinic", ["change"], ["clinic"]),

@@ -30,6 +30,7 @@ from clinic.models import (
     Clinic,
     Contraindication,
     Diagnosis,
+    DosedItem,
     MovementTag,
     Profession,
     ProtocolTemplate,
@@ -380,8 +381,45 @@ TEMPLATE_FIELDS = ("slug", "name", "description", "phase", "days_of_week", "time
 
 
 @dataclass(frozen=True)
-class TemplateItemIn:
-    """One stretch of a template with its dose, as an editor gives it (the same bounds as a plan's item)."""
+class ProgressionIn:
+    """A dose progression rule (``DosedItem``): every ``every_weeks`` weeks add these, up to the maxima (None: the
+    stretch's bound)."""
+
+    every_weeks: int
+    hold_seconds: int = 0
+    reps: int = 0
+    sets: int = 0
+    max_hold_seconds: int | None = None
+    max_reps: int | None = None
+    max_sets: int | None = None
+
+    def as_fields(self) -> dict[str, int | None]:
+        """The item's ``progress_*`` fields."""
+        return {f"progress_{name}": value for name, value in vars(self).items()}
+
+    @classmethod
+    def of(cls, item: DosedItem) -> ProgressionIn | None:
+        """An item's rule, or None."""
+        if item.progress_every_weeks is None:
+            return None
+        return cls(**{name: getattr(item, f"progress_{name}") for name in cls.__dataclass_fields__})
+
+
+NO_PROGRESSION = {
+    "progress_every_weeks": None,
+    "progress_hold_seconds": 0,
+    "progress_reps": 0,
+    "progress_sets": 0,
+    "progress_max_hold_seconds": None,
+    "progress_max_reps": None,
+    "progress_max_sets": None,
+}
+
+
+@dataclass(frozen=True)
+class ItemIn:
+    """One stretch of a plan or a template as the therapist gives it: dose, side, notes and optionally a progression
+    rule (a dose within the stretch's bounds, ``dose_errors``)."""
 
     stretch: Stretch
     reps: int
@@ -389,6 +427,48 @@ class TemplateItemIn:
     hold_seconds: int | None = None
     side: str = Side.NONE
     notes: str = ""
+    progression: ProgressionIn | None = None
+
+    def row_fields(self) -> dict:
+        """The fields of a ``DosedItem`` row (without its order and parent)."""
+        return {
+            "stretch": self.stretch,
+            "hold_seconds": self.hold_seconds,
+            "reps": self.reps,
+            "sets": self.sets,
+            "side": self.side,
+            "notes": self.notes,
+            **(self.progression.as_fields() if self.progression else NO_PROGRESSION),
+        }
+
+    @classmethod
+    def of(cls, item: DosedItem) -> ItemIn:
+        """A saved item as input (an amendment's copy of it)."""
+        return cls(
+            stretch=item.stretch,
+            reps=item.reps,
+            sets=item.sets,
+            hold_seconds=item.hold_seconds,
+            side=item.side,
+            notes=item.notes,
+            progression=ProgressionIn.of(item),
+        )
+
+
+TemplateItemIn = ItemIn
+
+
+def dose_errors(item: ItemIn) -> dict[str, str]:
+    """Field → message for what the stretch's bounds refuse: the dose (``hold_seconds``, ``reps``, ``sets``) and the
+    rule (``progression.max_*``, ``progression.hold_seconds``). The hard bounds are the model's constraints."""
+    stretch, rule = item.stretch, item.progression
+    errors = stretch.dose_errors(hold_seconds=item.hold_seconds, reps=item.reps, sets=item.sets)
+    if rule is not None:
+        capped = stretch.dose_errors(hold_seconds=rule.max_hold_seconds, reps=rule.max_reps, sets=rule.max_sets)
+        errors.update({f"progression.max_{name}": message for name, message in capped.items()})
+        if rule.hold_seconds and not item.hold_seconds:
+            errors["progression.hold_seconds"] = "This item has no hold to lengthen; add to its repetitions or sets."
+    return errors
 
 
 def sides_overlap(one: str, other: str) -> bool:
@@ -430,15 +510,9 @@ def _template_items(clinic_id: int | None, items: Sequence[TemplateItemIn]) -> l
                 break
         if stretch.kind == Stretch.Kind.STATIC and not item.hold_seconds:
             errors.setdefault(f"{name}.hold_seconds", []).append(f"{stretch.name} is a static stretch; give a hold.")
-        row = ProtocolTemplateItem(
-            order=index + 1,
-            stretch=stretch,
-            hold_seconds=item.hold_seconds,
-            reps=item.reps,
-            sets=item.sets,
-            side=item.side,
-            notes=item.notes,
-        )
+        for field, message in dose_errors(item).items():
+            errors.setdefault(f"{name}.{field}", []).append(message)
+        row = ProtocolTemplateItem(order=index + 1, **item.row_fields())
         try:
             row.full_clean(exclude=["template"])  # the dose bounds are the model's check constraints
         except ValidationError as exc:

@@ -7,6 +7,8 @@ through the services.
 
 from __future__ import annotations
 
+import datetime as dt
+
 from django import forms
 from django.contrib import admin
 from django.db.models import Count, DateTimeField, IntegerField, OuterRef, Subquery
@@ -25,12 +27,14 @@ from patients.admin.patients import PatientAdmin, staff_name
 from patients.admin.reads import PatientReadsLogged
 from patients.admin.trails import PatientIdFilter, add_patient_event_source
 from patients.models import Patient
+from prescriptions import progression
 from prescriptions.gate import pain
 from prescriptions.models import (
     GateEvaluation,
     GateOverride,
     Prescription,
     PrescriptionItem,
+    ProgressionStep,
     RedFlagQuestion,
     Reminder,
     SafetyFlag,
@@ -156,24 +160,30 @@ class ClinicalPatientAdmin(PatientAdmin):
     @admin.display(description="Active program")
     def live_program(self, patient: Patient) -> str:
         """The active and paused plans as the patient follows them, read-only (``Action.VIEW_PROGRAM``)."""
+        live = patient_page.live_program(patient_id=patient.pk)
+        progressions = patient_page.progression_of(plans=live, today=patient.local_today())
         plans = [
             {
                 "status": plan.get_status_display(),
                 "therapist": staff_name(plan.therapist),
                 "dates": _plan_dates(plan),
+                "version": plan.version,
                 "schedule": plan.schedule_text,
                 "items": [
                     {
                         "stretch": item.stretch.name,
                         "dose": item.dosage,
+                        "progression": item.progression_text,
                         "side": "" if item.side == PrescriptionItem.Side.NONE else item.get_side_display(),
                         "notes": item.notes,
                     }
                     for item in plan.items.all()
                 ],
+                "progresses": any(item.progresses for item in plan.items.all()),
+                **_progression_texts(progressions[plan.pk]),
                 "decisions": [_decision_text(override, patient) for override in plan.overrides.all()],
             }
-            for plan in patient_page.live_program(patient_id=patient.pk)
+            for plan in live
         ]
         return render_to_string("admin/prescriptions/live_program.html", {"plans": plans, "zone": patient.timezone})
 
@@ -219,6 +229,30 @@ def _plan_dates(plan: Prescription) -> str:
     return f"{start} to {plan.end_date.day} {plan.end_date:%b %Y}"
 
 
+def _day(day: dt.date) -> str:
+    return f"{day:%a} {day.day} {day:%b %Y}"
+
+
+def _dose_text(dose: progression.Dose) -> str:
+    """A dose in the items' words (``DosedItem.dosage``)."""
+    return PrescriptionItem(hold_seconds=dose.hold_seconds, reps=dose.reps, sets=dose.sets).dosage
+
+
+def _progression_texts(shown: patient_page.PlanProgression) -> dict[str, str]:
+    """The next dose step (its date and what it gives) and the step held for the therapist, in words."""
+    texts = {"next_step": "", "next_changes": "", "held_step": ""}
+    if shown.next_step is not None:
+        texts["next_step"] = f"Next dose step: {_day(shown.next_step.on_date)}"
+        texts["next_changes"] = "; ".join(
+            f"{change.item.stretch.name} to {_dose_text(change.after)}" for change in shown.next_step.changes
+        )
+    if shown.held is not None:
+        texts["held_step"] = (
+            f"The dose step of {_day(shown.held.on_date)} is held for the therapist: {shown.held.held_text}."
+        )
+    return texts
+
+
 def _decision_text(override: GateOverride, patient: Patient) -> str:
     """One override or acknowledgement as a sentence: what, on which stretch, why, by whom and when (no keys)."""
     finding = override.code.replace("_", " ")
@@ -233,10 +267,11 @@ admin.site.unregister(Patient)
 admin.site.register(Patient, ClinicalPatientAdmin)
 
 
-# A patient's change trail includes the events naming their plans (the plan, items, overrides) and sessions
-# (the session, its log, its reminders).
+# A patient's change trail includes the events naming their plans (the plan, items, overrides, progression steps)
+# and sessions (the session, its log, its reminders).
 add_patient_event_source("prescription_id", Prescription, "patient")
 add_patient_event_source("session_id", Session, "prescription__patient")
+add_patient_event_source("first_version_id", Prescription, "patient")  # a plan's progression steps
 
 
 # --- Plans (browse-only; no view permission for the front desk) ------------------------------------------
@@ -305,6 +340,80 @@ class SessionLogAdmin(PatientReadsLogged, ReadOnlyAdmin):
 
     list_display = ["session", "logged_at", "pain_before", "pain_after", "difficulty"]
     list_select_related = ["session__prescription__patient"]
+
+
+@admin.register(ProgressionStep)
+class ProgressionStepAdmin(PatientReadsLogged, ReadOnlyAdmin):
+    """Dose progression steps (issue 17), to read: nobody adds, changes or deletes one (the services write them; a
+    held step is applied by hand through ``progression_step_apply``, in the API)."""
+
+    clinic_path = "first_version__patient__clinic"
+    read_what = "progression-step"
+
+    def patient_id_of(self, obj) -> int:
+        return obj.first_version.patient_id
+
+    list_display = ["plan", "on_date", "status", "held_because_text"]
+    list_filter = ["status"]
+    list_select_related = ["first_version__patient"]
+    fields = ["plan", "on_date", "status", "held_because_text", "what_changes", "weighed", "from_version",
+              "to_version", "ran_at", "applied_by", "applied_at"]  # fmt: skip
+    readonly_fields = fields
+
+    def get_queryset(self, request):
+        return super().get_queryset(request).select_related("from_version__patient", "to_version__patient")
+
+    @admin.display(description="Plan", ordering="first_version")
+    def plan(self, step: ProgressionStep) -> str:
+        return str(step.first_version)
+
+    @admin.display(description="Held because")
+    def held_because_text(self, step: ProgressionStep) -> str:
+        return step.held_text or "—"
+
+    @admin.display(description="Doses")
+    def what_changes(self, step: ProgressionStep) -> str:
+        lines = [
+            (f"{change['stretch']}: {_dose_text(progression.Dose(**change['from']))} → "
+             f"{_dose_text(progression.Dose(**change['to']))}",)
+            for change in step.changes
+        ]  # fmt: skip
+        return format_html_join(mark_safe("<br>"), "{}", lines) if lines else "—"
+
+    @admin.display(description="What was weighed")
+    def weighed(self, step: ProgressionStep) -> str:
+        lines = _evidence_text(step.evidence)
+        return format_html_join(mark_safe("<br>"), "{}", ((line,) for line in lines)) if lines else "—"
+
+
+def _evidence_text(evidence: dict) -> list[str]:
+    """A step's evidence as sentences: pain, adherence, open flags, an amendment in progress, the gate's refusals."""
+    lines = []
+    baseline, recent = evidence.get("baseline"), evidence.get("recent")
+    if baseline and recent:
+        lines.append(
+            f"Pain after sessions: first week {_mean(baseline.get('pain_after'))} ({baseline.get('logs', 0)} logs);"
+            f" since then {_mean(recent.get('pain_after'))} (the last {recent.get('logs', 0)} logs)."
+        )
+    adherence = evidence.get("adherence")
+    if adherence:
+        done = f"{adherence.get('done')} of {adherence.get('due')} sessions done"
+        percent = f" ({adherence['percent']} %)" if adherence.get("percent") is not None else ""
+        lines.append(
+            f"Adherence {adherence.get('from')} to {adherence.get('to')}: {done}{percent};"
+            f" the clinic's minimum is {adherence.get('minimum')} %."
+        )
+    if evidence.get("open_flags"):
+        lines.append(f"Open flags: {len(evidence['open_flags'])}.")
+    if evidence.get("amendment"):
+        lines.append(f"Amendment in progress: plan #{evidence['amendment']}.")
+    lines.extend(f"Refused: {finding.get('message', finding.get('code'))}" for finding in evidence.get("findings", []))
+    lines.extend(f"Refused: {error}" for error in evidence.get("errors", []))
+    return lines
+
+
+def _mean(value) -> str:
+    return "no data" if value is None else f"{value:g}/10"
 
 
 class RedFlagQuestionForm(forms.ModelForm):

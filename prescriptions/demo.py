@@ -1,7 +1,9 @@
 """The demo clinic `make run` loads: six patients in six zones, each showing part of the safety gate.
 
 One plan (Maria's) is made from a starter template (clinic migration 0009): the gate still refuses what the template
-does not know about her, and the therapist's override is recorded as for any plan.
+does not know about her, and the therapist's override is recorded as for any plan. Her therapist gave three of its
+items a dose progression rule (every 2 weeks) and the plan started 10 days ago, so its first step is due in 4 days
+(the patient page shows "Next dose step"); with no session logged yet, the step will wait for the therapist.
 
 Idempotent: a second run finds the clinic and its patients (by MRN) and adds nothing. Every write goes
 through the services, so the demo is exactly what a clinic's staff would have produced.
@@ -9,6 +11,7 @@ through the services, so the demo is exactly what a clinic's staff would have pr
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
 from dataclasses import dataclass, field
 
@@ -57,6 +60,8 @@ class DemoPatient:
     extras: dict = field(default_factory=dict)
     waive: bool = True  # the therapist overrides what only needs their judgement; False: the refusal stands
     template: str = ""  # a global starter template's slug: the plan is made from it (its items, days and times)
+    progression: dict[str, clinic_services.ProgressionIn] = field(default_factory=dict)  # by stretch slug
+    started_days_ago: int = 0  # the plan's start date, so a progression step is close
 
 
 PATIENTS = [
@@ -67,6 +72,14 @@ PATIENTS = [
         [("M54.50", "chronic", "", 200), ("Z96.642", "", "posterior_approach", 40)], 3,
         {"profession": "physician", "name": "Dr. Ada Reyes", "status": "cleared", "from": -30, "until": 150},
         [], [], ("maria", "self"), template="chronic-low-back-pain-mobility",
+        progression={
+            "cat-cow": clinic_services.ProgressionIn(every_weeks=2, reps=1, max_reps=12),
+            "seated-thoracic-rotation": clinic_services.ProgressionIn(every_weeks=2, hold_seconds=5,
+                                                                      max_hold_seconds=30),
+            "standing-hip-flexor-stretch": clinic_services.ProgressionIn(every_weeks=2, hold_seconds=5,
+                                                                         max_hold_seconds=45),
+        },
+        started_days_ago=10,
     ),
     DemoPatient(
         "DEMO-002", "James", "Chen", dt.date(1985, 11, 2), "America/Los_Angeles",
@@ -229,14 +242,19 @@ def _patient(clinic: Clinic, spec: DemoPatient, staff: dict) -> tuple[Patient, s
         valid_until=today + dt.timedelta(days=c["until"]),
         document_reference=f"Letter {spec.mrn}-1",
     )
+    start = today - dt.timedelta(days=spec.started_days_ago)
     if spec.template:
         plan = prescription_from_template(
             template=ProtocolTemplate.objects.get(clinic=None, slug=spec.template),
             episode=episode,
             by=therapist,
-            start_date=today,
+            start_date=start,
         )
-        plan = services.prescription_update_draft(prescription=plan, by=therapist, notes=PLAN_NOTES)
+        items = [
+            dataclasses.replace(item, progression=spec.progression.get(item.stretch.slug))
+            for item in (services.ItemIn.of(row) for row in plan.items.select_related("stretch").order_by("order"))
+        ]
+        plan = services.prescription_update_draft(prescription=plan, by=therapist, notes=PLAN_NOTES, items=items)
         return patient, _activate(plan, therapist, waive=spec.waive)
     items = []
     age = dosage.age_on(spec.born, today)
@@ -255,8 +273,8 @@ def _patient(clinic: Clinic, spec: DemoPatient, staff: dict) -> tuple[Patient, s
     plan = services.prescription_create(
         episode=episode,
         by=therapist,
-        start_date=today,
-        end_date=today + dt.timedelta(days=42),
+        start_date=start,
+        end_date=start + dt.timedelta(days=42),
         days_of_week=[1, 2, 3, 4, 5, 6, 7] if len(spec.times) == 1 else [1, 3, 5],
         times=spec.times,
         items=items,

@@ -13,7 +13,7 @@ from django.core.exceptions import ValidationError
 from django.db import models
 from django.db.models import Q
 
-from clinic.models import CatalogRow, ProtocolTemplate, Side, Stretch
+from clinic.models import CatalogRow, DosedItem, ProtocolTemplate, Side, Stretch, dose_constraints
 from patients.models import Channel, Episode, Patient
 
 PROTECT_DELETE = pgtrigger.Protect(name="protect_delete", operation=pgtrigger.Delete)
@@ -57,6 +57,12 @@ class Prescription(models.Model):
         ProtocolTemplate, on_delete=models.PROTECT, null=True, blank=True, related_name="+", help_text="Made from it."
     )
     template_version = models.PositiveIntegerField(null=True, blank=True, help_text="The template's version then.")
+    # A plan's versions: the first has version 1 and no ``first_version``; each amendment (a therapist's or a
+    # progression step's) has the version after the one it supersedes and names the first.
+    version = models.PositiveIntegerField(default=1)
+    first_version = models.ForeignKey(
+        "self", on_delete=models.PROTECT, null=True, blank=True, related_name="later_versions"
+    )
     materialized_through = models.DateField(null=True, blank=True)
     activated_at = models.DateTimeField(null=True, blank=True)
     ended_at = models.DateTimeField(null=True, blank=True)
@@ -93,6 +99,12 @@ class Prescription(models.Model):
                 condition=Q(status__in=["draft", "active", "paused", "completed", "cancelled"]),
                 name="prescription_status_valid",
             ),
+            models.CheckConstraint(
+                condition=(Q(version=1) & Q(first_version__isnull=True) & Q(supersedes__isnull=True))
+                | (Q(version__gte=2) & Q(first_version__isnull=False) & Q(supersedes__isnull=False)),
+                name="prescription_version_lineage",
+                violation_error_message="A first version supersedes nothing; a later one names its first version.",
+            ),
         ]
         indexes = [models.Index(fields=["patient", "status"])]
         triggers = [PROTECT_DELETE]
@@ -125,53 +137,31 @@ class Prescription(models.Model):
         at = times[0] if len(times) == 1 else f"{', '.join(times[:-1])} and {times[-1]}"
         return f"{days} at {at}"
 
+    @property
+    def lineage_id(self) -> int:
+        """The plan's first version's id: the same for every version of one plan."""
+        return self.first_version_id or self.pk
+
     def runs_on(self, day: dt.date) -> bool:
         within = self.start_date <= day and (self.end_date is None or day <= self.end_date)
         return within and day.isoweekday() in self.days_of_week
 
 
 @audited
-class PrescriptionItem(models.Model):
+class PrescriptionItem(DosedItem):
     Side = Side  # one list of sides for plans and templates (clinic.models.Side)
 
     prescription = models.ForeignKey(Prescription, on_delete=models.CASCADE, related_name="items")
-    stretch = models.ForeignKey(Stretch, on_delete=models.PROTECT, related_name="+")
-    hold_seconds = models.PositiveSmallIntegerField(null=True, blank=True)
-    reps = models.PositiveSmallIntegerField()
-    sets = models.PositiveSmallIntegerField(default=1)
-    side = models.CharField(max_length=5, choices=Side.choices, default=Side.NONE)
-    order = models.PositiveSmallIntegerField()
-    notes = models.TextField(blank=True)
 
     class Meta:
         ordering = ["order", "id"]
         constraints = [
             models.UniqueConstraint(fields=["prescription", "order"], name="item_order_unique"),
-            models.CheckConstraint(
-                condition=Q(hold_seconds__isnull=True) | Q(hold_seconds__gte=1, hold_seconds__lte=300),
-                name="item_hold_positive",
-                violation_error_message="A hold must be between 1 and 300 seconds.",
-            ),
-            models.CheckConstraint(
-                condition=Q(reps__gte=1, reps__lte=100),
-                name="item_reps_positive",
-                violation_error_message="Repetitions must be between 1 and 100.",
-            ),
-            models.CheckConstraint(
-                condition=Q(sets__gte=1, sets__lte=20),
-                name="item_sets_positive",
-                violation_error_message="Sets must be between 1 and 20.",
-            ),
+            *dose_constraints("item"),
         ]
 
     def __str__(self) -> str:
         return f"{self.stretch.name}: {self.dosage}"
-
-    @property
-    def dosage(self) -> str:
-        hold = f"hold {self.hold_seconds} s × " if self.hold_seconds else ""
-        sets = f", {self.sets} sets" if self.sets > 1 else ""
-        return f"{hold}{self.reps} reps{sets}"
 
 
 class GateEvaluation(models.Model):
@@ -180,6 +170,7 @@ class GateEvaluation(models.Model):
         RESUME = "resume", "Resume"
         RECHECK = "recheck", "Re-check after a change"
         SWEEP = "sweep", "Nightly sweep"
+        PROGRESSION = "progression", "Dose progression step"
 
     prescription = models.ForeignKey(Prescription, on_delete=models.PROTECT, related_name="evaluations")
     purpose = models.CharField(max_length=12, choices=Purpose.choices)
@@ -220,6 +211,15 @@ class GateOverride(models.Model):
     reason = models.TextField()
     by = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="+")
     at = models.DateTimeField()
+    carried_from = models.ForeignKey(
+        "self",
+        on_delete=models.PROTECT,
+        null=True,
+        blank=True,
+        related_name="+",
+        help_text="Carried over by a progression step from this override of the version before (its author and"
+        " reason are kept).",
+    )
 
     class Meta:
         ordering = ["prescription_id", "item_id", "code"]
@@ -435,6 +435,7 @@ class SafetyFlag(models.Model):
         CLEARANCE_EXPIRING = "clearance_expiring", "Clearance expiring"
         PAIN_ESCALATION = "pain_escalation", "Pain escalation"
         RED_FLAG_SYMPTOM = "red_flag_symptom", "Red-flag symptom"
+        PROGRESSION_HELD = "progression_held", "Progression step held"
 
     class Severity(models.TextChoices):
         INFO = "info", "Info"
@@ -500,6 +501,77 @@ class SafetyFlag(models.Model):
     @property
     def is_unresolved(self) -> bool:
         return self.status != self.Status.RESOLVED
+
+
+@audited
+class ProgressionStep(models.Model):
+    """One dose progression step of a plan (issue 17): on ``on_date`` (the patient's local date) the items whose rule
+    falls due progress, in a new version of the plan that the gate evaluates like any other. One row per (plan,
+    date), so a step happens once: a second run or a second worker finds it done.
+
+    ``applied``: the new version went live by itself. ``held``: it did not, for the conditions in ``held_because``
+    (the therapist was flagged); ``applied_by_hand``: a therapist then applied it through the gate.
+    """
+
+    class Status(models.TextChoices):
+        APPLIED = "applied", "Applied"
+        HELD = "held", "Held for the therapist"
+        APPLIED_BY_HAND = "applied_by_hand", "Applied by the therapist"
+
+    class Condition(models.TextChoices):
+        GATE = "gate", "The safety gate refused the new dose"
+        OPEN_FLAG = "open_flag", "A symptom or safety flag is open"
+        PAIN_RISING = "pain_rising", "Pain after sessions is rising"
+        LOW_ADHERENCE = "low_adherence", "Too few sessions done"
+        MISSING_DATA = "missing_data", "Not enough logged sessions to judge"
+        AMENDMENT_IN_PROGRESS = "amendment_in_progress", "An amendment of the plan is in progress"
+        OUT_OF_BOUNDS = "out_of_bounds", "The new version is outside the catalog's bounds"
+
+    first_version = models.ForeignKey(Prescription, on_delete=models.PROTECT, related_name="progression_steps")
+    on_date = models.DateField(help_text="The step's date in the patient's zone.")
+    from_version = models.ForeignKey(Prescription, on_delete=models.PROTECT, related_name="+")
+    to_version = models.ForeignKey(
+        Prescription,
+        on_delete=models.PROTECT,
+        null=True,
+        blank=True,
+        related_name="made_by_step",
+        help_text="The version it made: live when applied; cancelled when the gate refused it.",
+    )
+    status = models.CharField(max_length=16, choices=Status.choices)
+    held_because = ArrayField(models.CharField(max_length=24, choices=Condition.choices), default=list, blank=True)
+    changes = models.JSONField(default=list, help_text="[{item order, stretch, from dose, to dose}]")
+    evidence = models.JSONField(default=dict, help_text="What was weighed: pain means, adherence, open flags.")
+    ran_at = models.DateTimeField()
+    applied_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.PROTECT, null=True, blank=True, related_name="+"
+    )
+    applied_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["-on_date", "-id"]
+        constraints = [
+            models.UniqueConstraint(fields=["first_version", "on_date"], name="progression_step_once"),
+            models.CheckConstraint(
+                condition=Q(status__in=["applied", "held", "applied_by_hand"]), name="progression_step_status_valid"
+            ),
+            models.CheckConstraint(
+                condition=~Q(status="held") | Q(held_because__len__gte=1),
+                name="progression_step_held_says_why",
+            ),
+            models.CheckConstraint(
+                condition=Q(status="held") | Q(to_version__isnull=False), name="progression_step_applied_has_version"
+            ),
+        ]
+        triggers = [PROTECT_DELETE]
+
+    def __str__(self) -> str:
+        return f"Progression step of plan #{self.first_version_id} on {self.on_date} ({self.get_status_display()})"
+
+    @property
+    def held_text(self) -> str:
+        labels = dict(self.Condition.choices)
+        return "; ".join(labels.get(code, code) for code in self.held_because)
 
 
 class ReminderDelivery(models.Model):

@@ -119,6 +119,12 @@ class PrescriptionFactory(factory.django.DjangoModelFactory):
     start_date = factory.LazyFunction(timezone.localdate)
     days_of_week = [1, 2, 3, 4, 5, 6, 7]
     times = [dt.time(8, 0)]
+    supersedes = None
+    # An amendment (``supersedes``) is the version after it, of the same first version.
+    version = factory.LazyAttribute(lambda p: p.supersedes.version + 1 if p.supersedes else 1)
+    first_version = factory.LazyAttribute(
+        lambda p: (p.supersedes.first_version or p.supersedes) if p.supersedes else None
+    )
 
 
 class PrescriptionItemFactory(factory.django.DjangoModelFactory):

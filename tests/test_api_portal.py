@@ -187,6 +187,7 @@ def test_plans_show_active_plans_with_items_and_this_weeks_sessions(as_user, por
         "sets": 1,
         "side": "none",
         "notes": "",
+        "progression_text": "",
         "stretch": {
             "slug": "pelvic-tilt",
             "name": first_item.stretch.name,

@@ -441,7 +441,12 @@ def test_changing_a_clinics_window_in_the_admin_re_checks_its_plans(client, clin
     admin = django_user_model.objects.create_superuser("root-h6", "root@example.test", "pw-h6-long-enough")
     client.force_login(admin)
     url = f"/admin/clinic/clinic/{clinic.pk}/change/"
-    form = {"name": clinic.name, "timezone": clinic.timezone, "phone": "+1 212 555 0100"}
+    form = {
+        "name": clinic.name,
+        "timezone": clinic.timezone,
+        "phone": "+1 212 555 0100",
+        "progression_min_adherence": 60,
+    }
 
     assert client.post(url, {**form, "posterior_hip_precaution_days": ""}).status_code == 302
     assert not CatalogRecheckRequest.objects.filter(clinic=clinic).exists()  # nothing changed

@@ -432,7 +432,12 @@ def test_a_membership_change_page_still_edits_the_role(staff_client, clinic_admi
 def test_the_clinic_admin_page_requires_a_phone(client, clinic, django_user_model):
     client.force_login(django_user_model.objects.create_superuser("root-15", "root@example.test", PASSWORD))
     url = f"/admin/clinic/clinic/{clinic.pk}/change/"
-    form = {"name": clinic.name, "timezone": clinic.timezone, "address": "1 Main Street"}
+    form = {
+        "name": clinic.name,
+        "timezone": clinic.timezone,
+        "address": "1 Main Street",
+        "progression_min_adherence": 60,
+    }
 
     refused = client.post(url, {**form, "phone": ""})
     assert refused.status_code == 200 and "phone" in refused.context["adminform"].form.errors

@@ -13,7 +13,6 @@ import threading
 import time
 from collections.abc import Callable
 from functools import partial
-from typing import Any
 
 import pytest
 from django.db import connection, transaction
@@ -29,7 +28,7 @@ from prescriptions.services.conflicts import prescription_recheck
 from prescriptions.services.schedule import reminders_refresh_for_patient, sessions_retime_for_patient
 from prescriptions.services.sessions import session_log_create
 from tests import factories
-from tests.threads import OnItsOwnConnection
+from tests.threads import OnItsOwnConnection, together
 
 Kind = SafetyFlag.Kind
 BLOCKED, SCHEDULED, COMPLETED = Session.Status.BLOCKED, Session.Status.SCHEDULED, Session.Status.COMPLETED
@@ -37,26 +36,6 @@ UNRESOLVED = (SafetyFlag.Status.OPEN, SafetyFlag.Status.ACKNOWLEDGED)
 
 
 Request = OnItsOwnConnection
-
-
-def together(*works: Callable[[], Any]) -> list[Request]:
-    """Start the requests at the same instant (a barrier) and wait for all of them."""
-    start = threading.Barrier(len(works))
-
-    def at_the_barrier(work):
-        def run():
-            start.wait(timeout=10)
-            return work()
-
-        return run
-
-    requests = [Request(at_the_barrier(work)) for work in works]
-    for request in requests:
-        request.start()
-    for request in requests:
-        request.join(30)
-        assert not request.is_alive(), "a request is stuck"
-    return requests
 
 
 def waits_on_a_lock() -> bool:

@@ -425,7 +425,7 @@ def test_a_clinics_stretch_is_checked_against_what_its_position_implies(cleared_
         start_date=today,
         days_of_week=EVERY_DAY,
         times=[dt.time(8, 0)],
-        items=[ItemIn(stretch=untagged, reps=5, hold_seconds=20)],
+        items=[ItemIn(stretch=untagged, reps=3, hold_seconds=20)],
     )
     with pytest.raises(SafetyBlocked) as refused:
         services.prescription_activate(prescription=plan, by=therapist)

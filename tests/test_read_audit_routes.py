@@ -15,6 +15,7 @@ from django.core.exceptions import ImproperlyConfigured
 from django.db import transaction
 from django.test import Client
 from django.urls import URLPattern, URLResolver, get_resolver, reverse
+from django.utils import timezone
 from pghistory.models import Events
 from rest_framework.response import Response
 from rest_framework.test import APIClient, force_authenticate
@@ -25,7 +26,7 @@ from patients.api.base import StaffAPIView
 from patients.api.serializers import PatientOut
 from patients.models import AccessLog, Clearance, Patient, PortalAccess
 from prescriptions.demo import load_demo
-from prescriptions.models import Prescription, Session
+from prescriptions.models import Prescription, ProgressionStep, Session
 from tests import factories
 
 
@@ -68,6 +69,8 @@ API_PATIENT_ROUTES = {
     # The printable program (a PDF): the plan's patient, named by the URL's plan.
     "portal-program-pdf": ("portal", lambda body, ids: {ids["plan_patient_id"]}),
     "prescription-program-pdf": ("staff", lambda body, ids: {ids["plan_patient_id"]}),
+    # A plan's dose progression (issue 17): the steps of the URL's plan, its patient's.
+    "prescription-progression": ("staff", lambda body, ids: {ids["plan_patient_id"]}),
     # Protocol templates for an episode: the gate's findings for the URL's patient (issue 17).
     "patient-episode-template-suggestions": ("staff", _url_patient),
 }
@@ -170,9 +173,13 @@ def _patient_of(obj) -> int:
             return Clearance.objects.get(pk=data["clearance_id"]).patient_id
         if data.get("prescription_id"):
             return Prescription.objects.get(pk=data["prescription_id"]).patient_id
+        if data.get("first_version_id"):  # a progression step's
+            return Prescription.objects.get(pk=data["first_version_id"]).patient_id
         return Session.objects.get(pk=data["session_id"]).prescription.patient_id
     if hasattr(obj, "patient_id"):
         return obj.patient_id
+    if hasattr(obj, "first_version"):  # a progression step: its plan's patient
+        return obj.first_version.patient_id
     if hasattr(obj, "prescription"):
         return obj.prescription.patient_id
     return obj.session.prescription.patient_id
@@ -197,6 +204,14 @@ def demo(db):
     factories.SessionLogFactory(session=logged)
     factories.ReminderFactory(session=session)
     flag = factories.SafetyFlagFactory(patient=lucy, prescription=plan)
+    ProgressionStep.objects.create(  # a step held for the therapist (the admin's progression steps)
+        first_version=plan,
+        from_version=plan,
+        on_date=plan.start_date + dt.timedelta(weeks=2),
+        status=ProgressionStep.Status.HELD,
+        held_because=[ProgressionStep.Condition.MISSING_DATA],
+        ran_at=timezone.now(),
+    )
     template = factories.ProtocolTemplateFactory(clinic=lucy.clinic)
     factories.ProtocolTemplateItemFactory(template=template)
     ids = {

@@ -33,3 +33,23 @@ class OnItsOwnConnection(threading.Thread):
         if self.error is not None:
             raise self.error
         return self.result
+
+
+def together(*works: Callable[[], Any]) -> list[OnItsOwnConnection]:
+    """Start the works at the same instant (a barrier), each on its own connection, and wait for all of them."""
+    start = threading.Barrier(len(works))
+
+    def at_the_barrier(work):
+        def run():
+            start.wait(timeout=10)
+            return work()
+
+        return run
+
+    workers = [OnItsOwnConnection(at_the_barrier(work)) for work in works]
+    for worker in workers:
+        worker.start()
+    for worker in workers:
+        worker.join(30)
+        assert not worker.is_alive(), "a worker is stuck"
+    return workers

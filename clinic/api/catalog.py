@@ -85,9 +85,70 @@ def hold_seconds_field(**kwargs: Any) -> serializers.IntegerField:
     return serializers.IntegerField(min_value=1, max_value=300, required=False, allow_null=True, **kwargs)
 
 
+PROGRESSION_HELP = (
+    "Dose progression: every `every_weeks` weeks, counted from the start date of the plan's first version, add"
+    " `hold_seconds`, `reps` and `sets` (at least one above 0; a hold only to an item with one), up to the maxima"
+    " (null: the stretch's `dose_bounds`). Each step makes a new version of the plan, gate-checked, and goes live"
+    " only when the patient is ready; else it waits for the therapist. Null: the dose stays."
+)
+
+DOSE_FIELDS = ("hold_seconds", "reps", "sets")
+
+
+class ProgressionRuleIn(serializers.Serializer):
+    """A dose progression rule of a plan's or a template's item (``clinic.services.ProgressionIn``)."""
+
+    every_weeks = serializers.IntegerField(min_value=1, max_value=52, help_text="Weeks between steps, 1–52.")
+    hold_seconds = serializers.IntegerField(
+        min_value=0, max_value=300, default=0, help_text="Seconds of hold added per step."
+    )
+    reps = serializers.IntegerField(min_value=0, max_value=100, default=0, help_text="Repetitions added per step.")
+    sets = serializers.IntegerField(min_value=0, max_value=20, default=0, help_text="Sets added per step.")
+    max_hold_seconds = serializers.IntegerField(
+        min_value=1, max_value=300, required=False, allow_null=True, help_text="Longest hold; null: the stretch's."
+    )
+    max_reps = serializers.IntegerField(
+        min_value=1, max_value=100, required=False, allow_null=True, help_text="Most repetitions; null: the stretch's."
+    )
+    max_sets = serializers.IntegerField(
+        min_value=1, max_value=20, required=False, allow_null=True, help_text="Most sets; null: the stretch's."
+    )
+
+    def validate(self, attrs: dict[str, Any]) -> services.ProgressionIn:
+        if not any(attrs.get(name) for name in DOSE_FIELDS):
+            raise serializers.ValidationError("Add to the hold, the repetitions or the sets: at least one above 0.")
+        return services.ProgressionIn(**attrs)
+
+
+class ProgressionOut(serializers.Serializer):
+    """An item's progression rule as given (a null maximum: the stretch's bound), or null without one."""
+
+    every_weeks = serializers.IntegerField()
+    hold_seconds = serializers.IntegerField()
+    reps = serializers.IntegerField()
+    sets = serializers.IntegerField()
+    max_hold_seconds = serializers.IntegerField(allow_null=True)
+    max_reps = serializers.IntegerField(allow_null=True)
+    max_sets = serializers.IntegerField(allow_null=True)
+
+    def to_representation(self, item: Any) -> dict[str, Any] | None:
+        rule = services.ProgressionIn.of(item)  # item: a plan's or a template's (``DosedItem``)
+        return None if rule is None else super().to_representation(rule)
+
+
+def progression_out() -> ProgressionOut:
+    """The ``progression`` of an item's output: read from the item's ``progress_*`` fields."""
+    return ProgressionOut(source="*", read_only=True, allow_null=True, help_text=PROGRESSION_HELP)
+
+
+PROGRESSION_TEXT_HELP = 'The rule in words, e.g. "every 2 weeks: +5 s hold, +1 rep (up to 45 s)"; "" without one.'
+
+
 class DosedItemIn(serializers.Serializer):
     """A stretch of the caller's catalog and its dose, within the bounds a plan's and a template's items share; an
-    omitted reps or sets takes the stretch's default (a subclass decides an omitted hold)."""
+    omitted reps or sets takes the stretch's default (a subclass decides an omitted hold). The stretch's own bounds
+    (``dose_bounds``) are the services' to check: they answer 400 naming ``items[i].reps``,
+    ``items[i].progression.max_reps`` and so on."""
 
     stretch = CatalogStretchField()
     hold_seconds = hold_seconds_field()
@@ -95,11 +156,23 @@ class DosedItemIn(serializers.Serializer):
     sets = serializers.IntegerField(min_value=1, max_value=20, required=False)
     side = serializers.ChoiceField(choices=Side.choices, required=False)
     notes = serializers.CharField(max_length=2000, required=False, allow_blank=True)
+    progression = ProgressionRuleIn(required=False, allow_null=True, help_text=PROGRESSION_HELP)
 
     def validate(self, attrs: dict[str, Any]) -> dict[str, Any]:
         stretch = attrs["stretch"]
         attrs.setdefault("reps", stretch.default_reps)
         attrs.setdefault("sets", stretch.default_sets)
+        rule = attrs.get("progression")
+        if rule is not None:
+            below = {
+                f"max_{name}": [f"The most to progress to cannot be below the dose it starts from ({attrs[name]})."]
+                for name in DOSE_FIELDS
+                if attrs.get(name) is not None
+                and getattr(rule, f"max_{name}") is not None
+                and getattr(rule, f"max_{name}") < attrs[name]
+            }
+            if below:
+                raise serializers.ValidationError({"progression": below})
         return attrs
 
 
@@ -172,7 +245,18 @@ def diagnoses_with_rules():
     return Diagnosis.objects.annotate(clearance_rules_json=ArraySubquery(rules))
 
 
+class DoseBoundsOut(serializers.Serializer):
+    hold_seconds = serializers.IntegerField(help_text="Longest hold, seconds.")
+    reps = serializers.IntegerField(help_text="Most repetitions.")
+    sets = serializers.IntegerField(help_text="Most sets.")
+
+
 class StretchOut(serializers.ModelSerializer):
+    dose_bounds = DoseBoundsOut(
+        read_only=True,
+        help_text="The most a plan, a template or a progression may give of this stretch: its own bounds, else its"
+        " kind's defaults.",
+    )
     tags = serializers.SlugRelatedField(slug_field="slug", many=True, read_only=True, help_text="Movement tags.")
     min_mobility = serializers.IntegerField(source="min_mobility.level", read_only=True, help_text="Level 1–5.")
     is_global = serializers.BooleanField(read_only=True, help_text="Seeded for every clinic (read-only).")
@@ -181,8 +265,8 @@ class StretchOut(serializers.ModelSerializer):
         model = Stretch
         fields = [
             "id", "slug", "name", "steps", "body_region", "position", "kind", "tags", "min_mobility",
-            "default_hold_seconds", "default_reps", "default_sets", "clinic", "is_global", "source", "review_note",
-            "created_at", "updated_at",
+            "default_hold_seconds", "default_reps", "default_sets", "dose_bounds", "clinic", "is_global", "source",
+            "review_note", "created_at", "updated_at",
         ]  # fmt: skip
         read_only_fields = fields
 

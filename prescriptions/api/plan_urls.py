@@ -24,6 +24,16 @@ urlpatterns = [
     ),
     path("prescriptions/<int:prescription_id>/amend", plans.PrescriptionAmendView.as_view(), name="prescription-amend"),
     path(
+        "prescriptions/<int:prescription_id>/progression",
+        plans.PrescriptionProgressionView.as_view(),
+        name="prescription-progression",
+    ),
+    path(
+        "prescriptions/<int:prescription_id>/progression-steps/<int:step_id>/apply",
+        plans.ProgressionStepApplyView.as_view(),
+        name="prescription-progression-step-apply",
+    ),
+    path(
         "prescriptions/<int:prescription_id>/program.pdf",
         program.StaffProgramPdfView.as_view(),
         name="prescription-program-pdf",

@@ -11,12 +11,12 @@ import datetime as dt
 from typing import Any
 
 import django_filters
-from drf_spectacular.utils import OpenApiResponse, extend_schema
+from drf_spectacular.utils import OpenApiResponse, extend_schema, extend_schema_field
 from rest_framework import serializers, status
 from rest_framework.exceptions import NotFound
 from rest_framework.response import Response
 
-from clinic.api.catalog import DosedItemIn, hold_seconds_field
+from clinic.api.catalog import PROGRESSION_TEXT_HELP, DosedItemIn, hold_seconds_field, progression_out
 from clinic.api.inputs import IdField, TimesOfDayField, WeekdaysField, plausible_date, validated
 from clinic.api.problems import FindingSerializer, SafetyProblemSerializer
 from clinic.policy import Action
@@ -24,8 +24,10 @@ from patients.api.base import StaffAPIView, StaffListView
 from patients.models import Episode, Patient
 from prescriptions import dosage, services
 from prescriptions.gate import rules
-from prescriptions.models import GateEvaluation, GateOverride, Prescription, PrescriptionItem
+from prescriptions.models import GateEvaluation, GateOverride, Prescription, PrescriptionItem, ProgressionStep
+from prescriptions.selectors import progression as progression_selectors
 from prescriptions.selectors.plans import clinic_prescriptions, dry_run, prescription_for_staff
+from prescriptions.services.progression import progression_step_apply
 
 PROBLEM = "application/problem+json"
 SAFETY_409 = {
@@ -45,22 +47,33 @@ class PrescribedStretchOut(serializers.Serializer):
 
 class PrescriptionItemOut(serializers.ModelSerializer):
     stretch = PrescribedStretchOut(read_only=True)
+    progression = progression_out()
+    progression_text = serializers.CharField(read_only=True, help_text=PROGRESSION_TEXT_HELP)
 
     class Meta:
         model = PrescriptionItem
-        fields = ["id", "order", "stretch", "hold_seconds", "reps", "sets", "side", "notes", "dosage"]
+        fields = [
+            "id", "order", "stretch", "hold_seconds", "reps", "sets", "side", "notes", "dosage", "progression",
+            "progression_text",
+        ]  # fmt: skip
         read_only_fields = fields
 
 
 class PrescriptionOut(serializers.ModelSerializer):
     items = PrescriptionItemOut(many=True, read_only=True)
+    version = serializers.IntegerField(
+        read_only=True, help_text="1 for a plan as first prescribed; each amendment or progression step adds one."
+    )
+    first_version = serializers.PrimaryKeyRelatedField(
+        read_only=True, allow_null=True, help_text="The plan's first version (null: this is it)."
+    )
 
     class Meta:
         model = Prescription
         fields = [
             "id", "patient", "episode", "therapist", "status", "start_date", "end_date", "days_of_week", "times",
-            "notes", "supersedes", "template", "template_version", "materialized_through", "activated_at", "ended_at",
-            "created_at", "updated_at", "items",
+            "notes", "supersedes", "version", "first_version", "template", "template_version", "materialized_through",
+            "activated_at", "ended_at", "created_at", "updated_at", "items",
         ]  # fmt: skip
         read_only_fields = fields
 
@@ -102,7 +115,7 @@ class GateEvaluationSummaryOut(serializers.ModelSerializer):
 class GateOverrideOut(serializers.ModelSerializer):
     class Meta:
         model = GateOverride
-        fields = ["id", "item", "kind", "code", "cause", "reason", "by", "at"]
+        fields = ["id", "item", "kind", "code", "cause", "reason", "by", "at", "carried_from"]
         read_only_fields = fields
 
 
@@ -130,6 +143,78 @@ class SafetyCheckOut(serializers.Serializer):
     )
 
 
+class DoseOut(serializers.Serializer):
+    hold_seconds = serializers.IntegerField(allow_null=True, help_text="Seconds; null for a stretch without a hold.")
+    reps = serializers.IntegerField()
+    sets = serializers.IntegerField()
+
+
+# "from" is a Python keyword, so the change's fields are declared by name.
+ProgressionChangeOut = type(
+    "ProgressionChangeOut",
+    (serializers.Serializer,),
+    {
+        "__doc__": "One item a step progresses: its place in the plan, its stretch, its dose before and after.",
+        "order": serializers.IntegerField(help_text="The item's place in the plan, from 1."),
+        "stretch": serializers.CharField(help_text="The stretch's name."),
+        "from": DoseOut(),
+        "to": DoseOut(),
+    },
+)
+
+
+class HeldBecauseOut(serializers.Serializer):
+    code = serializers.ChoiceField(choices=ProgressionStep.Condition.choices)
+    label = serializers.CharField()
+
+
+class PlanVersionOut(serializers.Serializer):
+    id = serializers.IntegerField()
+    version = serializers.IntegerField()
+    status = serializers.ChoiceField(choices=Prescription.Status.choices)
+
+
+class ProgressionStepOut(serializers.ModelSerializer):
+    held_because = serializers.SerializerMethodField(help_text="Why it waits for the therapist (empty unless held).")
+    changes = ProgressionChangeOut(many=True, read_only=True)
+    evidence = serializers.DictField(
+        read_only=True,
+        help_text="What was weighed: open flags, pain after sessions (the first week's mean and the recent logs'),"
+        " adherence over the days before the step, and the gate's blocking findings when it refused.",
+    )
+    from_version = PlanVersionOut(read_only=True, help_text="The version the step progressed.")
+    to_version = PlanVersionOut(
+        read_only=True, allow_null=True, help_text="The version it made (live once applied); null while held."
+    )
+
+    class Meta:
+        model = ProgressionStep
+        fields = [
+            "id", "on_date", "status", "held_because", "changes", "evidence", "from_version", "to_version",
+            "ran_at", "applied_by", "applied_at",
+        ]  # fmt: skip
+        read_only_fields = fields
+
+    @extend_schema_field(HeldBecauseOut(many=True))
+    def get_held_because(self, step: ProgressionStep) -> list[dict[str, str]]:
+        labels = dict(ProgressionStep.Condition.choices)
+        return [{"code": code, "label": labels.get(code, code)} for code in step.held_because]
+
+
+class NextStepOut(serializers.Serializer):
+    on_date = serializers.DateField(help_text="The next grid date on which an item's dose would change.")
+    changes = ProgressionChangeOut(many=True)
+
+
+class PlanProgressionOut(serializers.Serializer):
+    steps = ProgressionStepOut(many=True, help_text="Every step of the plan's versions, newest first.")
+    next_step = NextStepOut(
+        allow_null=True,
+        help_text="The next step of the active plan as things stand, or null (not active, nothing left to progress,"
+        " or the plan ends first).",
+    )
+
+
 # --- In ------------------------------------------------------------------------------------------------
 
 
@@ -146,15 +231,23 @@ class PrescriptionItemIn(DosedItemIn):
 
 
 def _items(data: list[dict[str, Any]], *, patient: Patient, start_date: dt.date) -> list[services.ItemIn]:
-    """The validated items, an omitted hold filled with its default for ``patient``'s age on ``start_date``."""
+    """The validated items, an omitted hold filled with its default for ``patient``'s age on ``start_date`` (a 400 on
+    ``items[i].progression.max_hold_seconds`` if the item's rule stops below that default)."""
     age = dosage.age_on(patient.date_of_birth, start_date)
-    items = []
-    for item in data:
+    items, errors = [], {}
+    for index, item in enumerate(data):
         if "hold_seconds" not in item:
             stretch = item["stretch"]
             hold = dosage.default_hold_seconds(kind=stretch.kind, stretch_default=stretch.default_hold_seconds, age=age)
             item = {**item, "hold_seconds": hold}
+            rule = item.get("progression")
+            if hold and rule is not None and rule.max_hold_seconds is not None and rule.max_hold_seconds < hold:
+                errors[f"items[{index}].progression.max_hold_seconds"] = [
+                    f"The most to progress to cannot be below the hold it starts from ({hold} s, the default)."
+                ]
         items.append(services.ItemIn(**item))
+    if errors:
+        raise serializers.ValidationError(errors)
     return items
 
 
@@ -377,6 +470,51 @@ class PrescriptionAmendView(PrescriptionScoped, StaffAPIView):
     def post(self, request, prescription_id: int):
         amendment = services.prescription_amend(prescription=self.prescription(prescription_id), by=request.user)
         return self.detail(amendment.pk, status.HTTP_201_CREATED)
+
+
+class PrescriptionProgressionView(PrescriptionScoped, StaffAPIView):
+    shows_patients = "objects"  # the plan's patient
+
+    @extend_schema(
+        responses={200: PlanProgressionOut},
+        summary="The plan's dose progression: the steps of all its versions and the next one due",
+    )
+    def get(self, request, prescription_id: int):
+        prescription = self.prescription(prescription_id)
+        steps = progression_selectors.lineage_steps(prescription)
+        upcoming = None
+        if prescription.status == Prescription.Status.ACTIVE:
+            upcoming = progression_selectors.next_step(prescription)
+        body = {
+            "steps": steps,
+            "next_step": None
+            if upcoming is None
+            else {"on_date": upcoming.on_date, "changes": [change.as_dict() for change in upcoming.changes]},
+        }
+        self.shown(prescription)
+        return Response(PlanProgressionOut(body).data)
+
+
+class ProgressionStepApplyView(PrescriptionScoped, StaffAPIView):
+    @extend_schema(
+        request=None,
+        responses={201: PrescriptionDetailOut, **SAFETY_409},
+        summary="Apply a held progression step by hand: its new version, through the safety gate",
+        description=(
+            "Makes the step's new version of the plan (its doses, the rest as the current version has it, the "
+            "overrides carried over) and activates it through the gate, whatever held the step; the flag it raised "
+            "is resolved. 201 with the new version. 409 when the step is not held, the plan has moved on (a newer "
+            "version, an amendment in progress, not active), or the gate refuses (with `findings`; nothing is "
+            "kept: amend the plan to override them). A step of another plan is a 404."
+        ),
+    )
+    def post(self, request, prescription_id: int, step_id: int):
+        prescription = self.prescription(prescription_id)
+        step = ProgressionStep.objects.filter(pk=step_id, first_version_id=prescription.lineage_id).first()
+        if step is None:
+            raise NotFound()
+        step = progression_step_apply(step=step, by=request.user)
+        return self.detail(step.to_version_id, status.HTTP_201_CREATED)
 
 
 class SafetyCheckView(StaffAPIView):

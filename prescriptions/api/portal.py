@@ -88,6 +88,11 @@ class PortalPlanItemOut(serializers.Serializer):
     sets = serializers.IntegerField()
     side = serializers.ChoiceField(choices=PrescriptionItem.Side.choices)
     notes = serializers.CharField(allow_blank=True)
+    progression_text = serializers.CharField(
+        allow_blank=True,
+        help_text='How the dose grows, e.g. "every 2 weeks: +5 s hold, +1 rep (up to 45 s)"; "" when it stays. The'
+        " dose above is the current one: each step makes a new version of the plan.",
+    )
     stretch = PortalStretchOut()
 
 
@@ -114,6 +119,9 @@ class PortalPlanSessionOut(serializers.Serializer):
 
 class PortalPlanOut(serializers.Serializer):
     id = serializers.IntegerField()
+    version = serializers.IntegerField(
+        help_text="1 as first prescribed; each change by the therapist or dose progression step adds one."
+    )
     start_date = serializers.DateField()
     end_date = serializers.DateField(allow_null=True)
     days_of_week = serializers.ListField(child=serializers.IntegerField(), help_text="1 = Monday … 7 = Sunday.")

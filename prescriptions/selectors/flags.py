@@ -5,7 +5,7 @@ from __future__ import annotations
 from django.contrib.postgres.expressions import ArraySubquery
 from django.db.models import OuterRef, QuerySet
 
-from prescriptions.models import SafetyFlag, Session
+from prescriptions.models import ProgressionStep, SafetyFlag, Session
 
 UNRESOLVED = (SafetyFlag.Status.OPEN, SafetyFlag.Status.ACKNOWLEDGED)
 FlagSession = SafetyFlag.sessions.through
@@ -74,6 +74,11 @@ def flag_readout(details: dict) -> list[str]:
     if details.get("from"):
         until = f" through {details['until']}" if details.get("until") else ""
         lines.append(f"Affects sessions from {details['from']}{until}.")
+    if details.get("held_because"):
+        words = dict(ProgressionStep.Condition.choices)
+        day = f" of {details['on_date']}" if details.get("on_date") else ""
+        reasons = "; ".join(words.get(code, "another reason").lower() for code in details["held_because"])
+        lines.append(f"The dose progression step{day} is held: {reasons}.")
     lines.extend(finding["message"] for finding in details.get("findings", []) if finding.get("message"))
     if details.get("valid_until"):
         left = details.get("days_left")

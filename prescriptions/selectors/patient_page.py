@@ -1,13 +1,24 @@
-"""What the patient page in the admin shows of the prescriptions side (issue 15, item 3): the live program, and the
-upcoming sessions and reminders. Each read is one or a fixed few queries whatever the patient's history."""
+"""What the patient page in the admin shows of the prescriptions side (issue 15, item 3): the live program with its
+dose progression (issue 17), and the upcoming sessions and reminders. Each read is one or a fixed few queries
+whatever the patient's history."""
 
 from __future__ import annotations
 
 import datetime as dt
+from collections.abc import Sequence
+from dataclasses import dataclass
 
 from django.db.models import Prefetch, QuerySet
 
-from prescriptions.models import GateOverride, Prescription, PrescriptionItem, Reminder, Session
+from prescriptions.models import (
+    GateOverride,
+    Prescription,
+    PrescriptionItem,
+    ProgressionStep,
+    Reminder,
+    Session,
+)
+from prescriptions.selectors.progression import Due, next_step_of
 
 LIVE_STATUSES = (Prescription.Status.ACTIVE, Prescription.Status.PAUSED)
 
@@ -18,13 +29,42 @@ def live_program(*, patient_id: int) -> list[Prescription]:
     overrides = GateOverride.objects.select_related("by", "item__stretch").order_by("at", "id")
     return list(
         Prescription.objects.filter(patient_id=patient_id, status__in=LIVE_STATUSES)
-        .select_related("therapist")
+        .select_related("therapist", "first_version")
         .prefetch_related(
             Prefetch("items", PrescriptionItem.objects.select_related("stretch").order_by("order", "id")),
             Prefetch("overrides", overrides),
         )
         .order_by("start_date", "id")
     )
+
+
+@dataclass(frozen=True)
+class PlanProgression:
+    """A live plan's dose progression as the page shows it: the next step as things stand (None: no item progresses
+    any more, or the plan ends first) and the lineage's latest step when it is held for the therapist."""
+
+    next_step: Due | None
+    held: ProgressionStep | None
+
+
+def progression_of(*, plans: Sequence[Prescription], today: dt.date) -> dict[int, PlanProgression]:
+    """Plan id → its progression, for the plans of ``live_program`` (items and first version loaded): one query,
+    the latest step of every lineage, whatever the number of plans and steps."""
+    lineages = [plan.lineage_id for plan in plans]
+    latest = {
+        step.first_version_id: step
+        for step in ProgressionStep.objects.filter(first_version_id__in=lineages)
+        .order_by("first_version_id", "-on_date", "-id")
+        .distinct("first_version_id")
+    }
+    shown = {}
+    for plan in plans:
+        step = latest.get(plan.lineage_id)
+        held = step if step is not None and step.status == ProgressionStep.Status.HELD else None
+        last = step.on_date if step is not None else None
+        upcoming = next_step_of(plan, items=list(plan.items.all()), last_step=last, today=today)
+        shown[plan.pk] = PlanProgression(next_step=upcoming, held=held)
+    return shown
 
 
 def upcoming_sessions(*, patient_id: int, now: dt.datetime, limit: int) -> QuerySet[Session]:

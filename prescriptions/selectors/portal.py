@@ -38,20 +38,37 @@ def portal_sessions(*, user) -> QuerySet[Session]:
     )
 
 
-PLAN_FIELDS = ("id", "start_date", "end_date", "days_of_week", "times", "notes")
+PLAN_FIELDS = ("id", "version", "start_date", "end_date", "days_of_week", "times", "notes")
 ITEM_FIELDS = ("id", "prescription_id", "order", "hold_seconds", "reps", "sets", "side", "notes")
+RULE_FIELDS = (
+    "progress_every_weeks",
+    "progress_hold_seconds",
+    "progress_reps",
+    "progress_sets",
+    "progress_max_hold_seconds",
+    "progress_max_reps",
+    "progress_max_sets",
+)
 STRETCH_FIELDS = ("slug", "name", "steps", "position", "kind")
 SESSION_FIELDS = ("id", "prescription_id", "local_date", "local_time", "scheduled_at", "status")
 
 
+def _progression_text(rule: tuple) -> str:
+    """An item's progression rule in words (``DosedItem.progression_text``), "" without one; a model instance is
+    built only for an item with a rule."""
+    if rule[0] is None:
+        return ""
+    return PrescriptionItem(**dict(zip(RULE_FIELDS, rule, strict=True))).progression_text
+
+
 def portal_plans(*, patient: Patient, today: dt.date | None = None) -> dict[str, Any]:
-    """The patient's active plans with their items and the sessions of the next ``PLAN_DAYS`` local days, each
-    session with the red-flag questions its log asks.
+    """The patient's active plans (each with its version) with their items (each with its progression rule in words)
+    and the sessions of the next ``PLAN_DAYS`` local days, each session with the red-flag questions its log asks.
 
     Five queries whatever the sizes — the plans, their items joined to their stretches (the stretches' regions
     choose the questions), the week's sessions, the active red-flag questions and the patient's diagnoses (when
     there is a session) — read as ``.values()`` rows: no model instances are built for a response that is plain
-    data.
+    data (but for an item with a progression rule, to word it).
     """
     today = today or patient.local_today()
     last_day = today + dt.timedelta(days=PLAN_DAYS - 1)
@@ -67,12 +84,14 @@ def portal_plans(*, patient: Patient, today: dt.date | None = None) -> dict[str,
         items = (
             PrescriptionItem.objects.filter(prescription_id__in=by_id)
             .order_by("order", "id")
-            .values_list(*ITEM_FIELDS, *stretch_columns, "stretch__body_region")
+            .values_list(*ITEM_FIELDS, *RULE_FIELDS, *stretch_columns, "stretch__body_region")
         )
-        width, regions = len(ITEM_FIELDS), {plan_id: set() for plan_id in by_id}
+        width, rule_end = len(ITEM_FIELDS), len(ITEM_FIELDS) + len(RULE_FIELDS)
+        regions = {plan_id: set() for plan_id in by_id}
         for row in items:
             item = dict(zip(ITEM_FIELDS, row[:width], strict=True))
-            item["stretch"] = dict(zip(STRETCH_FIELDS, row[width:-1], strict=True))
+            item["progression_text"] = _progression_text(row[width:rule_end])
+            item["stretch"] = dict(zip(STRETCH_FIELDS, row[rule_end:-1], strict=True))
             regions[item["prescription_id"]].add(row[-1])
             by_id[item.pop("prescription_id")]["items"].append(item)
         sessions = list(

@@ -15,7 +15,7 @@ from clinic import bounds
 from clinic.errors import SafetyBlocked, StateConflict
 from clinic.models import ProtocolTemplate, Stretch
 from clinic.policy import Action, require
-from clinic.services import sides_overlap
+from clinic.services import ItemIn, dose_errors, sides_overlap
 from patients.models import Episode
 from prescriptions.gate import rules
 from prescriptions.gate.facts import catalog_version, gate_facts_for_plans
@@ -26,18 +26,6 @@ from prescriptions.services.flagging import flag_auto_resolve
 from prescriptions.services.schedule import materialize_after_commit, sessions_resume, sessions_stop
 
 Status = Prescription.Status
-
-
-@dataclass(frozen=True)
-class ItemIn:
-    """One stretch of a plan as the therapist prescribes it."""
-
-    stretch: Stretch
-    reps: int
-    sets: int = 1
-    hold_seconds: int | None = None
-    side: str = PrescriptionItem.Side.NONE
-    notes: str = ""
 
 
 @dataclass(frozen=True)
@@ -93,6 +81,8 @@ def _validate_items(prescription: Prescription, items: Sequence[ItemIn]) -> None
             errors.setdefault("items", []).append(f"Item {index + 1}: that stretch is not in this clinic's catalog.")
         elif stretch.kind == Stretch.Kind.STATIC and not item.hold_seconds:
             errors.setdefault("items", []).append(f"Item {index + 1}: {stretch.name} is a static stretch; give a hold.")
+        for name, message in dose_errors(item).items():
+            errors.setdefault(f"items[{index}].{name}", []).append(f"Item {index + 1}: {message}")
     if errors:
         raise ValidationError(errors)
 
@@ -100,16 +90,7 @@ def _validate_items(prescription: Prescription, items: Sequence[ItemIn]) -> None
 def _write_items(prescription: Prescription, items: Sequence[ItemIn]) -> None:
     prescription.items.all().delete()
     for order, item in enumerate(items, start=1):
-        row = PrescriptionItem(
-            prescription=prescription,
-            stretch=item.stretch,
-            hold_seconds=item.hold_seconds,
-            reps=item.reps,
-            sets=item.sets,
-            side=item.side,
-            order=order,
-            notes=item.notes,
-        )
+        row = PrescriptionItem(prescription=prescription, order=order, **item.row_fields())
         try:
             row.full_clean(exclude=["prescription"])
         except ValidationError as exc:
@@ -141,8 +122,40 @@ def prescription_create(
 ) -> Prescription:
     """Create a draft plan with its items (and the protocol template and version it was made from, if any). Only a
     therapist of the patient's clinic prescribes."""
+    require(Action.PRESCRIBE, by, episode.patient.clinic_id)
+    return draft_create(
+        episode=episode,
+        therapist=by,
+        start_date=start_date,
+        days_of_week=days_of_week,
+        times=times,
+        items=items,
+        end_date=end_date,
+        notes=notes,
+        supersedes=supersedes,
+        template=template,
+        template_version=template_version,
+    )
+
+
+@transaction.atomic
+def draft_create(
+    *,
+    episode: Episode,
+    therapist,
+    start_date: dt.date,
+    days_of_week: Sequence[int],
+    times: Sequence[dt.time],
+    items: Sequence[ItemIn],
+    end_date: dt.date | None = None,
+    notes: str = "",
+    supersedes: Prescription | None = None,
+    template: ProtocolTemplate | None = None,
+    template_version: int | None = None,
+) -> Prescription:
+    """``prescription_create`` once the prescriber is authorized (a progression step drafts in the name of the plan's
+    therapist): an amendment is the version after the one it supersedes."""
     patient = episode.patient
-    require(Action.PRESCRIBE, by, patient.clinic_id)
     if patient.is_archived:
         raise StateConflict("This patient is archived.")
     if not episode.is_open:
@@ -150,7 +163,7 @@ def prescription_create(
     prescription = Prescription(
         episode=episode,
         patient=patient,
-        therapist=by,
+        therapist=therapist,
         start_date=start_date,
         end_date=end_date,
         days_of_week=list(days_of_week),
@@ -160,6 +173,9 @@ def prescription_create(
         template=template,
         template_version=template_version,
     )
+    if supersedes is not None:
+        prescription.version = supersedes.version + 1
+        prescription.first_version_id = supersedes.lineage_id
     _clean_schedule(prescription)
     _validate_items(prescription, items)
     try:
@@ -333,21 +349,35 @@ def prescription_activate(
             waivers=[*overrides, *acknowledgements],
         )
         if run.evaluation.passed:
-            run.evaluation.save()
             _store_waivers(prescription, run, by)
-            if prescription.supersedes_id:
-                # Locked after the (newer, higher-id) amendment, against the id order: safe because this runs under
-                # the patient's lock, and nothing locks a draft without holding the patient first.
-                superseded = locks.plan(prescription_id=prescription.supersedes_id)
-                _require_status(superseded, {Status.ACTIVE, Status.PAUSED}, "superseded by an amendment")
-                _end(superseded, Status.COMPLETED)
-            prescription.status = Status.ACTIVE
-            prescription.activated_at = timezone.now()
-            prescription.save(update_fields=["status", "activated_at", "updated_at"])
-            materialize_after_commit(prescription_id=prescription.pk)
-            return prescription
+            return draft_go_live(prescription=prescription, run=run)
     _refuse(run)
     raise AssertionError("unreachable")  # pragma: no cover
+
+
+def draft_go_live(*, prescription: Prescription, run: GateRun) -> Prescription:
+    """Make a draft whose gate run passed the live plan: keep the evaluation, complete the version it supersedes,
+    and queue its sessions. The caller holds the patient's lock (``locks.patient_and_plan``)."""
+    run.evaluation.save()
+    if prescription.supersedes_id:
+        # Locked after the (newer, higher-id) amendment, against the id order: safe because this runs under the
+        # patient's lock, and nothing locks a draft without holding the patient first.
+        superseded = locks.plan(prescription_id=prescription.supersedes_id)
+        _require_status(superseded, {Status.ACTIVE, Status.PAUSED}, "superseded by an amendment")
+        _end(superseded, Status.COMPLETED)
+    prescription.status = Status.ACTIVE
+    prescription.activated_at = timezone.now()
+    prescription.save(update_fields=["status", "activated_at", "updated_at"])
+    materialize_after_commit(prescription_id=prescription.pk)
+    return prescription
+
+
+def draft_discard(*, prescription: Prescription) -> Prescription:
+    """Cancel a draft the system made and the gate refused (a progression step's), keeping it and its evaluation."""
+    prescription.status = Status.CANCELLED
+    prescription.ended_at = timezone.now()
+    prescription.save(update_fields=["status", "ended_at", "updated_at"])
+    return prescription
 
 
 def prescription_resume(*, prescription: Prescription, by, today: dt.date | None = None) -> Prescription:
@@ -426,17 +456,7 @@ def prescription_amend(*, prescription: Prescription, by) -> Prescription:
     pending = prescription.amendments.exclude(status=Status.CANCELLED).first()
     if pending is not None:
         raise StateConflict(f"This plan already has an amendment in progress (plan #{pending.pk}, {pending.status}).")
-    items = [
-        ItemIn(
-            stretch=i.stretch,
-            reps=i.reps,
-            sets=i.sets,
-            hold_seconds=i.hold_seconds,
-            side=i.side,
-            notes=i.notes,
-        )
-        for i in prescription.items.select_related("stretch").order_by("order")
-    ]
+    items = [ItemIn.of(i) for i in prescription.items.select_related("stretch").order_by("order")]
     return prescription_create(
         episode=prescription.episode,
         by=by,

@@ -51,17 +51,7 @@ def prescription_from_template(
         )
         .order_by("order", "id")
     )
-    items = [
-        ItemIn(
-            stretch=row.stretch,
-            reps=row.reps,
-            sets=row.sets,
-            hold_seconds=row.hold_seconds,
-            side=row.side,
-            notes=row.notes,
-        )
-        for row in rows
-    ]
+    items = [ItemIn.of(row) for row in rows]
     if not items:
         raise ValidationError({"template": "This template has no stretches."})
     first = rows[0]

@@ -288,6 +288,9 @@ function stretchItem(item, withToggle) {
       { class: "dose" },
       doseParts(item).map((part) => h("li", { text: part })),
     ),
+    item.progression_text
+      ? h("p", { class: "item-progression", text: format(STRINGS.progression, { rule: item.progression_text }) })
+      : null,
     item.notes ? h("p", { class: "item-note", text: item.notes }) : null,
     item.stretch.steps.length
       ? h(

@@ -101,6 +101,7 @@ export const STRINGS = {
       none: "",
     },
   },
+  progression: "Your therapist's plan builds this up {rule}.",
   sessionNotFound: "We couldn't find that session. It may belong to someone else, or it was removed.",
   sessionNotOpen: "This session can't be logged now.",
   logFrom: "You can log this session from {day}.",
