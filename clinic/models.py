@@ -171,6 +171,15 @@ class Clinic(StoredZoneMixin, models.Model):
     )
     created_at = models.DateTimeField(auto_now_add=True)
 
+    class Meta:
+        constraints = [
+            models.CheckConstraint(
+                condition=Q(progression_min_adherence__lte=100),
+                name="clinic_progression_min_adherence_percent",
+                violation_error_message="The minimum adherence is a share: 0 to 100 per cent.",
+            )
+        ]
+
     def __str__(self) -> str:
         return self.name
 
@@ -557,7 +566,10 @@ def dose_constraints(prefix: str) -> list[models.BaseConstraint]:
             " with a hold), the repetitions or the sets.",
         ),
         models.CheckConstraint(
-            condition=(Q(progress_max_hold_seconds__isnull=True) | Q(progress_max_hold_seconds__gte=F("hold_seconds")))
+            condition=(
+                Q(progress_max_hold_seconds__isnull=True)
+                | Q(hold_seconds__isnull=False, progress_max_hold_seconds__gte=F("hold_seconds"))
+            )
             & (Q(progress_max_reps__isnull=True) | Q(progress_max_reps__gte=F("reps")))
             & (Q(progress_max_sets__isnull=True) | Q(progress_max_sets__gte=F("sets"))),
             name=f"{prefix}_progression_max_above_dose",

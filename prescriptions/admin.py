@@ -161,7 +161,7 @@ class ClinicalPatientAdmin(PatientAdmin):
     def live_program(self, patient: Patient) -> str:
         """The active and paused plans as the patient follows them, read-only (``Action.VIEW_PROGRAM``)."""
         live = patient_page.live_program(patient_id=patient.pk)
-        progressions = patient_page.progression_of(plans=live, today=patient.local_today())
+        progressions = patient_page.progression_of(plans=live)
         plans = [
             {
                 "status": plan.get_status_display(),

@@ -54,7 +54,7 @@ def live_plan(patient, therapist, stretch, *, weeks_ago: int = 2, every_weeks: i
     plan = factories.PrescriptionFactory(
         episode=patient.episodes.get(),
         therapist=therapist,
-        activated_at=timezone.now(),
+        activated_at=timezone.now() - dt.timedelta(weeks=weeks_ago),  # live since its start
         start_date=patient.local_today() - dt.timedelta(weeks=weeks_ago),
         **{"status": Status.ACTIVE, **fields},
     )

@@ -25,6 +25,7 @@ from prescriptions.models import (
     GateEvaluation,
     GateOverride,
     Prescription,
+    PrescriptionItem,
     ProgressionStep,
     SafetyFlag,
     Session,
@@ -105,7 +106,11 @@ def activated(draft: Prescription, therapist, *, on: dt.date) -> Prescription:
     """``draft`` activated on ``on``, each caution the gate raises (its dry run) acknowledged."""
     dry_run = services.gate_run(prescription=draft, by=therapist, purpose=GateEvaluation.Purpose.ACTIVATION, today=on)
     acknowledgements = [services.WaiverIn(item=f.item, code=f.code, cause=f.cause) for f in dry_run.blocking]
-    return services.prescription_activate(prescription=draft, by=therapist, acknowledgements=acknowledgements, today=on)
+    plan = services.prescription_activate(prescription=draft, by=therapist, acknowledgements=acknowledgements, today=on)
+    # Activated on ``on``, as the gate was told: a version's steps count from the day it went live.
+    plan.activated_at = dt.datetime.combine(on, dt.time(8), tzinfo=ZoneInfo(plan.patient.timezone))
+    plan.save(update_fields=["activated_at"])
+    return plan
 
 
 def _on(plan: Prescription, day: int) -> dt.date:
@@ -826,3 +831,110 @@ def test_a_held_steps_row_says_why_in_words(clinic, therapist):
     assert timezone.is_aware(step.ran_at)
     assert SessionLog.objects.filter(session__prescription=plan).count() == 7
     assert Session.objects.filter(prescription=plan).count() == 7
+
+
+# --- Found in review ----------------------------------------------------------------------------------------
+
+
+def test_a_dose_stored_above_bounds_narrowed_since_stays_amendable_and_the_others_still_step(clinic, therapist):
+    """A plan stored before the bounds (5 reps of a static stretch, above today's 4) is amended as it is, and its
+    step progresses the other item: the dose it already has stands, a new or changed dose is checked."""
+    patient = a_patient(clinic, therapist, diagnosis=None)
+    plan = first_version(patient, therapist, items=[rotation(), ItemIn(stretch=global_stretch("chin-tuck"), reps=10)])
+    PrescriptionItem.objects.filter(prescription=plan, order=2).update(stretch=global_stretch("knees-to-chest"))
+    PrescriptionItem.objects.filter(prescription=plan, order=2).update(hold_seconds=20, reps=5)
+    good_history(plan)
+
+    step = progression_step_run(prescription_id=plan.pk, now=AT_STEP)
+
+    assert step.status == Step.APPLIED
+    assert dose(step.to_version) == [(25, 3, 1), (20, 5, 1)]
+    draft = services.prescription_amend(prescription=step.to_version, by=therapist)
+    assert dose(draft) == [(25, 3, 1), (20, 5, 1)]
+    with pytest.raises(ValidationError) as refused:
+        services.prescription_update_draft(
+            prescription=draft,
+            by=therapist,
+            items=[rotation(hold=25), ItemIn(stretch=global_stretch("knees-to-chest"), hold_seconds=20, reps=6)],
+        )
+    assert "items[1].reps" in refused.value.message_dict
+
+
+def test_an_amendment_drafted_before_it_went_live_steps_from_the_day_it_went_live(clinic, therapist):
+    """Drafted on day 10 (its start date), activated on day 16: the day-14 grid date is before it went live."""
+    patient = a_patient(clinic, therapist)
+    plan = first_version(patient, therapist, items=[ItemIn(stretch=global_stretch(ROTATION), reps=3, hold_seconds=20)])
+    good_history(plan)
+    draft = services.prescription_create(
+        episode=plan.episode,
+        by=therapist,
+        start_date=START + 10 * DAY,
+        days_of_week=EVERY_DAY,
+        times=[dt.time(8)],
+        items=[rotation()],
+        supersedes=plan,
+    )
+    amended = activated(draft, therapist, on=START + 16 * DAY)
+    logged(amended, range(16, 28))
+
+    assert progression_step_run(prescription_id=amended.pk, now=AT_STEP + 2 * DAY) is None
+    assert next_step(amended).on_date == START + 4 * WEEK
+
+
+def test_a_plan_past_its_end_date_takes_no_step(clinic, therapist):
+    patient = a_patient(clinic, therapist)
+    draft = services.prescription_create(
+        episode=patient.episodes.get(),
+        by=therapist,
+        start_date=START,
+        end_date=STEP,
+        days_of_week=EVERY_DAY,
+        times=[dt.time(8)],
+        items=[rotation()],
+    )
+    plan = activated(draft, therapist, on=START)
+    good_history(plan)
+    before = counts()
+
+    assert plans_due(now=AT_STEP + DAY) == []
+    assert progression_step_run(prescription_id=plan.pk, now=AT_STEP + DAY) is None
+    assert counts() == before
+    assert progression_step_run(prescription_id=plan.pk, now=AT_STEP).status == Step.APPLIED  # on its last day
+
+
+def test_a_held_step_flag_is_resolved_when_the_therapist_amends_the_plan(clinic, therapist):
+    patient = a_patient(clinic, therapist, **FOR_YEARS)  # an amendment starts on the real today
+    plan = first_version(patient, therapist)
+    logged(plan, range(7))  # nothing since the first week: missing data
+    step = progression_step_run(prescription_id=plan.pk, now=AT_STEP)
+    assert step.status == Step.HELD
+    draft = services.prescription_amend(prescription=plan, by=therapist)
+
+    activated(draft, therapist, on=STEP + DAY)
+
+    [flag] = held_flags(plan)
+    assert flag.status == SafetyFlag.Status.RESOLVED
+    assert "version 1 of the plan was completed" in flag.resolution
+
+
+def test_an_item_at_its_maximum_does_not_date_a_late_step(clinic, therapist):
+    """A weekly item already at its maximum and a three-weekly one that changes: a run on day 28 that missed day 21
+    records the step on day 21, the changing item's date."""
+    patient = a_patient(clinic, therapist, diagnosis=None)
+    capped = ItemIn(
+        stretch=global_stretch(ROTATION), reps=3, hold_seconds=60, progression=ProgressionIn(every_weeks=1, reps=1)
+    )
+    capped = ItemIn(**{**vars(capped), "reps": 4})
+    growing = ItemIn(
+        stretch=global_stretch("knees-to-chest"),
+        reps=3,
+        hold_seconds=20,
+        progression=ProgressionIn(every_weeks=3, hold_seconds=5),
+    )
+    plan = first_version(patient, therapist, items=[capped, growing])
+    logged(plan, range(28))
+
+    step = progression_step_run(prescription_id=plan.pk, now=AT_STEP + 2 * WEEK)
+
+    assert (step.status, step.on_date) == (Step.APPLIED, START + 3 * WEEK)
+    assert dose(step.to_version) == [(60, 4, 1), (25, 3, 1)]

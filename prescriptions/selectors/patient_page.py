@@ -29,7 +29,7 @@ def live_program(*, patient_id: int) -> list[Prescription]:
     overrides = GateOverride.objects.select_related("by", "item__stretch").order_by("at", "id")
     return list(
         Prescription.objects.filter(patient_id=patient_id, status__in=LIVE_STATUSES)
-        .select_related("therapist", "first_version")
+        .select_related("therapist", "first_version", "patient")
         .prefetch_related(
             Prefetch("items", PrescriptionItem.objects.select_related("stretch").order_by("order", "id")),
             Prefetch("overrides", overrides),
@@ -47,7 +47,7 @@ class PlanProgression:
     held: ProgressionStep | None
 
 
-def progression_of(*, plans: Sequence[Prescription], today: dt.date) -> dict[int, PlanProgression]:
+def progression_of(*, plans: Sequence[Prescription]) -> dict[int, PlanProgression]:
     """Plan id → its progression, for the plans of ``live_program`` (items and first version loaded): one query,
     the latest step of every lineage, whatever the number of plans and steps."""
     lineages = [plan.lineage_id for plan in plans]
@@ -62,7 +62,7 @@ def progression_of(*, plans: Sequence[Prescription], today: dt.date) -> dict[int
         step = latest.get(plan.lineage_id)
         held = step if step is not None and step.status == ProgressionStep.Status.HELD else None
         last = step.on_date if step is not None else None
-        upcoming = next_step_of(plan, items=list(plan.items.all()), last_step=last, today=today)
+        upcoming = next_step_of(plan, items=list(plan.items.all()), last_step=last)
         shown[plan.pk] = PlanProgression(next_step=upcoming, held=held)
     return shown
 

@@ -79,23 +79,19 @@ def step_due(
     """The step due by ``today`` after the lineage's ``last_step``: its date (the latest grid date of any item
     due) and the items it progresses (each item whose grid has a date in (``last_step``, that date]) with their
     new doses; None when no item's dose would change."""
-    candidates: list[tuple[dt.date, PrescriptionItem, progression.Rule]] = []
+    dated: list[tuple[dt.date, Change]] = []
     for item in items:
         rule = rule_of(item)
         if rule is None:
             continue
         date = progression.due_date(start=start, every_weeks=rule.every_weeks, today=today, last_step=last_step)
-        if date is not None:
-            candidates.append((date, item, rule))
-    changes = []
-    for _, item, rule in candidates:
         before = dose_of(item)
         after = progression.progressed(before, rule)
-        if after != before:
-            changes.append(Change(item=item, before=before, after=after))
-    if not changes:
+        if date is not None and after != before:  # an item at its maximum neither steps nor dates the step
+            dated.append((date, Change(item=item, before=before, after=after)))
+    if not dated:
         return None
-    return Due(on_date=max(date for date, _, _ in candidates), changes=changes)
+    return Due(on_date=max(date for date, _ in dated), changes=[change for _, change in dated])
 
 
 def last_step_date(lineage_id: int) -> dt.date | None:
@@ -103,10 +99,11 @@ def last_step_date(lineage_id: int) -> dt.date | None:
 
 
 def counted_since(plan: Prescription, last_step: dt.date | None) -> dt.date:
-    """Grid dates after this count: the lineage's last step, or this version's start if later (a version's doses are
-    the ones it starts with: a therapist's amendment at week 5 of a two-weekly rule steps next at week 6, not at
-    once for week 4)."""
-    return max(last_step, plan.start_date) if last_step is not None else plan.start_date
+    """Grid dates after this count: the lineage's last step, or this version's start or the day it went live if later
+    (a version's doses are the ones it starts with: a therapist's amendment at week 5 of a two-weekly rule steps next
+    at week 6, not at once for week 4, even when its draft was dated earlier)."""
+    live_from = plan.patient.local_today(plan.activated_at) if plan.activated_at else plan.start_date
+    return max(filter(None, [last_step, plan.start_date, live_from]))
 
 
 def plans_with_rules():
@@ -135,8 +132,10 @@ def plans_due(*, now: dt.datetime | None = None) -> list[tuple[int, dt.date]]:
     for plan in plans:
         since = counted_since(plan, last_steps.get(plan.lineage_id))
         today = plan.patient.local_today(now)
+        if plan.end_date is not None and today > plan.end_date:
+            continue  # the plan has run its course
         step = step_due(items=plan.items.all(), start=lineage_start(plan), today=today, last_step=since)
-        if step is not None and (plan.end_date is None or step.on_date <= plan.end_date):
+        if step is not None:
             due.append((plan.pk, step.on_date))
     return due
 
@@ -194,20 +193,16 @@ def next_step(plan: Prescription) -> Due | None:
         plan,
         items=list(plan.items.select_related("stretch").order_by("order")),
         last_step=last_step_date(plan.lineage_id),
-        today=plan.patient.local_today(),
     )
 
 
-def next_step_of(
-    plan: Prescription, *, items: Sequence[PrescriptionItem], last_step: dt.date | None, today: dt.date
-) -> Due | None:
-    """``next_step`` from what the caller has loaded: the plan's items (with stretches, in order), its lineage's last
-    step date and the patient's today."""
+def next_step_of(plan: Prescription, *, items: Sequence[PrescriptionItem], last_step: dt.date | None) -> Due | None:
+    """``next_step`` from what the caller has loaded: the plan's items (with stretches, in order) and its lineage's
+    last step date (the plan's patient is read for its zone)."""
     start = lineage_start(plan)
     since = counted_since(plan, last_step)
-    after = max(since, today - dt.timedelta(days=1))
-    dates = [
-        progression.next_step_date(start=start, every_weeks=rule.every_weeks, after=after)
+    dates = [  # a date already past is a step due and not yet run (the sweep runs every 15 minutes)
+        progression.next_step_date(start=start, every_weeks=rule.every_weeks, after=since)
         for item in items
         if (rule := rule_of(item)) is not None and progression.progressed(dose_of(item), rule) != dose_of(item)
     ]

@@ -68,6 +68,13 @@ def _validate_items(prescription: Prescription, items: Sequence[ItemIn]) -> None
     if not items:
         raise ValidationError({"items": "A plan needs at least one stretch."})
     errors: dict[str, list[str]] = {}
+    # What the superseded version already prescribes stands (a dose stored before the catalog's bounds, or before
+    # they were narrowed): an amendment copies it, and the therapist may amend the plan to lower it.
+    kept = (
+        {ItemIn.of(item) for item in prescription.supersedes.items.select_related("stretch")}
+        if prescription.supersedes_id
+        else set()
+    )
     for index, item in enumerate(items):
         stretch = item.stretch
         for earlier_index, earlier in enumerate(items[:index]):
@@ -81,7 +88,7 @@ def _validate_items(prescription: Prescription, items: Sequence[ItemIn]) -> None
             errors.setdefault("items", []).append(f"Item {index + 1}: that stretch is not in this clinic's catalog.")
         elif stretch.kind == Stretch.Kind.STATIC and not item.hold_seconds:
             errors.setdefault("items", []).append(f"Item {index + 1}: {stretch.name} is a static stretch; give a hold.")
-        for name, message in dose_errors(item).items():
+        for name, message in ({} if item in kept else dose_errors(item)).items():
             errors.setdefault(f"items[{index}].{name}", []).append(f"Item {index + 1}: {message}")
     if errors:
         raise ValidationError(errors)
@@ -355,7 +362,7 @@ def prescription_activate(
     raise AssertionError("unreachable")  # pragma: no cover
 
 
-def draft_go_live(*, prescription: Prescription, run: GateRun) -> Prescription:
+def draft_go_live(*, prescription: Prescription, run: GateRun, now: dt.datetime | None = None) -> Prescription:
     """Make a draft whose gate run passed the live plan: keep the evaluation, complete the version it supersedes,
     and queue its sessions. The caller holds the patient's lock (``locks.patient_and_plan``)."""
     run.evaluation.save()
@@ -366,10 +373,15 @@ def draft_go_live(*, prescription: Prescription, run: GateRun) -> Prescription:
         _require_status(superseded, {Status.ACTIVE, Status.PAUSED}, "superseded by an amendment")
         _end(superseded, Status.COMPLETED)
     prescription.status = Status.ACTIVE
-    prescription.activated_at = timezone.now()
+    prescription.activated_at = now or timezone.now()
     prescription.save(update_fields=["status", "activated_at", "updated_at"])
     materialize_after_commit(prescription_id=prescription.pk)
     return prescription
+
+
+def progression_cause_key(lineage_id: int) -> str:
+    """The cause of the one flag a plan's held dose steps raise (all its versions: its first version's id)."""
+    return f"progression:{lineage_id}"
 
 
 def draft_discard(*, prescription: Prescription) -> Prescription:
@@ -417,6 +429,13 @@ def _end(prescription: Prescription, status: str) -> Prescription:
         status=SafetyFlag.Status.RESOLVED
     ):
         flag_auto_resolve(flag=flag, reason=f"the plan was {status}")
+    # A dose step held on this version has nothing left to apply to (a new version has its own doses).
+    for flag in SafetyFlag.objects.filter(
+        patient_id=prescription.patient_id,
+        kind=SafetyFlag.Kind.PROGRESSION_HELD,
+        cause_key=progression_cause_key(prescription.lineage_id),
+    ).exclude(status=SafetyFlag.Status.RESOLVED):
+        flag_auto_resolve(flag=flag, reason=f"version {prescription.version} of the plan was {status}")
     return prescription
 
 

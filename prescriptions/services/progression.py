@@ -1,10 +1,10 @@
 """Dose progression steps (issue 17): a step makes the plan's next version, and the gate evaluates it like any other.
 
-A step runs once per (plan, date): under the patient's lock, a second run or a second worker finds the row and
-returns it, and the unique constraint stands behind the lock. The step drafts an amendment with the new doses in
-the name of the plan's therapist, carries over the overrides and acknowledgements whose (stretch, code, cause) is
-unchanged (each recorded as carried from the one before), and goes live only when the patient is ready
-(``prescriptions.progression.readiness``) and the gate passes. Otherwise it is held: the row says why, the
+A step runs once per (plan, date): under the patient's lock, a second run or a second worker finds the step done (the
+lineage's last step is that date) and does nothing, and the unique constraint stands behind the lock. The step drafts an
+amendment with the new doses in the name of the plan's therapist, carries over the overrides and acknowledgements whose
+(stretch, code, cause) is unchanged (each recorded as carried from the one before), and goes live only when the patient
+is ready (``prescriptions.progression.readiness``) and the gate passes. Otherwise it is held: the row says why, the
 therapist gets one flag per plan, and they may apply the step by hand (through the gate) or change the rule.
 """
 
@@ -24,14 +24,17 @@ from prescriptions.models import GateEvaluation, GateOverride, Prescription, Pro
 from prescriptions.selectors import progression as selectors
 from prescriptions.services import locks
 from prescriptions.services.flagging import flag_auto_resolve, flag_raise
-from prescriptions.services.plans import draft_create, draft_discard, draft_go_live, gate_run, prescription_activate
+from prescriptions.services.plans import (
+    draft_create,
+    draft_discard,
+    draft_go_live,
+    gate_run,
+    prescription_activate,
+    progression_cause_key,
+)
 
 Status = ProgressionStep.Status
 LIVE = (Prescription.Status.ACTIVE,)
-
-
-def _cause_key(lineage_id: int) -> str:
-    return f"progression:{lineage_id}"
 
 
 def _progressed_draft(*, plan: Prescription, due: selectors.Due, therapist, today: dt.date) -> Prescription:
@@ -94,7 +97,7 @@ def _hold(step: ProgressionStep, plan: Prescription, held_because: list[str]) ->
     flag_raise(
         patient=plan.patient,
         kind=SafetyFlag.Kind.PROGRESSION_HELD,
-        cause_key=_cause_key(plan.lineage_id),
+        cause_key=progression_cause_key(plan.lineage_id),
         severity=SafetyFlag.Severity.WARNING,
         summary=f"Dose progression of {plan.patient.full_name}'s plan held on {step.on_date:%Y-%m-%d}:"
         f" {step.held_text.lower()}. Apply the step by hand or change the rule.",
@@ -110,7 +113,7 @@ def _hold(step: ProgressionStep, plan: Prescription, held_because: list[str]) ->
 
 
 def progression_step_run(*, prescription_id: int, now: dt.datetime | None = None) -> ProgressionStep | None:
-    """Run the step due for an active plan, if any; returns the step (new or already done) or None.
+    """Run the step due for an active plan, if any; returns the new step, or None when none is due.
 
     Held, with every reason that applies, when the patient is not ready (an open symptom or gate flag, rising pain,
     low adherence, missing data) or an amendment is in progress; otherwise the new version is gate-evaluated on its
@@ -132,8 +135,8 @@ def progression_step_run(*, prescription_id: int, now: dt.datetime | None = None
             today=today,
             last_step=selectors.counted_since(plan, last),
         )
-        if due is None or (plan.end_date is not None and due.on_date > plan.end_date):
-            return None  # nothing due, or a second run or worker: the step is done
+        if due is None or (plan.end_date is not None and today > plan.end_date):
+            return None  # nothing due (a second run or worker: the step is done), or the plan has run its course
         readiness = selectors.readiness_of(plan=plan, on_date=due.on_date, now=now)
         held = list(readiness.held_because)
         pending = plan.amendments.exclude(status=Prescription.Status.CANCELLED).first()
@@ -158,10 +161,10 @@ def progression_step_run(*, prescription_id: int, now: dt.datetime | None = None
         run = gate_run(prescription=draft, by=None, purpose=GateEvaluation.Purpose.PROGRESSION, today=today)
         step.to_version = draft
         if run.evaluation.passed:
-            draft_go_live(prescription=draft, run=run)
+            _resolve_held_flag(plan, f"the dose step of {step.on_date:%Y-%m-%d} went ahead")
+            draft_go_live(prescription=draft, run=run, now=now)
             step.status = Status.APPLIED
             step.save()
-            _resolve_held_flag(plan, f"the step of {step.on_date:%Y-%m-%d} went ahead")
             return step
         run.evaluation.save()
         draft_discard(prescription=draft)
@@ -202,22 +205,23 @@ def progression_step_apply(*, step: ProgressionStep, by, now: dt.datetime | None
         due = selectors.Due(on_date=step.on_date, changes=changes)
         today = plan.patient.local_today(now)
         draft = _progressed_draft(plan=plan, due=due, therapist=by, today=today)
-        prescription_activate(
-            prescription=draft, by=by, today=today
-        )  # a refusal raises: the draft goes with the transaction
+        _resolve_held_flag(plan, f"the therapist applied the dose step of {step.on_date:%Y-%m-%d} by hand")
+        # A refusal raises: the draft and the flag's resolution go with the transaction.
+        prescription_activate(prescription=draft, by=by, today=today)
         step.status = Status.APPLIED_BY_HAND
         step.to_version = draft
         step.applied_by = by
         step.applied_at = now
         step.save(update_fields=["status", "to_version", "applied_by", "applied_at"])
-        _resolve_held_flag(plan, f"the therapist applied the step of {step.on_date:%Y-%m-%d} by hand")
     return step
 
 
 def _resolve_held_flag(plan: Prescription, reason: str) -> None:
     flag = (
         SafetyFlag.objects.filter(
-            patient_id=plan.patient_id, kind=SafetyFlag.Kind.PROGRESSION_HELD, cause_key=_cause_key(plan.lineage_id)
+            patient_id=plan.patient_id,
+            kind=SafetyFlag.Kind.PROGRESSION_HELD,
+            cause_key=progression_cause_key(plan.lineage_id),
         )
         .exclude(status=SafetyFlag.Status.RESOLVED)
         .first()
