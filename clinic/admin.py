@@ -1,7 +1,7 @@
 from django import forms
 from django.contrib import admin
 from django.contrib.auth.validators import UnicodeUsernameValidator
-from django.core.exceptions import PermissionDenied
+from django.core.exceptions import PermissionDenied, ValidationError
 from django.db import transaction
 from django.db.models import Q
 from django.utils.decorators import method_decorator
@@ -19,12 +19,15 @@ from clinic.models import (
     Clinic,
     Contraindication,
     Diagnosis,
+    Instrument,
+    InstrumentWording,
     MobilityLevel,
     MovementTag,
     ProtocolTemplate,
     StaffMembership,
     Stretch,
 )
+from clinic.policy import Action, may
 
 
 def _bounds_words(kind: str) -> str:
@@ -305,3 +308,124 @@ class ContraindicationAdmin(ClinicCatalogAdmin):
 
 # Protocol templates (issue 17): their admin lives in clinic.admin_templates.
 admin.site.register(ProtocolTemplate, ProtocolTemplateAdmin)
+
+
+# --- Outcome measures (issue 18): the instruments, and each clinic's licensed wording ---------------------------
+
+
+@admin.register(Instrument)
+class InstrumentAdmin(NoDeleteAdmin):
+    """The four outcome measures, seeded by migration: staff read them; only superusers change one, and never its code
+    or items (the scoring and every stored answer depend on them)."""
+
+    list_display = ["abbreviation", "name", "code", "licensed", "higher_is_worse", "meaningful_change"]
+    fields = [
+        "code",
+        "name",
+        "abbreviation",
+        "items",
+        "licensed",
+        "higher_is_worse",
+        "meaningful_change",
+        "wording",
+        "source",
+        "review_note",
+    ]
+
+    def get_readonly_fields(self, request, obj=None):
+        return ["code", "items"] if obj is not None else []
+
+    def has_add_permission(self, request) -> bool:
+        return request.user.is_superuser and super().has_add_permission(request)
+
+    def has_change_permission(self, request, obj=None) -> bool:
+        return request.user.is_superuser and super().has_change_permission(request, obj)
+
+
+class InstrumentWordingForm(ServiceModelForm):
+    """A clinic's licensed wording of a licensed instrument, checked by ``instrument_wording_check`` and saved by
+    ``instrument_wording_load``: a clinic admin's own clinic (a superuser chooses), once per instrument."""
+
+    class Meta:
+        model = InstrumentWording
+        fields = ["clinic", "instrument", "wording", "licence"]
+
+    def clinic(self) -> Clinic:
+        """The clinic the wording is for: the row's own, the superuser's choice, else the clinic admin's own."""
+        if self.instance.pk is not None:
+            return self.instance.clinic
+        if self.cleaned_data.get("clinic") is not None:
+            return self.cleaned_data["clinic"]
+        membership = membership_of(self.by)
+        if membership is None:
+            raise PermissionDenied("Only staff of a clinic may load its wording.")
+        return membership.clinic
+
+    def instrument(self) -> Instrument:
+        return self.instance.instrument if self.instance.pk is not None else self.cleaned_data["instrument"]
+
+    def check(self) -> None:
+        clinic, instrument = self.clinic(), self.instrument()
+        if self.instance.pk is None and InstrumentWording.objects.filter(clinic=clinic, instrument=instrument).exists():
+            raise ValidationError(
+                {"instrument": f"{clinic} has loaded its {instrument} wording already: change that one instead."}
+            )
+        services.instrument_wording_check(
+            instrument=instrument, wording=self.cleaned_data.get("wording"), licence=self.cleaned_data["licence"]
+        )
+
+
+@admin.register(InstrumentWording)
+class InstrumentWordingAdmin(ServiceFormAdmin, ClinicScopedAdmin, NoDeleteAdmin):
+    """The ODI and NDI texts are copyrighted: each clinic loads the wording it is licensed to use (here, or with
+    ``manage.py load_instrument_wording``). Clinic admins see and load their own clinic's; another clinic's is not
+    found."""
+
+    form = InstrumentWordingForm
+    scoped_choices = {"clinic": "pk"}
+    list_display = ["instrument", "clinic", "licence", "loaded_by_name", "loaded_at"]
+    list_filter = ["instrument", "clinic"]
+    list_select_related = ["instrument", "clinic", "loaded_by"]
+    readonly_fields = ["loaded_by_name", "loaded_at"]
+
+    def get_fields(self, request, obj=None):
+        if obj is not None:
+            return ["clinic", "instrument", "wording", "licence", "loaded_by_name", "loaded_at"]
+        if request.user.is_superuser:
+            return ["clinic", "instrument", "wording", "licence"]
+        return ["instrument", "wording", "licence"]
+
+    def get_readonly_fields(self, request, obj=None):
+        # A row is its clinic's wording of its instrument for good: only the text and the licence change.
+        return [*self.readonly_fields, "clinic", "instrument"] if obj is not None else self.readonly_fields
+
+    def formfield_for_foreignkey(self, db_field, request, **kwargs):
+        formfield = super().formfield_for_foreignkey(db_field, request, **kwargs)
+        if db_field.name == "instrument" and formfield is not None:
+            formfield.queryset = formfield.queryset.filter(licensed=True)  # a free one's wording ships
+        if db_field.name == "clinic" and formfield is not None:
+            formfield.required = True
+        return formfield
+
+    def has_add_permission(self, request) -> bool:
+        return super().has_add_permission(request) and may(Action.LOAD_WORDING, request.user)
+
+    def has_change_permission(self, request, obj=None) -> bool:
+        return super().has_change_permission(request, obj) and may(Action.LOAD_WORDING, request.user)
+
+    @admin.display(description="Loaded by")
+    def loaded_by_name(self, row: InstrumentWording) -> str:
+        """The person by name, as text: the user admin is the superuser's, a link there would be a 403."""
+        user = row.loaded_by
+        if user is None:
+            return "The server's operator (manage.py load_instrument_wording)" if row.pk else "—"
+        return user.get_full_name() or user.get_username()
+
+    def save_through_service(self, request, form, change: bool):
+        return services.instrument_wording_load(
+            clinic=form.clinic(),
+            instrument=form.instrument(),
+            wording=form.cleaned_data["wording"],
+            licence=form.cleaned_data["licence"],
+            by=request.user,
+        )

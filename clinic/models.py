@@ -652,6 +652,62 @@ class ProtocolTemplateItem(DosedItem):
         return f"{self.order}. {self.stretch}"
 
 
+class Instrument(CatalogRow):
+    """A standard outcome measure (issue 18): its item ids and answer ranges; scored by ``clinic.scoring`` (keyed by
+    ``code``). ``wording`` ships only for instruments free to reproduce (NPRS, PSFS); a ``licensed`` one's wording is
+    copyrighted, and each clinic loads its licensed text (``InstrumentWording``). Seeded by migration."""
+
+    code = models.SlugField(max_length=10, unique=True, help_text="nprs, psfs, odi or ndi: its scoring.")
+    name = models.CharField(max_length=120)
+    abbreviation = models.CharField(max_length=10)
+    items = models.JSONField(help_text='[{"id": "pain_intensity", "low": 0, "high": 5}, …] in order.')
+    licensed = models.BooleanField(
+        default=False, help_text="Its wording is copyrighted: a clinic loads its licensed text before using it."
+    )
+    wording = models.JSONField(
+        default=dict,
+        blank=True,
+        help_text='Free wording only: {"instructions": "…", "items": {"<id>": {"text": "…", "levels": {"0": "…"}}}}.',
+    )
+    higher_is_worse = models.BooleanField(default=True)
+    meaningful_change = models.CharField(max_length=200, help_text="The meaningful change, in words.")
+
+    class Meta:
+        ordering = ["code"]
+
+    def __str__(self) -> str:
+        return self.abbreviation
+
+    @property
+    def item_ids(self) -> list[str]:
+        return [item["id"] for item in self.items]
+
+
+class InstrumentWording(models.Model):
+    """A clinic's licensed wording of a licensed instrument (ODI, NDI): loaded by a clinic admin in the admin or with
+    ``manage.py load_instrument_wording``; never shipped with Limber."""
+
+    clinic = models.ForeignKey(Clinic, on_delete=models.PROTECT, related_name="instrument_wordings")
+    instrument = models.ForeignKey(Instrument, on_delete=models.PROTECT, related_name="wordings")
+    wording = models.JSONField(
+        help_text='{"instructions": "…", "items": {"<item id>": {"text": "…", "levels": {"0": "…", …}}}}, every item.'
+    )
+    licence = models.CharField(max_length=300, help_text="The licence under which the clinic uses this wording.")
+    loaded_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.PROTECT, null=True, blank=True, related_name="+"
+    )
+    loaded_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["clinic", "instrument"], name="instrument_wording_one_per_clinic"),
+            models.CheckConstraint(condition=~Q(licence=""), name="instrument_wording_has_licence"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.instrument} wording of {self.clinic}"
+
+
 class ContraindicationQuerySet(models.QuerySet):
     def visible_to(self, clinic: Clinic | None) -> ContraindicationQuerySet:
         return self.filter(Q(clinic__isnull=True) | Q(clinic=clinic))

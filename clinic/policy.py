@@ -47,6 +47,10 @@ class Action(StrEnum):
     EDIT_TEMPLATES = "edit_templates"  # the clinic's own protocol templates (global ones are read-only)
     MANAGE_STAFF = "manage_staff"  # add a member of staff: their login, membership and role in one step
     VIEW_AUDIT = "view_audit"  # browse the clinic's change trail and access log (read-only)
+    RECORD_MEASURE = "record_measure"  # enter an outcome measure's answers taken in the clinic
+    VIEW_OUTCOMES = "view_outcomes"  # outcome measures' scores over time
+    CHOOSE_MEASURES = "choose_measures"  # the instruments an episode uses
+    LOAD_WORDING = "load_wording"  # the clinic's licensed wording of a licensed instrument
 
 
 ANY_STAFF = frozenset({Role.THERAPIST, Role.FRONT_DESK, Role.CLINIC_ADMIN})
@@ -77,6 +81,12 @@ POLICY: Mapping[Action, frozenset[Role]] = {
     Action.MANAGE_STAFF: frozenset({Role.CLINIC_ADMIN}),
     # Those who answer for the audit: the front desk and therapists do not browse who changed or read what.
     Action.VIEW_AUDIT: frozenset({Role.CLINIC_ADMIN}),
+    # Outcome measures (issue 18): the desk hands a questionnaire over at the counter and types the answers in; the
+    # scores are clinical, read like adherence; the therapist chooses the instruments; the clinic holds the licence.
+    Action.RECORD_MEASURE: frozenset({Role.THERAPIST, Role.FRONT_DESK}),
+    Action.VIEW_OUTCOMES: frozenset({Role.THERAPIST, Role.CLINIC_ADMIN}),
+    Action.CHOOSE_MEASURES: CLINICAL,
+    Action.LOAD_WORDING: frozenset({Role.CLINIC_ADMIN}),
 }
 
 
@@ -125,7 +135,7 @@ def require(action: Action, user, clinic: Clinic | int) -> StaffMembership | Non
 # Nobody gets a ``delete_*`` permission: clinical rows are never hard-deleted (archive, revoke, resolve or
 # cancel instead), and the global catalog is edited by superusers only.
 
-CATALOG_MODELS = ["movementtag", "mobilitylevel", "diagnosis", "stretch", "contraindication"]
+CATALOG_MODELS = ["movementtag", "mobilitylevel", "diagnosis", "stretch", "contraindication", "instrument"]
 PATIENT_MODELS = ["patient", "portalaccess", "episode", "patientdiagnosis", "mobilityassessment", "clearance"]
 PRESCRIPTION_MODELS = [
     "prescription",
@@ -155,6 +165,7 @@ _FRONT_DESK = [
     *_perms("patients", VIEW, ["episode", "patientdiagnosis", "mobilityassessment"]),
     *_perms("prescriptions", VIEW_CHANGE, ["safetyflag"]),  # change = acknowledge; resolving is a service check
     *_perms("prescriptions", VIEW, ["session", "reminder"]),
+    *_perms("prescriptions", VIEW, ["measuredue"]),  # what is due, to hand over at the counter (not the scores)
     *_perms("clinic", VIEW, CATALOG_MODELS),
 ]
 
@@ -165,6 +176,7 @@ _THERAPIST = [
     *_perms("patients", VIEW_ADD_CHANGE, PATIENT_MODELS),
     *_perms("prescriptions", VIEW_ADD_CHANGE, PRESCRIPTION_MODELS),
     *_perms("prescriptions", VIEW, ["progressionstep"]),  # dose steps: the system writes them (read-only admin)
+    *_perms("prescriptions", VIEW, ["measuredue", "measureresponse"]),  # answers go through the services
     *_perms("clinic", VIEW, CATALOG_MODELS),
 ]
 
@@ -173,7 +185,8 @@ _THERAPIST = [
 _CLINIC_ADMIN = [
     *_perms("clinic", VIEW, ["clinic", "staffmembership", *CATALOG_MODELS]),
     *_perms("patients", VIEW, PATIENT_MODELS),
-    *_perms("prescriptions", VIEW, [*PRESCRIPTION_MODELS, "progressionstep"]),
+    *_perms("prescriptions", VIEW, [*PRESCRIPTION_MODELS, "progressionstep", "measureresponse"]),
+    *_perms("clinic", VIEW_ADD_CHANGE, ["instrumentwording"]),  # the clinic's licensed wording (Action.LOAD_WORDING)
     *_perms("clinic", ["add", "change"], ["stretch", "contraindication", "staffmembership"]),
     *_perms("clinic", VIEW_ADD_CHANGE, TEMPLATE_MODELS),
     *_perms("clinic", ["change"], ["clinic"]),

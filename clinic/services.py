@@ -736,3 +736,117 @@ def auth_password_reset_confirm(*, uid: str, token: str, new_password: str) -> A
         raise ValidationError({"token": RESET_LINK_INVALID})
     _password_set(user, new_password)
     return user
+
+
+# --- A clinic's licensed wording of an outcome measure (issue 18) ----------------------------------------------
+
+# Appended with issue 18 (this section only appends to the module): the two models it writes.
+from clinic.models import Instrument, InstrumentWording  # noqa: E402
+
+MAX_WORDING_TEXT_LENGTH = 2000
+"""An item's text, one answer level's text, or the instructions: at most this many characters."""
+MAX_LICENCE_LENGTH = InstrumentWording._meta.get_field("licence").max_length
+
+
+class _ShellOperator:
+    """Whoever runs ``manage.py load_instrument_wording`` without ``--by``: they hold the server (and with it every
+    clinic's data), so no role is asked of them; the wording is recorded as loaded by no one."""
+
+    def __repr__(self) -> str:
+        return "SHELL_OPERATOR"
+
+
+SHELL_OPERATOR = _ShellOperator()
+
+
+def _wording_text(value, where: str, errors: list[str]) -> str:
+    if not isinstance(value, str) or not value.strip():
+        errors.append(f"{where}: give its text.")
+        return ""
+    if len(value.strip()) > MAX_WORDING_TEXT_LENGTH:
+        errors.append(f"{where}: keep it to {MAX_WORDING_TEXT_LENGTH} characters or fewer.")
+    return value.strip()
+
+
+def instrument_wording_check(*, instrument: Instrument, wording, licence: str) -> dict:
+    """The wording as it will be stored, or every refusal at once as field errors (``instrument``, ``wording``,
+    ``licence``): only a licensed instrument takes a clinic's wording (a free one's ships with Limber); the wording
+    is ``{"instructions": "…", "items": {"<item id>": {"text": "…", "levels": {"0": "…", …}}}}`` with a non-empty
+    text for every item of the instrument, no other item, and answer levels only within each item's range."""
+    errors: dict[str, list[str]] = {}
+    if not instrument.licensed:
+        errors["instrument"] = [
+            f"The {instrument.abbreviation} is free to reproduce: its wording ships with Limber and is not loaded."
+        ]
+    licence = (licence or "").strip()
+    if not licence:
+        errors["licence"] = ["Name the licence under which the clinic uses this wording."]
+    elif len(licence) > MAX_LICENCE_LENGTH:
+        errors["licence"] = [f"Keep the licence to {MAX_LICENCE_LENGTH} characters or fewer."]
+    problems: list[str] = []
+    cleaned: dict = {"instructions": "", "items": {}}
+    if not isinstance(wording, dict):
+        problems.append('Give the wording as {"instructions": "…", "items": {"<item id>": {"text": "…", …}}}.')
+    else:
+        unknown_keys = sorted(set(wording) - {"instructions", "items"})
+        if unknown_keys:
+            problems.append(f"Unknown keys: {', '.join(unknown_keys)} (only instructions and items).")
+        instructions = wording.get("instructions", "")
+        if instructions:
+            cleaned["instructions"] = _wording_text(instructions, "instructions", problems)
+        elif instructions not in ("", None):
+            problems.append("instructions: give them as text.")
+        items = wording.get("items")
+        if not isinstance(items, dict):
+            problems.append("items: give each item's wording by its id.")
+            items = {}
+        ranges = {item["id"]: (item["low"], item["high"]) for item in instrument.items}
+        for key in items:
+            if key not in ranges:
+                problems.append(f"items.{key}: no such item in the {instrument.abbreviation}.")
+        for item_id, (low, high) in ranges.items():
+            given = items.get(item_id)
+            if not isinstance(given, dict):
+                problems.append(f"items.{item_id}: missing; every item needs its text.")
+                continue
+            text = _wording_text(given.get("text"), f"items.{item_id}.text", problems)
+            levels = given.get("levels", {})
+            if not isinstance(levels, dict):
+                problems.append(f"items.{item_id}.levels: give each answer level's text by its value.")
+                levels = {}
+            shown: dict[str, str] = {}
+            for level, level_text in levels.items():
+                try:
+                    value = int(str(level).strip())
+                except ValueError:
+                    value = None
+                if value is None or not low <= value <= high:
+                    problems.append(f"items.{item_id}.levels.{level}: answer levels are {low} to {high}.")
+                    continue
+                shown[str(value)] = _wording_text(level_text, f"items.{item_id}.levels.{level}", problems)
+            cleaned["items"][item_id] = {"text": text, "levels": dict(sorted(shown.items(), key=lambda i: int(i[0])))}
+    if problems:
+        errors["wording"] = problems
+    if errors:
+        raise ValidationError(errors)
+    return cleaned
+
+
+@transaction.atomic
+def instrument_wording_load(*, clinic: Clinic, instrument: Instrument, wording, licence: str, by) -> InstrumentWording:
+    """Load (or replace) the clinic's licensed wording of ``instrument``, checked by ``instrument_wording_check``.
+    A clinic admin of that clinic (``Action.LOAD_WORDING``) or a superuser; ``SHELL_OPERATOR`` from the management
+    command run without ``--by``."""
+    if by is not SHELL_OPERATOR:
+        require(Action.LOAD_WORDING, by, clinic)
+    cleaned = instrument_wording_check(instrument=instrument, wording=wording, licence=licence)
+    row, _ = InstrumentWording.objects.update_or_create(
+        clinic=clinic,
+        instrument=instrument,
+        defaults={
+            "wording": cleaned,
+            "licence": licence.strip(),
+            "loaded_by": None if by is SHELL_OPERATOR else by,
+        },
+    )
+    return row

@@ -8,6 +8,7 @@ from zoneinfo import ZoneInfo
 import pghistory
 import pgtrigger
 from django.conf import settings
+from django.contrib.postgres.fields import ArrayField
 from django.core.exceptions import ValidationError
 from django.db import models
 from django.db.models import F, Func, Q, Value
@@ -215,6 +216,12 @@ class Episode(models.Model):
     discharged_on = models.DateField(null=True, blank=True)
     primary_therapist = models.ForeignKey(
         settings.AUTH_USER_MODEL, on_delete=models.PROTECT, null=True, blank=True, related_name="episodes"
+    )
+    instruments = ArrayField(
+        models.CharField(max_length=10),
+        default=list,
+        blank=True,
+        help_text="The outcome measures it uses (instrument codes); empty: the default for its diagnoses' regions.",
     )
     created_at = models.DateTimeField(auto_now_add=True)
     updated_at = models.DateTimeField(auto_now=True)

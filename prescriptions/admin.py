@@ -21,7 +21,14 @@ from django.utils.http import urlencode
 from django.utils.safestring import mark_safe
 
 from clinic.admin import NoDeleteAdmin
-from clinic.admin_base import ReadOnlyAdmin, ReadOnlyInline, ReasonActionForm, run_service_action
+from clinic.admin_base import (
+    ClinicScopedAdmin,
+    ReadOnlyAdmin,
+    ReadOnlyInline,
+    ReasonActionForm,
+    run_service_action,
+    scope_to_clinic,
+)
 from clinic.policy import Action, may
 from patients.admin.patients import PatientAdmin, staff_name
 from patients.admin.reads import PatientReadsLogged
@@ -32,6 +39,8 @@ from prescriptions.gate import pain
 from prescriptions.models import (
     GateEvaluation,
     GateOverride,
+    MeasureDue,
+    MeasureResponse,
     Prescription,
     PrescriptionItem,
     ProgressionStep,
@@ -97,7 +106,13 @@ class ClinicalPatientAdmin(PatientAdmin):
     list_display = [*PatientAdmin.list_display, "open_flags", "next_session"]
     list_filter = [*PatientAdmin.list_filter, HasOpenFlagsFilter]
     inlines = [*PatientAdmin.inlines, PrescriptionInline, FlagInline]
-    readonly_fields = [*PatientAdmin.readonly_fields, "live_program", "upcoming_sessions", "upcoming_reminders"]
+    readonly_fields = [
+        *PatientAdmin.readonly_fields,
+        "live_program",
+        "outcome_measures",
+        "upcoming_sessions",
+        "upcoming_reminders",
+    ]
 
     def get_queryset(self, request):
         open_flags = (
@@ -132,7 +147,8 @@ class ClinicalPatientAdmin(PatientAdmin):
 
     def get_fields(self, request, obj=None):
         fields = super().get_fields(request, obj)
-        return [name for name in fields if name != "live_program" or may(Action.VIEW_PROGRAM, request.user)]
+        allowed = {"live_program": Action.VIEW_PROGRAM, "outcome_measures": Action.VIEW_OUTCOMES}
+        return [name for name in fields if name not in allowed or may(allowed[name], request.user)]
 
     @admin.display(description="Open flags", ordering="open_flag_count", empty_value="")
     def open_flags(self, patient: Patient) -> str | None:
@@ -186,6 +202,21 @@ class ClinicalPatientAdmin(PatientAdmin):
             for plan in live
         ]
         return render_to_string("admin/prescriptions/live_program.html", {"plans": plans, "zone": patient.timezone})
+
+    @admin.display(description="Outcome measures")
+    def outcome_measures(self, patient: Patient) -> str:
+        """Each instrument's scores over time as a chart (the latest episode that answered it), the latest change
+        from its baseline in words, and the measures now due (``Action.VIEW_OUTCOMES``). Two queries."""
+        shown = [
+            # The SVG is built from escaped text only (prescriptions/charts.py): safe to inline.
+            {"svg": mark_safe(chart.svg), "latest": _latest_change(chart, patient)}
+            for chart in patient_page.outcome_charts(patient=patient)
+        ]
+        due = [
+            f"{row.instrument.abbreviation} {row.get_occasion_display().lower()}, due {_day(row.due_on)}"
+            for row in patient_page.measures_due(patient=patient)
+        ]
+        return render_to_string("admin/prescriptions/outcome_measures.html", {"charts": shown, "due": due})
 
     @admin.display(description="Upcoming sessions")
     def upcoming_sessions(self, patient: Patient) -> str:
@@ -253,6 +284,36 @@ def _progression_texts(shown: patient_page.PlanProgression) -> dict[str, str]:
     return texts
 
 
+def _latest_change(chart: patient_page.OutcomeChart, patient: Patient) -> str:
+    """The latest score against the baseline, in words: how far, better or worse, and whether it crossed the
+    instrument's meaningful change ("ODI 26 on Tue 17 Mar 2026: 14 points better than the baseline of 40 (Tue 3 Mar
+    2026) — a meaningful improvement (10 points).")."""
+    latest, baseline, instrument = chart.latest, chart.baseline, chart.instrument
+    taken = _day(latest.taken_at.astimezone(patient.zone).date())
+    now = f"{instrument.abbreviation} {_score(latest.score)} on {taken}"
+    if latest.pk == baseline.pk:
+        return f"{now}: the baseline; no follow-up yet."
+    since = f"the baseline of {_score(baseline.score)} ({_day(baseline.taken_at.astimezone(patient.zone).date())})"
+    delta = latest.score - baseline.score
+    if delta == 0:
+        moved = f"the same as {since}"
+    else:
+        worse = (delta > 0) == instrument.higher_is_worse
+        points = abs(delta)
+        moved = f"{_score(points)} point{'' if points == 1 else 's'} {'worse' if worse else 'better'} than {since}"
+    if latest.improved:
+        verdict = f"a meaningful improvement ({latest.threshold})"
+    elif latest.worsened:
+        verdict = f"a meaningful worsening ({latest.threshold})"
+    else:
+        verdict = f"not a meaningful change (that takes {instrument.meaningful_change})"
+    return f"{now}: {moved} — {verdict}."
+
+
+def _score(value) -> str:
+    return f"{value.normalize():f}" if value == value.to_integral_value() else f"{value:f}"
+
+
 def _decision_text(override: GateOverride, patient: Patient) -> str:
     """One override or acknowledgement as a sentence: what, on which stretch, why, by whom and when (no keys)."""
     finding = override.code.replace("_", " ")
@@ -271,6 +332,7 @@ admin.site.register(Patient, ClinicalPatientAdmin)
 # and sessions (the session, its log, its reminders).
 add_patient_event_source("prescription_id", Prescription, "patient")
 add_patient_event_source("session_id", Session, "prescription__patient")
+add_patient_event_source("measure_due_id", MeasureDue, "patient")  # a questionnaire reminder
 add_patient_event_source("first_version_id", Prescription, "patient")  # a plan's progression steps
 
 
@@ -416,6 +478,63 @@ def _mean(value) -> str:
     return "no data" if value is None else f"{value:g}/10"
 
 
+# --- Outcome measures (issue 18): read-only; answers come through ``measure_respond`` (API, portal) ----------
+
+
+@admin.register(MeasureDue)
+class MeasureDueAdmin(PatientReadsLogged, ReadOnlyAdmin):
+    """What is due, done, missed or cancelled, to read: ``measures_schedule`` writes them."""
+
+    clinic_path = "patient__clinic"
+    read_what = "measure-due"
+    list_display = ["patient", "instrument", "occasion", "due_on", "status"]
+    list_filter = ["status", "occasion", "instrument"]
+    list_select_related = ["patient", "instrument"]
+    fields = ["patient", "episode", "instrument", "occasion", "due_on", "status", "created_at", "updated_at"]
+    readonly_fields = fields
+
+    def get_list_filter(self, request):
+        return [*self.list_filter, PatientIdFilter]  # by id: no list of every patient's name (an unlogged read)
+
+
+@admin.register(MeasureResponse)
+class MeasureResponseAdmin(PatientReadsLogged, ReadOnlyAdmin):
+    """Scored answers, to read: the score, the change from the episode's baseline and whether it crossed the
+    instrument's meaningful change (better or worse)."""
+
+    clinic_path = "patient__clinic"
+    read_what = "measure-response"
+    list_display = ["patient", "instrument", "taken_at", "score", "change", "verdict", "via"]
+    list_filter = ["instrument", "improved", "worsened", "via"]
+    list_select_related = ["patient", "instrument"]
+    fields = ["patient", "episode", "instrument", "occasion", "taken_at", "score", "percent", "change", "verdict",
+              "answers_text", "activities", "via", "entered_by"]  # fmt: skip
+    readonly_fields = fields
+
+    def get_queryset(self, request):
+        return super().get_queryset(request).select_related("due", "entered_by")
+
+    def get_list_filter(self, request):
+        return [*self.list_filter, PatientIdFilter]
+
+    @admin.display(description="Occasion")
+    def occasion(self, response: MeasureResponse) -> str:
+        return response.due.get_occasion_display()
+
+    @admin.display(description="Meaningful change")
+    def verdict(self, response: MeasureResponse) -> str:
+        if response.improved:
+            return f"Better ({response.threshold})"
+        if response.worsened:
+            return f"Worse ({response.threshold})"
+        return "Baseline" if response.baseline_id is None else "No"
+
+    @admin.display(description="Answers")
+    def answers_text(self, response: MeasureResponse) -> str:
+        rows = [(key, "—" if value is None else value) for key, value in response.answers.items()]
+        return format_html_join(mark_safe("<br>"), "{}: {}", rows) if rows else "—"
+
+
 class RedFlagQuestionForm(forms.ModelForm):
     """``diagnoses`` must be what the gate reads (``pain.asked_with``): a list of ``{"code", "until_day"}``."""
 
@@ -461,23 +580,35 @@ class RedFlagQuestionAdmin(NoDeleteAdmin):
 
 @admin.register(Reminder)
 class ReminderAdmin(PatientReadsLogged, ReadOnlyAdmin):
+    """A session's reminders and a due questionnaire's (issue 18): scoped to the clinic through either owner."""
+
     clinic_path = "session__prescription__patient__clinic"
     read_what = "reminder"
 
     def patient_id_of(self, obj) -> int:
-        return obj.session.prescription.patient_id
+        return obj.patient_pk
 
-    list_display = ["session", "patient", "purpose", "channel", "send_at", "status", "attempts", "sent_at"]
+    list_display = ["owner", "patient", "purpose", "channel", "send_at", "status", "attempts", "sent_at"]
     list_filter = ["status", "purpose", "channel"]
-    list_select_related = ["session__prescription__patient"]
+    list_select_related = ["session__prescription__patient", "measure_due__patient", "measure_due__instrument"]
     actions = ["retry"]
+
+    def get_queryset(self, request):
+        rows = super(ClinicScopedAdmin, self).get_queryset(request)  # scoped here, through either owner
+        return scope_to_clinic(rows, request.user, f"{Reminder.PATIENT_PATHS[0]}__clinic") | scope_to_clinic(
+            rows, request.user, f"{Reminder.PATIENT_PATHS[1]}__clinic"
+        )
+
+    @admin.display(description="For")
+    def owner(self, reminder: Reminder) -> str:
+        return str(reminder.session if reminder.session_id is not None else reminder.measure_due)
 
     def has_retry_permission(self, request) -> bool:
         return self.has_view_permission(request)  # any staff of the clinic may retry (the service checks)
 
     @admin.display(description="Patient")
     def patient(self, reminder: Reminder) -> Patient:
-        return reminder.session.prescription.patient
+        return reminder.patient
 
     @admin.action(description="Retry selected failed reminders", permissions=["retry"])
     def retry(self, request, queryset):

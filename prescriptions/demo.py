@@ -5,8 +5,14 @@ does not know about her, and the therapist's override is recorded as for any pla
 items a dose progression rule (every 2 weeks) and the plan started 10 days ago, so its first step is due in 4 days
 (the patient page shows "Next dose step"); with no session logged yet, the step will wait for the therapist.
 
+Outcome measures (issue 18): every episode's measures are scheduled (opened 14 days ago: a baseline and a
+follow-up due today). James, with a lumbar disc, answered his ODI, PSFS and NPRS in the clinic at both: the ODI
+went from 40 to 26 %, a meaningful improvement (the patient page charts it). The ODI and NDI wording is licensed and
+never shipped: the demo clinic alone gets a placeholder wording, marked as such on every line.
+
 Idempotent: a second run finds the clinic and its patients (by MRN) and adds nothing. Every write goes
-through the services, so the demo is exactly what a clinic's staff would have produced.
+through the services (but the placeholder wording, which no service may load: it is not a licensed text), so the
+demo is exactly what a clinic's staff would have produced.
 """
 
 from __future__ import annotations
@@ -17,14 +23,26 @@ from dataclasses import dataclass, field
 
 from django.contrib.auth import get_user_model
 from django.db import transaction
+from django.utils import timezone
 
 from clinic import services as clinic_services
 from clinic.errors import SafetyBlocked
-from clinic.models import Clinic, Diagnosis, MobilityLevel, MovementTag, ProtocolTemplate, StaffMembership, Stretch
+from clinic.models import (
+    Clinic,
+    Diagnosis,
+    Instrument,
+    InstrumentWording,
+    MobilityLevel,
+    MovementTag,
+    ProtocolTemplate,
+    StaffMembership,
+    Stretch,
+)
 from patients import services as patient_services
-from patients.models import Patient
+from patients.models import Episode, Patient
 from prescriptions import dosage, services
-from prescriptions.models import Prescription
+from prescriptions.models import MeasureDue, MeasureResponse, Prescription
+from prescriptions.services.measures import measure_respond, measures_schedule
 from prescriptions.services.templates import prescription_from_template
 
 CLINIC_NAME = "Limber Demo Clinic"
@@ -62,6 +80,15 @@ class DemoPatient:
     template: str = ""  # a global starter template's slug: the plan is made from it (its items, days and times)
     progression: dict[str, clinic_services.ProgressionIn] = field(default_factory=dict)  # by stretch slug
     started_days_ago: int = 0  # the plan's start date, so a progression step is close
+    # Outcome measures answered in the clinic: instrument code → (baseline answers, answers 2 weeks later).
+    outcomes: dict[str, tuple[dict, dict]] = field(default_factory=dict)
+    activities: list[str] = field(default_factory=list)  # the PSFS's, named at baseline
+
+
+ODI_SECTIONS = ["pain_intensity", "personal_care", "lifting", "walking", "sitting", "standing", "sleeping",
+                "sex_life", "social_life", "travelling"]  # fmt: skip
+PLACEHOLDER = "Demo placeholder — load your licensed {} text"
+PLACEHOLDER_LICENCE = "None: a demo placeholder, not the licensed text. Load your clinic's licensed wording."
 
 
 PATIENTS = [
@@ -88,6 +115,14 @@ PATIENTS = [
         {"profession": "physician", "name": "Dr. Samuel Ito", "status": "restricted", "tags": ["lumbar_flexion"],
          "from": -10, "until": 5},
         ["prone-press-up", "pelvic-tilt"], [dt.time(8, 0)], ("james", "self"), channel="sms",
+        outcomes={  # ODI 20/50 = 40 % → 13/50 = 26 %: 14 points better, past the 10-point threshold
+            "odi": (dict(zip(ODI_SECTIONS, [3, 2, 3, 2, 3, 2, 2, 1, 1, 1], strict=True)),
+                    dict(zip(ODI_SECTIONS, [2, 1, 2, 1, 2, 1, 1, 1, 1, 1], strict=True))),
+            "psfs": ({"activity_1": 3, "activity_2": 4, "activity_3": 2},
+                     {"activity_1": 6, "activity_2": 6, "activity_3": 5}),  # mean 3 → 5.7
+            "nprs": ({"pain": 6}, {"pain": 3}),
+        },
+        activities=["Putting on socks", "Sitting through a one-hour meeting", "Lifting a laundry basket"],
     ),
     DemoPatient(
         "DEMO-003", "Aisha", "Patel", dt.date(1951, 6, 21), "Europe/London",
@@ -230,6 +265,7 @@ def _patient(clinic: Clinic, spec: DemoPatient, staff: dict) -> tuple[Patient, s
     patient_services.mobility_assess(
         patient=patient, by=therapist, level=MobilityLevel.objects.get(level=spec.mobility)
     )
+    _outcome_measures(episode, spec, therapist, today)
     c = spec.clearance
     patient_services.clearance_record(
         patient=patient,
@@ -283,12 +319,64 @@ def _patient(clinic: Clinic, spec: DemoPatient, staff: dict) -> tuple[Patient, s
     return patient, _activate(plan, therapist, waive=spec.waive)
 
 
+def _outcome_measures(episode: Episode, spec: DemoPatient, therapist, today: dt.date) -> None:
+    """Schedule the episode's measures (its baseline and today's follow-up) and, for a patient with answers, record
+    them as taken in the clinic: the baseline on the episode's first day, the follow-up now."""
+    now = timezone.now()
+    # Each occasion as it came: the baseline scheduled and answered on the first day, then today's follow-up (an
+    # occasion still unanswered when the next falls due is missed).
+    for day, occasion, taken_at in (
+        (episode.opened_on, MeasureDue.Occasion.BASELINE, now - (today - episode.opened_on)),
+        (today, MeasureDue.Occasion.FOLLOW_UP, now),
+    ):
+        measures_schedule(episode=episode, today=day)
+        for code, answers in spec.outcomes.items():
+            row = MeasureDue.objects.filter(
+                episode=episode, instrument__code=code, occasion=occasion, status=MeasureDue.Status.DUE
+            ).first()
+            if row is None or len(answers) < (2 if occasion == MeasureDue.Occasion.FOLLOW_UP else 1):
+                continue
+            measure_respond(
+                due=row,
+                answers=answers[0 if occasion == MeasureDue.Occasion.BASELINE else 1],
+                by=therapist,
+                via=MeasureResponse.Via.CLINIC,
+                activities=spec.activities if code == "psfs" and occasion == MeasureDue.Occasion.BASELINE else None,
+                now=taken_at,
+            )
+
+
+def _placeholder_wording(clinic: Clinic, loaded_by) -> None:
+    """The demo clinic's stand-in for the licensed ODI and NDI texts, every line saying it is a placeholder (no
+    real clinic gets one: a clinic loads its licensed text in the admin or with ``load_instrument_wording``)."""
+    for instrument in Instrument.objects.filter(licensed=True).order_by("code"):
+        marker = PLACEHOLDER.format(instrument.abbreviation)
+        wording = {
+            "instructions": f"{marker}.",
+            "items": {
+                item["id"]: {
+                    "text": f"{marker} ({item['id'].replace('_', ' ')}).",
+                    "levels": {
+                        str(level): f"{marker} (answer {level})" for level in range(item["low"], item["high"] + 1)
+                    },
+                }
+                for item in instrument.items
+            },
+        }
+        InstrumentWording.objects.get_or_create(
+            clinic=clinic,
+            instrument=instrument,
+            defaults={"wording": wording, "licence": PLACEHOLDER_LICENCE, "loaded_by": loaded_by},
+        )
+
+
 def load_demo(*, stdout=None) -> list[str]:
     """Create (once) the demo clinic; return lines describing what is there."""
     lines = []
     with transaction.atomic():
         clinic = Clinic.objects.filter(name=CLINIC_NAME).first() or _clinic_create()
         staff = _staff(clinic)
+        _placeholder_wording(clinic, staff[Role.CLINIC_ADMIN])
     for spec in PATIENTS:
         patient, outcome = _patient(clinic, spec, staff)
         lines.append(f"{patient.full_name:<13} {spec.zone:<20} {outcome:<45} {spec.story}")

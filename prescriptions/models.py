@@ -13,7 +13,7 @@ from django.core.exceptions import ValidationError
 from django.db import models
 from django.db.models import Q
 
-from clinic.models import CatalogRow, DosedItem, ProtocolTemplate, Side, Stretch, dose_constraints
+from clinic.models import CatalogRow, DosedItem, Instrument, ProtocolTemplate, Side, Stretch, dose_constraints
 from patients.models import Channel, Episode, Patient
 
 PROTECT_DELETE = pgtrigger.Protect(name="protect_delete", operation=pgtrigger.Delete)
@@ -382,9 +382,14 @@ class RedFlagQuestion(CatalogRow):
 
 @audited
 class Reminder(models.Model):
+    """A message to the patient, sent by the dispatcher (``prescriptions.services.reminders``). It belongs to exactly
+    one owner: a session (``session`` before it, ``missed_follow_up`` after it) or a due outcome measure
+    (``measure_due``, issue 18); one reminder per owner and purpose."""
+
     class Purpose(models.TextChoices):
         SESSION = "session", "Before the session"
         MISSED_FOLLOW_UP = "missed_follow_up", "Missed-session follow-up"
+        MEASURE_DUE = "measure_due", "Questionnaire due"
 
     class Status(models.TextChoices):
         PENDING = "pending", "Pending"
@@ -393,7 +398,14 @@ class Reminder(models.Model):
         FAILED = "failed", "Failed"
         CANCELLED = "cancelled", "Cancelled"
 
-    session = models.ForeignKey(Session, on_delete=models.PROTECT, related_name="reminders")
+    SESSION_PURPOSES = (Purpose.SESSION, Purpose.MISSED_FOLLOW_UP)
+    PATIENT_PATHS = ("session__prescription__patient", "measure_due__patient")
+    """The lookups from a reminder to its patient, one per kind of owner."""
+
+    session = models.ForeignKey(Session, on_delete=models.PROTECT, null=True, blank=True, related_name="reminders")
+    measure_due = models.ForeignKey(
+        "MeasureDue", on_delete=models.PROTECT, null=True, blank=True, related_name="reminders"
+    )
     purpose = models.CharField(max_length=20, choices=Purpose.choices)
     channel = models.CharField(max_length=10, choices=Channel.choices)
     send_at = models.DateTimeField()
@@ -410,7 +422,27 @@ class Reminder(models.Model):
     class Meta:
         ordering = ["send_at", "id"]
         constraints = [
-            models.UniqueConstraint(fields=["session", "purpose"], name="reminder_one_per_session_purpose"),
+            models.CheckConstraint(
+                condition=(
+                    Q(session__isnull=False, measure_due__isnull=True, purpose__in=["session", "missed_follow_up"])
+                    | Q(session__isnull=True, measure_due__isnull=False, purpose="measure_due")
+                ),
+                name="reminder_session_or_measure",
+                violation_error_message=(
+                    "A reminder belongs to a session (before it, or a missed-session follow-up) or to a due "
+                    "questionnaire, never both or neither."
+                ),
+            ),
+            models.UniqueConstraint(
+                fields=["session", "purpose"],
+                condition=Q(session__isnull=False),
+                name="reminder_one_per_session_purpose",
+            ),
+            models.UniqueConstraint(
+                fields=["measure_due", "purpose"],
+                condition=Q(measure_due__isnull=False),
+                name="reminder_one_per_measure_purpose",
+            ),
             models.CheckConstraint(
                 condition=Q(status__in=["pending", "sending", "sent", "failed", "cancelled"]),
                 name="reminder_status_valid",
@@ -423,7 +455,37 @@ class Reminder(models.Model):
         triggers = [PROTECT_DELETE]
 
     def __str__(self) -> str:
-        return f"{self.get_purpose_display()} reminder for {self.session} ({self.get_status_display()})"
+        owner = self.session if self.session_id is not None else self.measure_due
+        return f"{self.get_purpose_display()} reminder for {owner} ({self.get_status_display()})"
+
+    @property
+    def patient(self) -> Patient:
+        """The patient it goes to, through its session's plan or its due measure (select the path you use)."""
+        if self.session_id is not None:
+            return self.session.prescription.patient
+        return self.measure_due.patient
+
+    @property
+    def patient_pk(self) -> int:
+        return self.session.prescription.patient_id if self.session_id is not None else self.measure_due.patient_id
+
+    @classmethod
+    def of_patients(cls, lookup: str, value) -> Q:
+        """Reminders whose patient matches ``<lookup>=value`` (a lookup from Patient, e.g. ``"clinic_id"`` or
+        ``"archived_at__isnull"``), through either kind of owner. Each path is taken only for its own owner, so a
+        lookup that is true on a missing row (``__isnull``) does not match through the other owner's empty join."""
+        session_path, measure_path = cls.PATIENT_PATHS
+        return Q(session__isnull=False, **{f"{session_path}__{lookup}": value}) | Q(
+            measure_due__isnull=False, **{f"{measure_path}__{lookup}": value}
+        )
+
+    @classmethod
+    def patient_field(cls, name: str):
+        """The patient's field ``name`` (e.g. ``"id"``, ``"timezone"``) through either kind of owner: an expression
+        for ``values``/``annotate``."""
+        from django.db.models.functions import Coalesce
+
+        return Coalesce(*(models.F(f"{path}__{name}") for path in cls.PATIENT_PATHS))
 
 
 @audited
@@ -436,6 +498,7 @@ class SafetyFlag(models.Model):
         PAIN_ESCALATION = "pain_escalation", "Pain escalation"
         RED_FLAG_SYMPTOM = "red_flag_symptom", "Red-flag symptom"
         PROGRESSION_HELD = "progression_held", "Progression step held"
+        OUTCOME_WORSENING = "outcome_worsening", "Outcome measure worsened"
 
     class Severity(models.TextChoices):
         INFO = "info", "Info"
@@ -572,6 +635,94 @@ class ProgressionStep(models.Model):
     def held_text(self) -> str:
         labels = dict(self.Condition.choices)
         return "; ".join(labels.get(code, code) for code in self.held_because)
+
+
+@audited
+class MeasureDue(models.Model):
+    """An outcome measure due for an episode (issue 18): at its start (baseline), every 14 days (follow-up) and at
+    discharge, for each instrument of the episode's set. One per (episode, instrument, date). A follow-up left
+    unanswered when the next falls due is missed."""
+
+    class Occasion(models.TextChoices):
+        BASELINE = "baseline", "Baseline"
+        FOLLOW_UP = "follow_up", "Follow-up"
+        DISCHARGE = "discharge", "Discharge"
+
+    class Status(models.TextChoices):
+        DUE = "due", "Due"
+        DONE = "done", "Done"
+        MISSED = "missed", "Missed"
+        CANCELLED = "cancelled", "Cancelled"
+
+    episode = models.ForeignKey(Episode, on_delete=models.PROTECT, related_name="measures_due")
+    patient = models.ForeignKey(Patient, on_delete=models.PROTECT, related_name="measures_due")
+    instrument = models.ForeignKey(Instrument, on_delete=models.PROTECT, related_name="+")
+    due_on = models.DateField(help_text="The date it falls due, in the patient's zone.")
+    occasion = models.CharField(max_length=10, choices=Occasion.choices)
+    status = models.CharField(max_length=10, choices=Status.choices, default=Status.DUE)
+    created_at = models.DateTimeField(auto_now_add=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        ordering = ["due_on", "instrument__code", "id"]
+        constraints = [
+            models.UniqueConstraint(fields=["episode", "instrument", "due_on"], name="measure_due_once_per_date"),
+            models.CheckConstraint(
+                condition=Q(occasion__in=["baseline", "follow_up", "discharge"]), name="measure_due_occasion_valid"
+            ),
+            models.CheckConstraint(
+                condition=Q(status__in=["due", "done", "missed", "cancelled"]), name="measure_due_status_valid"
+            ),
+        ]
+        indexes = [models.Index(fields=["patient", "status"])]
+        triggers = [PROTECT_DELETE]
+
+    def __str__(self) -> str:
+        return f"{self.instrument} {self.get_occasion_display().lower()} due {self.due_on} ({self.status})"
+
+
+@audited
+class MeasureResponse(models.Model):
+    """The answers to one due measure, scored as published (``clinic.scoring``), with the change from the episode's
+    baseline for that instrument and whether it crossed the instrument's meaningful change."""
+
+    class Via(models.TextChoices):
+        PORTAL = "portal", "The patient, in the portal"
+        CLINIC = "clinic", "Staff, in the clinic"
+
+    due = models.OneToOneField(MeasureDue, on_delete=models.PROTECT, related_name="response")
+    episode = models.ForeignKey(Episode, on_delete=models.PROTECT, related_name="measure_responses")
+    patient = models.ForeignKey(Patient, on_delete=models.PROTECT, related_name="measure_responses")
+    instrument = models.ForeignKey(Instrument, on_delete=models.PROTECT, related_name="+")
+    answers = models.JSONField(help_text="{item id: answer, or null when skipped}.")
+    activities = ArrayField(
+        models.CharField(max_length=120),
+        default=list,
+        blank=True,
+        help_text="PSFS: the activities named at baseline, rated in order (items activity_1…).",
+    )
+    score = models.DecimalField(max_digits=5, decimal_places=1)
+    percent = models.DecimalField(max_digits=5, decimal_places=1, null=True, blank=True)
+    baseline = models.ForeignKey("self", on_delete=models.PROTECT, null=True, blank=True, related_name="+")
+    change = models.DecimalField(max_digits=5, decimal_places=1, null=True, blank=True)
+    improved = models.BooleanField(default=False)
+    worsened = models.BooleanField(default=False)
+    threshold = models.CharField(max_length=60, blank=True, help_text="The meaningful change it was judged by.")
+    taken_at = models.DateTimeField()
+    entered_by = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="+")
+    via = models.CharField(max_length=10, choices=Via.choices)
+
+    class Meta:
+        ordering = ["taken_at", "id"]
+        constraints = [
+            models.CheckConstraint(condition=~(Q(improved=True) & Q(worsened=True)), name="measure_one_direction"),
+            models.CheckConstraint(condition=Q(via__in=["portal", "clinic"]), name="measure_response_via_valid"),
+        ]
+        indexes = [models.Index(fields=["patient", "instrument", "taken_at"])]
+        triggers = [PROTECT_DELETE]
+
+    def __str__(self) -> str:
+        return f"{self.instrument} {self.score} on {self.taken_at:%Y-%m-%d}"
 
 
 class ReminderDelivery(models.Model):

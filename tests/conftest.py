@@ -162,6 +162,8 @@ def catalog(transactional_db):
     importlib.import_module("prescriptions.migrations.0005_red_flag_questions").seed_red_flag_questions(global_apps)
     # The starter library of protocol templates (issue 17): after the catalog it names.
     importlib.import_module("clinic.migrations.0009_starter_templates").seed_starter_templates(global_apps)
+    # The outcome measures' instruments (issue 18): item ids and free wording only.
+    importlib.import_module("clinic.migrations.0013_seed_instruments").seed(global_apps, None)
     sync_role_groups(global_apps)
 
 

@@ -339,4 +339,5 @@ def test_adherence_runs_constant_queries(as_user, therapist, patient, session_on
     large = count_queries(lambda: client.get(url))
 
     assert client.get(url).json()["completed"] == 5
-    assert small == large == 5  # patient, status counts, pain per day, first and last third, access log
+    # patient, status counts, pain per day, first and last third, measures (counts, latest), access log
+    assert small == large == 7

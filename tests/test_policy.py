@@ -147,6 +147,10 @@ def test_the_table_is_what_it_was():
         Action.EDIT_TEMPLATES: {T, A},  # issue 17: the clinic's own protocol templates
         Action.MANAGE_STAFF: {A},  # issue 15: clinic admins add their clinic's staff
         Action.VIEW_AUDIT: {A},  # issue 15: clinic admins browse their clinic's change trail and access log
+        Action.RECORD_MEASURE: {T, F},  # issue 18: answers taken at the counter or in the treatment room
+        Action.VIEW_OUTCOMES: {T, A},
+        Action.CHOOSE_MEASURES: {T},
+        Action.LOAD_WORDING: {A},  # the clinic holds the ODI/NDI licence
     }
 
 

@@ -22,9 +22,12 @@ SHELL_PATHS = [
     "/portal/preferences",
     "/portal/password",
     "/portal/forgot",
+    "/portal/questionnaires",
     "/portal/reset/MQ/c2x9a0-0123456789abcdef0123456789abcdef",
 ]
-MODULES = ["app.js", "api.js", "auth.js", "care.js", "dates.js", "dom.js", "forms.js", "state.js", "strings.js"]
+MODULES = [
+    "app.js", "api.js", "auth.js", "care.js", "dates.js", "dom.js", "forms.js", "measures.js", "state.js", "strings.js",
+]  # fmt: skip
 
 
 def _static(name: str) -> str:

@@ -26,7 +26,7 @@ from patients.api.base import StaffAPIView
 from patients.api.serializers import PatientOut
 from patients.models import AccessLog, Clearance, Patient, PortalAccess
 from prescriptions.demo import load_demo
-from prescriptions.models import Prescription, ProgressionStep, Session
+from prescriptions.models import MeasureDue, Prescription, ProgressionStep, Session
 from tests import factories
 
 
@@ -73,6 +73,11 @@ API_PATIENT_ROUTES = {
     "prescription-progression": ("staff", lambda body, ids: {ids["plan_patient_id"]}),
     # Protocol templates for an episode: the gate's findings for the URL's patient (issue 17).
     "patient-episode-template-suggestions": ("staff", _url_patient),
+    # Outcome measures (issue 18): what is due and the scores over time, of the URL's or the chosen patient.
+    "patient-measures": ("staff", _url_patient),
+    "patient-outcomes": ("staff", _url_patient),
+    "portal-measures": ("portal", _url_patient),
+    "portal-outcomes": ("portal", _url_patient),
 }
 # API routes that show no patient data (their views declare ``shows_patients = None``).
 API_NO_PATIENT_DATA = {
@@ -97,12 +102,14 @@ PAGES_NO_PATIENT_DATA = {
     "portal-page-preferences": "the portal's shell: the preferences are read through the API",
     "portal-page-password": "the portal's shell: the password form",
     "portal-page-forgot": "the portal's shell: the reset request form",
+    "portal-page-questionnaires": "the portal's shell: the questionnaires screen (its data comes from the API)",
     "portal-page-reset": "the portal's shell: the reset link's form",
 }
 PAGE_KWARGS = {"uidb64": "MQ", "token": "a-reset-token"}
 # Portal pages that render patient data themselves (signed in with the session): url name -> (who, patients shown).
 PAGES_PATIENT_DATA = {
     "portal-program-print": ("portal", lambda ids: {ids["plan_patient_id"]}),  # the printable program
+    "portal-outcome-chart": ("portal", lambda ids: {ids["patient_id"]}),  # an outcome measure's chart (SVG)
 }
 API_EXEMPT = {
     "schema": "the OpenAPI document: describes the API, holds no data",
@@ -133,6 +140,8 @@ ADMIN_NO_PATIENT_DATA = {
     "clinic.Stretch": "catalog",
     "clinic.Contraindication": "catalog",
     "clinic.ProtocolTemplate": "catalog (protocol templates)",
+    "clinic.Instrument": "catalog (outcome measures' items)",
+    "clinic.InstrumentWording": "a clinic's licensed questionnaire wording",
     "prescriptions.RedFlagQuestion": "catalog of questions",
 }
 ADMIN_EXEMPT_MODELS = {
@@ -175,9 +184,13 @@ def _patient_of(obj) -> int:
             return Prescription.objects.get(pk=data["prescription_id"]).patient_id
         if data.get("first_version_id"):  # a progression step's
             return Prescription.objects.get(pk=data["first_version_id"]).patient_id
+        if data.get("measure_due_id"):  # a questionnaire's reminder
+            return MeasureDue.objects.get(pk=data["measure_due_id"]).patient_id
         return Session.objects.get(pk=data["session_id"]).prescription.patient_id
     if hasattr(obj, "patient_id"):
         return obj.patient_id
+    if hasattr(obj, "patient_pk"):  # a reminder: of a session or of a questionnaire
+        return obj.patient_pk
     if hasattr(obj, "first_version"):  # a progression step: its plan's patient
         return obj.first_version.patient_id
     if hasattr(obj, "prescription"):
@@ -224,6 +237,7 @@ def demo(db):
         "session_id": session.pk,
         "stretch_id": Stretch.objects.filter(clinic__isnull=True).first().pk,
         "contraindication_id": Contraindication.objects.filter(clinic__isnull=True).first().pk,
+        "code": "nprs",
     }
     users = {
         "staff": User.objects.get(username="therapist"),

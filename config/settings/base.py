@@ -279,6 +279,7 @@ CELERY_BEAT_SCHEDULE = {
     "dispatch-reminders": {"task": "prescriptions.dispatch_reminders", "schedule": 60.0},
     "mark-missed-sessions": {"task": "prescriptions.sweep_missed_sessions", "schedule": 300.0},
     "progress-doses": {"task": "prescriptions.progression_sweep", "schedule": 900.0},
+    "schedule-measures": {"task": "prescriptions.measures_schedule_sweep", "schedule": 3600.0},
     "nightly-conflict-sweep": {"task": "prescriptions.sweep_conflicts", "schedule": crontab(minute=15, hour=3)},
     "purge-expired-tokens": {"task": "clinic.purge_expired_tokens", "schedule": crontab(minute=45, hour=3)},
 }

@@ -1,6 +1,6 @@
 from django.urls import path
 
-from prescriptions.api import portal, program
+from prescriptions.api import measures, portal, program
 
 urlpatterns = [
     path("me", portal.PortalMeView.as_view(), name="portal-me"),
@@ -11,4 +11,11 @@ urlpatterns = [
     path("sessions/<int:session_id>/log", portal.PortalSessionLogView.as_view(), name="portal-session-log"),
     path("sessions/<int:session_id>/skip", portal.PortalSessionSkipView.as_view(), name="portal-session-skip"),
     path("preferences", portal.PortalPreferencesView.as_view(), name="portal-preferences"),
+    path("measures", measures.PortalMeasureListView.as_view(), name="portal-measures"),
+    path(
+        "measures/<int:measure_id>/responses",
+        measures.PortalMeasureResponseView.as_view(),
+        name="portal-measure-responses",
+    ),
+    path("outcomes", measures.PortalOutcomeListView.as_view(), name="portal-outcomes"),
 ]

@@ -1,5 +1,6 @@
 from django.urls import path
 
+from prescriptions.api import measures
 from prescriptions.api import staff_sessions as views
 
 urlpatterns = [
@@ -9,4 +10,17 @@ urlpatterns = [
     path("flags/<int:flag_id>/acknowledge", views.SafetyFlagAcknowledgeView.as_view(), name="flag-acknowledge"),
     path("flags/<int:flag_id>/resolve", views.SafetyFlagResolveView.as_view(), name="flag-resolve"),
     path("patients/<int:patient_id>/adherence", views.PatientAdherenceView.as_view(), name="patient-adherence"),
+    # Outcome measures (issue 18).
+    path("patients/<int:patient_id>/measures", measures.PatientMeasureListView.as_view(), name="patient-measures"),
+    path(
+        "patients/<int:patient_id>/measures/<int:measure_id>/responses",
+        measures.PatientMeasureResponseView.as_view(),
+        name="patient-measure-responses",
+    ),
+    path("patients/<int:patient_id>/outcomes", measures.PatientOutcomeListView.as_view(), name="patient-outcomes"),
+    path(
+        "patients/<int:patient_id>/episodes/<int:episode_id>/instruments",
+        measures.EpisodeInstrumentsView.as_view(),
+        name="patient-episode-instruments",
+    ),
 ]

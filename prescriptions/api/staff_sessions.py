@@ -15,6 +15,7 @@ from clinic.policy import Action
 from patients.api.base import StaffAPIView, StaffListView
 from patients.models import Patient
 from prescriptions import services
+from prescriptions.api.measures import InstrumentOut
 from prescriptions.models import SafetyFlag, Session
 from prescriptions.selectors.adherence import (
     DEFAULT_WINDOW_DAYS,
@@ -164,6 +165,30 @@ class AdherencePainDayOut(serializers.Serializer):
     pain_after = serializers.FloatField(help_text="Average NPRS (0–10) after the session.")
 
 
+class AdherenceLatestMeasureOut(serializers.Serializer):
+    instrument = InstrumentOut()
+    taken_at = serializers.DateTimeField()
+    score = serializers.DecimalField(max_digits=5, decimal_places=1)
+    percent = serializers.DecimalField(max_digits=5, decimal_places=1, allow_null=True)
+    change = serializers.DecimalField(
+        max_digits=5, decimal_places=1, allow_null=True, help_text="From the episode's baseline; null at baseline."
+    )
+    improved = serializers.BooleanField(help_text="A meaningful improvement from baseline.")
+    worsened = serializers.BooleanField(help_text="A meaningful worsening from baseline.")
+    threshold = serializers.CharField(allow_blank=True, help_text="The meaningful change it was judged by.")
+
+
+class AdherenceMeasuresOut(serializers.Serializer):
+    due = serializers.IntegerField(help_text="Outcome measures that fell due in the window, still waiting.")
+    done = serializers.IntegerField(help_text="Those answered.")
+    missed = serializers.IntegerField(help_text="Those left unanswered until the next fell due.")
+    latest = AdherenceLatestMeasureOut(
+        many=True,
+        help_text="Per instrument (by code), the latest response taken by the window's last day: its score, change "
+        "from baseline and whether it crossed the meaningful change.",
+    )
+
+
 class AdherenceOut(serializers.Serializer):
     patient = serializers.IntegerField(source="patient_id")
     scheduled = serializers.IntegerField(
@@ -192,6 +217,7 @@ class AdherenceOut(serializers.Serializer):
         f"first_third_pain, `worsening` when at least {TREND_THRESHOLD:g} above, `stable` otherwise; null with "
         "fewer than three logs.",
     )
+    measures = AdherenceMeasuresOut(help_text="The outcome measures (issue 18) of the window.")
 
     def get_fields(self) -> dict:
         return _keyword_fields(

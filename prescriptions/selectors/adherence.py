@@ -1,7 +1,8 @@
-"""Adherence of one patient over a window of local dates: session counts and the pain trend, aggregated in SQL.
+"""Adherence of one patient over a window of local dates: session counts, the pain trend and the outcome measures,
+aggregated in SQL.
 
-Three queries whatever the window holds: the status counts, the per-day pain averages, and the first- and
-last-third pain averages.
+Five queries whatever the window holds: the status counts, the per-day pain averages, the first- and last-third pain
+averages, the outcome measures' counts, and each instrument's latest response.
 """
 
 from __future__ import annotations
@@ -14,7 +15,7 @@ from django.db.models import Avg, Count, F, Q
 from django.utils import timezone
 
 from patients.models import Patient
-from prescriptions.models import Session, SessionLog
+from prescriptions.models import MeasureDue, MeasureResponse, Session, SessionLog
 
 DEFAULT_WINDOW_DAYS = 28
 MAX_WINDOW_DAYS = 366
@@ -41,6 +42,17 @@ class PainDay:
 
 
 @dataclass(frozen=True)
+class AdherenceMeasures:
+    """The outcome measures of the window: how many fell due in it (by local date) and are still ``due``, were
+    answered (``done``) or ``missed``; and each instrument's latest response taken by the window's last day."""
+
+    due: int
+    done: int
+    missed: int
+    latest: list[MeasureResponse]
+
+
+@dataclass(frozen=True)
 class Adherence:
     patient_id: int
     start: dt.date
@@ -56,6 +68,7 @@ class Adherence:
     first_third_pain: float | None
     last_third_pain: float | None
     trend: str | None
+    measures: AdherenceMeasures
 
 
 def adherence_window(*, patient: Patient, start: dt.date | None, end: dt.date | None) -> tuple[dt.date, dt.date]:
@@ -145,4 +158,29 @@ def patient_adherence(*, patient: Patient, start: dt.date, end: dt.date, now: dt
         first_third_pain=_rounded(first),
         last_third_pain=_rounded(last),
         trend=_trend(first, last),
+        measures=adherence_measures(patient=patient, start=start, end=end),
+    )
+
+
+def adherence_measures(*, patient: Patient, start: dt.date, end: dt.date) -> AdherenceMeasures:
+    """The window's outcome measures in two queries: the counts of those due on its dates, by status; and, per
+    instrument, the latest response taken before the end of its last day in the patient's zone (with its change from
+    the episode's baseline and whether it crossed the instrument's meaningful change)."""
+    Due = MeasureDue.Status
+    counts = MeasureDue.objects.filter(patient=patient, due_on__range=(start, end)).aggregate(
+        **{status: Count("pk", filter=Q(status=status)) for status in (Due.DUE, Due.DONE, Due.MISSED)}
+    )
+    responses = MeasureResponse.objects.filter(patient=patient)
+    if end < dt.date.max:
+        responses = responses.filter(taken_at__lt=patient.start_of_local_day(end + dt.timedelta(days=1)))
+    latest = (
+        responses.select_related("instrument", "due")
+        .order_by("instrument_id", "-taken_at", "-id")
+        .distinct("instrument_id")
+    )
+    return AdherenceMeasures(
+        due=counts[Due.DUE],
+        done=counts[Due.DONE],
+        missed=counts[Due.MISSED],
+        latest=sorted(latest, key=lambda response: response.instrument.code),
     )

@@ -65,6 +65,15 @@ class DeskDay:
         return list(dict.fromkeys(row["patient_id"] for listing in lists for row in listing.rows))
 
 
+_PATIENT_COLUMNS = {
+    "patient_id": "id",
+    "timezone": "timezone",
+    "first_name": "first_name",
+    "last_name": "last_name",
+    "mrn": "mrn",
+}
+
+
 def _name(prefix: str) -> dict[str, F]:
     return {"first_name": F(f"{prefix}first_name"), "last_name": F(f"{prefix}last_name"), "mrn": F(f"{prefix}mrn")}
 
@@ -118,11 +127,12 @@ def desk_day(*, clinic_id: int, now: dt.datetime) -> DeskDay:
         .order_by("last_name", "first_name", "id")
         .values("first_name", "last_name", "mrn", patient_id=F("id"))
     )
+    # A reminder reaches its patient through its session's plan or its due questionnaire.
     failed = (
         Reminder.objects.filter(
+            Reminder.of_patients("clinic_id", clinic_id),
+            Reminder.of_patients("archived_at__isnull", True),
             status=Reminder.Status.FAILED,
-            session__prescription__patient__clinic_id=clinic_id,
-            session__prescription__patient__archived_at__isnull=True,
         )
         .order_by("-updated_at", "-id")
         .values(
@@ -131,9 +141,7 @@ def desk_day(*, clinic_id: int, now: dt.datetime) -> DeskDay:
             "channel",
             "last_error",
             "updated_at",
-            patient_id=F("session__prescription__patient_id"),
-            timezone=F("session__prescription__patient__timezone"),
-            **_name("session__prescription__patient__"),
+            **{name: Reminder.patient_field(column) for name, column in _PATIENT_COLUMNS.items()},
         )
     )
     day = DeskDay(

@@ -14,6 +14,9 @@ How a row is sent (`reminders_dispatch`):
    ``cancelled`` with the reason in ``last_error``. When the gate is the reason, the same transaction
    records a re-check request in the outbox (once per patient per batch), so the re-check blocks the
    session and flags the clinic even if no re-check has processed the fact that changed.
+   A due measure's reminder (issue 18) has no stretch and skips the gate; the rest holds: the measure still
+   waiting for an answer and its reminder not too late, patient not archived, episode open (or the measure
+   its discharge measure), the instrument's wording loaded when licensed, consent and the daily cap.
 3. **Send** through the channel with the row's idempotency key, then **mark** ``sent`` with a
    conditional UPDATE that only succeeds while this claim still owns the row.
 
@@ -55,6 +58,7 @@ from prescriptions.gate.facts import gate_facts_for_plans
 from prescriptions.models import Prescription, PrescriptionItem, Reminder, Session, SessionLog
 from prescriptions.selectors.conflicts import covered_keys
 from prescriptions.services import locks
+from prescriptions.services.schedule import measure_reminder_closes, measure_wants_reminder, worded_instruments
 
 logger = logging.getLogger(__name__)
 
@@ -124,8 +128,11 @@ def reminder_text(*, reminder: Reminder, now: dt.datetime | None = None) -> Remi
     """The message for a reminder: the patient's first name, the session's local time and the stretch names.
 
     Never a last name, a diagnosis or a note: texts travel over channels the clinic does not control.
-    ``now`` decides whether the session is "today" or "tomorrow" in the patient's zone.
+    ``now`` decides whether the session is "today" or "tomorrow" in the patient's zone. A questionnaire's reminder
+    names no instrument either: an instrument's name says which body part hurts.
     """
+    if reminder.purpose == Purpose.MEASURE_DUE:
+        return _measure_text(reminder.measure_due.patient)
     session = reminder.session
     plan = session.prescription
     patient = plan.patient
@@ -149,6 +156,16 @@ def reminder_text(*, reminder: Reminder, now: dt.datetime | None = None) -> Remi
         body=(
             f"Hi {patient.first_name}, time for your stretches {day} at {at}: {stretches}. "
             "Log your session in Limber when you're done."
+        ),
+    )
+
+
+def _measure_text(patient: Patient) -> ReminderText:
+    return ReminderText(
+        subject="A short questionnaire from your clinic",
+        body=(
+            f"Hi {patient.first_name}, your clinic would like to know how you are doing. A short questionnaire is "
+            "waiting for you in Limber, under Questionnaires; it takes a few minutes."
         ),
     )
 
@@ -183,7 +200,13 @@ def _claimed(ids: Sequence[int]) -> list[Reminder]:
     items = PrescriptionItem.objects.select_related("stretch").order_by("order", "id")
     return list(
         Reminder.objects.filter(pk__in=ids)
-        .select_related("session__prescription__patient", "session__log")
+        .select_related(
+            "session__prescription__patient",
+            "session__log",
+            "measure_due__patient",
+            "measure_due__episode",
+            "measure_due__instrument",
+        )
         .prefetch_related(Prefetch("session__prescription__items", queryset=items))
         .order_by("send_at", "id")
     )
@@ -241,17 +264,19 @@ def _is_logged(session: Session) -> bool:
 
 
 def _sent_in_local_day(patients: Collection[Patient], now: dt.datetime) -> dict[int, int]:
-    """Reminders sent to each patient so far in the patient's local day at ``now``, in one query."""
+    """Reminders sent to each patient so far in the patient's local day at ``now`` (session and questionnaire
+    reminders alike), in one query."""
     if not patients:
         return {}
     days = []
     for patient in patients:
         start, end = scheduling.local_day_bounds(patient.local_today(now), patient.zone)
-        days.append(Q(session__prescription__patient=patient.pk, sent_at__gte=start, sent_at__lt=end))
+        days.append(Q(sent_at__gte=start, sent_at__lt=end) & Reminder.of_patients("id", patient.pk))
     rows = (
         Reminder.objects.filter(reduce(operator.or_, days), status=Status.SENT)
+        .annotate(patient_ref=Reminder.patient_field("id"))
         .order_by()
-        .values_list("session__prescription__patient")
+        .values_list("patient_ref")
         .annotate(sent=Count("pk"))
     )
     return dict(rows)
@@ -289,10 +314,12 @@ class _Recheck:
 
     def __init__(self, now: dt.datetime, reminders: Sequence[Reminder]) -> None:
         self.now = now
-        plans = {r.session.prescription_id: r.session.prescription for r in reminders}
-        self.facts = gate_facts_for_plans(list(plans.values()))
+        plans = {r.session.prescription_id: r.session.prescription for r in reminders if r.session_id is not None}
+        self.facts = gate_facts_for_plans(list(plans.values())) if plans else {}
         self.covered = covered_keys(plans) if plans else {}
         self.unresolved: dict[tuple[int, dt.date], list[rules.Finding]] = {}
+        dues = [r.measure_due for r in reminders if r.measure_due_id is not None]
+        self.worded = worded_instruments(dues) if dues else set()
 
     def _gate(self, plan_id: int, day: dt.date) -> list[rules.Finding]:
         key = (plan_id, day)
@@ -303,6 +330,8 @@ class _Recheck:
         return self.unresolved[key]
 
     def problem(self, reminder: Reminder) -> _NotDue | None:
+        if reminder.measure_due_id is not None:
+            return self._measure_problem(reminder)
         session = reminder.session
         plan = session.prescription
         patient = plan.patient
@@ -330,6 +359,23 @@ class _Recheck:
                 return _NotDue(
                     f"the safety gate holds the session on {day.isoformat()}: {first}{more}", held_by_gate=True
                 )
+        return self._consent_problem(reminder, patient)
+
+    def _measure_problem(self, reminder: Reminder) -> _NotDue | None:
+        """A questionnaire has no stretch, so no gate: the rest of the checks hold."""
+        due = reminder.measure_due
+        patient = due.patient
+        why_not = measure_wants_reminder(
+            due, patient=patient, worded=(patient.clinic_id, due.instrument_id) in self.worded
+        )
+        if why_not is not None:
+            return _NotDue(why_not)
+        if self.now >= measure_reminder_closes(due.due_on, patient.zone):
+            return _NotDue("the questionnaire's reminder is too late (its due date was before yesterday)")
+        return self._consent_problem(reminder, patient)
+
+    @staticmethod
+    def _consent_problem(reminder: Reminder, patient: Patient) -> _NotDue | None:
         if not patient.consented_to(reminder.channel):
             return _NotDue(f"the patient has no consented {Channel(reminder.channel).label} address")
         return None
@@ -348,7 +394,7 @@ def _cancel(reminder: Reminder, not_due: _NotDue, *, request_recheck: bool) -> b
     # within a minute, and ``DispatchResult.rechecks_requested`` lets a caller publish the fast path.
     with transaction.atomic():
         cancelled = _record(reminder, status=Status.CANCELLED, last_error=f"Not sent: {not_due.reason}.")
-        recheck_request(patient_ids=[reminder.session.prescription.patient_id], reason=RECHECK_REASON)
+        recheck_request(patient_ids=[reminder.patient_pk], reason=RECHECK_REASON)
     return cancelled
 
 
@@ -356,7 +402,7 @@ def _cancel(reminder: Reminder, not_due: _NotDue, *, request_recheck: bool) -> b
 
 
 def _recipient(reminder: Reminder) -> str:
-    patient = reminder.session.prescription.patient
+    patient = reminder.patient
     return patient.email if reminder.channel == Channel.EMAIL else patient.phone
 
 
@@ -431,11 +477,11 @@ def reminders_dispatch(
         return result
 
     claimed = _claimed(ids)
-    patients = {r.session.prescription.patient_id: r.session.prescription.patient for r in claimed}
+    patients = {r.patient_pk: r.patient for r in claimed}
     with locks.dispatching_patients(patients) as free, _outcomes_commit_asynchronously():
-        busy = [r for r in claimed if r.session.prescription.patient_id not in free]
+        busy = [r for r in claimed if r.patient_pk not in free]
         result.unclaimed += _unclaim(busy)  # another dispatcher is sending to them right now
-        mine = [r for r in claimed if r.session.prescription.patient_id in free]
+        mine = [r for r in claimed if r.patient_pk in free]
         sent_today = _sent_in_local_day([patients[pk] for pk in free], clock())
         recheck = _Recheck(started, mine)
         cap = settings.REMINDER_DAILY_CAP
@@ -443,7 +489,7 @@ def reminders_dispatch(
             if deadline is not None and time.monotonic() >= deadline:
                 result.unclaimed += _unclaim(mine[position:])
                 break
-            patient_id = reminder.session.prescription.patient_id
+            patient_id = reminder.patient_pk
             problem = recheck.problem(reminder)
             if problem is None and sent_today.get(patient_id, 0) >= cap:
                 problem = _NotDue(f"the patient's daily cap of {cap} reminders is reached")
@@ -494,8 +540,9 @@ def reminders_release_stale(*, now: dt.datetime | None = None, older_than: dt.ti
 @transaction.atomic
 def reminder_retry(*, reminder: Reminder, by) -> Reminder:
     """Staff give a failed reminder a fresh round of attempts; it keeps its key. Anything else is a 409."""
-    locked = locks.rows(Reminder.objects.select_related("session__prescription__patient")).get(pk=reminder.pk)
-    require(Action.RETRY_REMINDER, by, locked.session.prescription.patient.clinic_id)
+    owners = Reminder.objects.select_related("session__prescription__patient", "measure_due__patient")
+    locked = locks.rows(owners).get(pk=reminder.pk)
+    require(Action.RETRY_REMINDER, by, locked.patient.clinic_id)
     if locked.status != Status.FAILED:
         state = locked.get_status_display().lower()
         raise StateConflict(f"Only a failed reminder can be retried; this one is {state}.")

@@ -8,6 +8,12 @@ patient's preferred channel is consented, a ``session`` reminder (``scheduled_at
 of quiet hours, dropped past the log window) and a ``missed_follow_up`` reminder (09:00 local the
 next day, also moved out of quiet hours); the dispatcher re-checks each one when it sends. Each row's
 idempotency key is derived from (session, purpose), so a revived or retried reminder keeps its key.
+
+A due outcome measure (issue 18) has one ``measure_due`` reminder while it waits for an answer and the patient's
+preferred channel is consented: 09:00 local on its due date (or now, when it falls due later in the day), moved out
+of quiet hours, and never after the end of the next local day. It has no stretch, so no gate; an archived patient, a
+discharged episode (unless it is the discharge measure) and a licensed instrument whose wording the clinic has not
+loaded get none. Its key is derived from (measure, purpose).
 """
 
 from __future__ import annotations
@@ -19,13 +25,14 @@ from zoneinfo import ZoneInfo
 
 from django.conf import settings
 from django.db import transaction
-from django.db.models import DateField, DateTimeField, ExpressionWrapper, F, Func, Q, Value
+from django.db.models import DateField, DateTimeField, Exists, ExpressionWrapper, F, Func, OuterRef, Q, Value
 from django.db.models.functions import Cast
 from django.utils import timezone
 
 from clinic.enqueue import enqueue_after_commit
+from clinic.models import InstrumentWording
 from patients.models import Patient
-from prescriptions.models import Prescription, Reminder, SafetyFlag, Session
+from prescriptions.models import MeasureDue, Prescription, Reminder, SafetyFlag, Session
 from prescriptions.scheduling import (
     first_loggable_date,
     follow_up_at,
@@ -51,9 +58,23 @@ MISSED_CANDIDATE_AGE = dt.timedelta(hours=20)
 UNRESOLVED_FLAG_STATUSES = (SafetyFlag.Status.OPEN, SafetyFlag.Status.ACKNOWLEDGED)
 
 
+#: A questionnaire's reminder goes out at this local time on its due date (moved out of quiet hours).
+MEASURE_REMINDER_TIME = dt.time(9, 0)
+
+
 def reminder_key(session_id: int, purpose: str) -> str:
     """The stable idempotency key of a (session, purpose) reminder: the same on every retry and revival."""
     return uuid.uuid5(REMINDER_KEY_NAMESPACE, f"reminder:{session_id}:{purpose}").hex
+
+
+def measure_reminder_key(measure_due_id: int, purpose: str = Purpose.MEASURE_DUE) -> str:
+    """The stable idempotency key of a due measure's reminder (never equal to a session reminder's key)."""
+    return uuid.uuid5(REMINDER_KEY_NAMESPACE, f"reminder:measure:{measure_due_id}:{purpose}").hex
+
+
+def measure_reminder_closes(due_on: dt.date, zone: ZoneInfo) -> dt.datetime:
+    """When a due measure's reminder is too late to send: the end of the local day after its due date."""
+    return log_window(due_on, zone)[1]
 
 
 # --- Reminder rows --------------------------------------------------------------------------------------
@@ -80,6 +101,50 @@ def _worth_queueing(send_at: dt.datetime | None, purpose: str, now: dt.datetime)
     return send_at is not None and (send_at > now or purpose == Purpose.SESSION)
 
 
+def _reconcile(row: Reminder | None, *, channel: str | None, send_at: dt.datetime | None, timely: bool, now, build):
+    """One reminder row against what it should be: ``("create", reminder)``, ``("update", row)`` or None.
+
+    ``channel`` is None when the owner should have no reminder (not live, no consent); ``send_at`` None when no send
+    time remains; ``timely`` whether a new or revived row is still worth queueing. Missing rows are created, pending
+    rows re-timed (or cancelled), cancelled rows revived while timely (else kept current for a later revival).
+    """
+    if row is None:
+        return ("create", build(channel, send_at)) if channel and timely else None
+    before = (row.status, row.send_at, row.channel)
+    if row.status == ReminderStatus.PENDING:
+        if channel and send_at is not None:
+            row.send_at, row.channel = send_at, channel
+        else:
+            row.status = ReminderStatus.CANCELLED
+    elif channel and timely:
+        row.status, row.send_at, row.channel = ReminderStatus.PENDING, send_at, channel
+        row.next_attempt_at = row.claimed_at = None
+    elif send_at is not None:
+        row.send_at = send_at  # kept current for whoever revives it later
+    if (row.status, row.send_at, row.channel) == before:
+        return None
+    row.updated_at = now
+    return ("update", row)
+
+
+def _write(changes: Iterable[tuple[str, Reminder] | None]) -> None:
+    to_create: list[Reminder] = []
+    to_update: list[Reminder] = []
+    for change in changes:
+        if change is not None:
+            (to_create if change[0] == "create" else to_update).append(change[1])
+    if to_create:
+        Reminder.objects.bulk_create(to_create, ignore_conflicts=True)
+    if to_update:
+        Reminder.objects.bulk_update(
+            to_update, ["status", "send_at", "channel", "next_attempt_at", "claimed_at", "updated_at"]
+        )
+
+
+def _consented_channel(patient: Patient, live: bool) -> str | None:
+    return patient.preferred_channel if live and patient.consented_to(patient.preferred_channel) else None
+
+
 def _sync_reminders(sessions: Iterable[Session], now: dt.datetime) -> None:
     """Make the pending/cancelled reminder rows of ``sessions`` match the plan, the patient and the clock.
 
@@ -100,47 +165,168 @@ def _sync_reminders(sessions: Iterable[Session], now: dt.datetime) -> None:
             )
         )
     }
-    to_create: list[Reminder] = []
-    to_update: list[Reminder] = []
+    changes = []
     for session in sessions:
         patient = session.prescription.patient
         live = session.status == SessionStatus.SCHEDULED and session.prescription.status == Prescription.Status.ACTIVE
-        channel = patient.preferred_channel if live and patient.consented_to(patient.preferred_channel) else None
-        for purpose in Purpose.values:
+        channel = _consented_channel(patient, live)
+        for purpose in Reminder.SESSION_PURPOSES:
             send_at = _send_time(session, purpose, patient, now)
-            row = existing.get((session.pk, purpose))
-            if row is None:
-                if channel and _worth_queueing(send_at, purpose, now):
-                    to_create.append(
-                        Reminder(
-                            session=session,
-                            purpose=purpose,
-                            channel=channel,
-                            send_at=send_at,
-                            idempotency_key=reminder_key(session.pk, purpose),
-                        )
-                    )
-                continue
-            before = (row.status, row.send_at, row.channel)
-            if row.status == ReminderStatus.PENDING:
-                if channel and send_at is not None:
-                    row.send_at, row.channel = send_at, channel
-                else:
-                    row.status = ReminderStatus.CANCELLED
-            elif channel and _worth_queueing(send_at, purpose, now):
-                row.status, row.send_at, row.channel = ReminderStatus.PENDING, send_at, channel
-                row.next_attempt_at = row.claimed_at = None
-            elif send_at is not None:
-                row.send_at = send_at  # kept current for whoever revives it later
-            if (row.status, row.send_at, row.channel) != before:
-                row.updated_at = now
-                to_update.append(row)
-    if to_create:
-        Reminder.objects.bulk_create(to_create, ignore_conflicts=True)
-    if to_update:
-        Reminder.objects.bulk_update(
-            to_update, ["status", "send_at", "channel", "next_attempt_at", "claimed_at", "updated_at"]
+
+            def build(channel, send_at, session=session, purpose=purpose):
+                key = reminder_key(session.pk, purpose)
+                return Reminder(session=session, purpose=purpose, channel=channel, send_at=send_at, idempotency_key=key)
+
+            changes.append(
+                _reconcile(
+                    existing.get((session.pk, purpose)),
+                    channel=channel,
+                    send_at=send_at,
+                    timely=_worth_queueing(send_at, purpose, now),
+                    now=now,
+                    build=build,
+                )
+            )
+    _write(changes)
+
+
+# --- Reminders of due outcome measures -------------------------------------------------------------------
+
+
+def _measure_send_time(due: MeasureDue, patient: Patient, now: dt.datetime) -> dt.datetime | None:
+    """09:00 local on the due date, or now when later, moved out of quiet hours; None once too late."""
+    zone = patient.zone
+    closes = measure_reminder_closes(due.due_on, zone)
+    if closes <= now:
+        return None
+    at = max(to_utc(due.due_on, MEASURE_REMINDER_TIME, zone), now)
+    return reminder_send_at(at, zone, dt.timedelta(0), patient.quiet_hours_start, patient.quiet_hours_end, closes)
+
+
+def measure_wants_reminder(due: MeasureDue, *, patient: Patient, worded: bool) -> str | None:
+    """Why a due measure should have no reminder (None: it should have one, given consent and a send time).
+
+    Shared by the planner and the dispatcher's re-check. ``due`` comes with its episode and instrument; ``worded``
+    says whether the patient's clinic may show the instrument (a licensed one needs the clinic's loaded wording).
+    """
+    if due.status != MeasureDue.Status.DUE:
+        return f"the questionnaire is {due.get_status_display().lower()}"
+    if patient.is_archived:
+        return "the patient is archived"
+    if not due.episode.is_open and due.occasion != MeasureDue.Occasion.DISCHARGE:
+        return "the episode is discharged"
+    if not worded:
+        return "the clinic has not loaded the questionnaire's licensed wording"
+    return None
+
+
+def worded_instruments(dues: Iterable[MeasureDue]) -> set[tuple[int, int]]:
+    """(clinic id, instrument id) of the ``dues`` whose instrument the patient's clinic may show: a free instrument
+    always, a licensed one once the clinic loaded its wording (one query, none when nothing is licensed)."""
+    dues = list(dues)
+    worded = {(d.patient.clinic_id, d.instrument_id) for d in dues if not d.instrument.licensed}
+    licensed = {(d.patient.clinic_id, d.instrument_id) for d in dues if d.instrument.licensed}
+    if licensed:
+        clinics = {clinic for clinic, _ in licensed}
+        instruments = {instrument for _, instrument in licensed}
+        loaded = InstrumentWording.objects.filter(clinic_id__in=clinics, instrument_id__in=instruments)
+        worded |= licensed & set(loaded.values_list("clinic_id", "instrument_id"))
+    return worded
+
+
+def _sync_measure_reminders(dues: Iterable[MeasureDue], now: dt.datetime) -> None:
+    """Make the pending/cancelled reminder rows of due measures match their status, the patient and the clock
+    (``_reconcile``): a measure waiting for an answer gets one reminder on its preferred consented channel; an
+    answered, missed or cancelled one, or one the patient should not be reminded of, has its pending row cancelled.
+
+    ``dues`` come with ``patient``, ``episode`` and ``instrument`` loaded. The rows are locked first (the dispatcher
+    claims with ``skip_locked``, so its claims are never overwritten).
+    """
+    dues = list(dues)
+    if not dues:
+        return
+    existing = {
+        row.measure_due_id: row
+        for row in locks.rows(
+            Reminder.objects.filter(
+                measure_due__in=[d.pk for d in dues], status__in=[ReminderStatus.PENDING, ReminderStatus.CANCELLED]
+            )
         )
+    }
+    worded = worded_instruments(dues)
+    # One message a day for an episode's questionnaires (a back patient has three due at once): the first still
+    # waiting carries it, unless one of that day's already went out.
+    days = {(due.episode_id, due.due_on) for due in dues}
+    sent_days = set(
+        Reminder.objects.filter(
+            measure_due__episode_id__in={episode for episode, _ in days},
+            measure_due__due_on__in={day for _, day in days},
+            # A failed one too: "gave up" may follow a send whose outcome was never recorded.
+            status__in=[ReminderStatus.SENDING, ReminderStatus.SENT, ReminderStatus.FAILED],
+        ).values_list("measure_due__episode_id", "measure_due__due_on")
+    )
+    carried: set[tuple[int, dt.date]] = set()
+    changes = []
+    for due in dues:
+        patient = due.patient
+        why_not = measure_wants_reminder(due, patient=patient, worded=(patient.clinic_id, due.instrument_id) in worded)
+        day = (due.episode_id, due.due_on)
+        if why_not is None and (day in sent_days or day in carried):
+            why_not = "that day's questionnaires have one reminder"
+        if why_not is None:
+            carried.add(day)
+        send_at = _measure_send_time(due, patient, now)
+
+        def build(channel, send_at, due=due):
+            key = measure_reminder_key(due.pk)
+            return Reminder(
+                measure_due=due, purpose=Purpose.MEASURE_DUE, channel=channel, send_at=send_at, idempotency_key=key
+            )
+
+        changes.append(
+            _reconcile(
+                existing.get(due.pk),
+                channel=_consented_channel(patient, why_not is None),
+                send_at=send_at,
+                timely=send_at is not None,
+                now=now,
+                build=build,
+            )
+        )
+    _write(changes)
+
+
+def _measures_to_sync(measures, now: dt.datetime):
+    """Of ``measures``: those whose reminder may still go out (a reminder goes out until the end of the day after
+    the due date: due on or after the day before yesterday in UTC, below every zone's yesterday) and those with a
+    pending reminder to cancel."""
+    earliest = now.astimezone(dt.UTC).date() - dt.timedelta(days=2)  # local dates run up to a day behind UTC
+    pending = Reminder.objects.filter(measure_due=OuterRef("pk"), status=ReminderStatus.PENDING)
+    return (
+        measures.filter(Q(due_on__gte=earliest) | Exists(pending))
+        .select_related("patient", "episode", "instrument")
+        .order_by("pk")
+    )
+
+
+@transaction.atomic
+def measure_reminders_sync(
+    *, episode_id: int | None = None, patient_id: int | None = None, now: dt.datetime | None = None
+) -> None:
+    """Bring the reminders of an episode's (or a patient's) due measures in line with their state. Idempotent.
+
+    ``measures_schedule`` calls it once it has written what fell due; ``reminders_refresh_for_patient`` when the
+    patient's consent, channel, quiet hours or zone changed.
+    """
+    if episode_id is None and patient_id is None:
+        raise ValueError("give episode_id or patient_id")
+    now = now or timezone.now()
+    measures = MeasureDue.objects.all()
+    if episode_id is not None:
+        measures = measures.filter(episode_id=episode_id)
+    if patient_id is not None:
+        measures = measures.filter(patient_id=patient_id)
+    _sync_measure_reminders(_measures_to_sync(measures, now), now)
 
 
 def _with_plan_and_patient(sessions):
@@ -162,10 +348,10 @@ def reminders_sync(*, session_ids: Iterable[int], now: dt.datetime | None = None
 def reminders_refresh_for_patient(*, patient_id: int, now: dt.datetime | None = None) -> None:
     """Re-plan the reminders of a patient whose contact, consent, channel or quiet hours changed.
 
-    Covers every scheduled session of the patient's active plans whose log window is still open: new
-    consent adds rows, a withdrawn one cancels pending rows, a new channel or new quiet hours re-time and
-    re-route pending rows, and cancelled rows come back while still timely. Pending rows of sessions that
-    are no longer due are left for the dispatcher's re-check.
+    Covers every scheduled session of the patient's active plans whose log window is still open, and every
+    due measure whose reminder may still go out: new consent adds rows, a withdrawn one cancels pending rows,
+    a new channel or new quiet hours re-time and re-route pending rows, and cancelled rows come back while
+    still timely. Pending rows of sessions that are no longer due are left for the dispatcher's re-check.
     """
     now = now or timezone.now()
     patient = Patient.objects.filter(pk=patient_id).first()
@@ -180,6 +366,8 @@ def reminders_refresh_for_patient(*, patient_id: int, now: dt.datetime | None = 
         local_date__gte=open_from,
     )
     _sync_reminders(_with_plan_and_patient(sessions), now)
+    # The reminders of the patient's due questionnaires too (consent withdrawn: their pending rows are cancelled).
+    _sync_measure_reminders(_measures_to_sync(MeasureDue.objects.filter(patient_id=patient_id), now), now)
 
 
 # --- Materialization ------------------------------------------------------------------------------------
@@ -364,7 +552,8 @@ def sessions_resume(*, prescription_id: int, now: dt.datetime | None = None) -> 
 @transaction.atomic
 def sessions_retime_for_patient(*, patient_id: int, now: dt.datetime | None = None) -> int:
     """The patient moved zone: future scheduled/blocked sessions keep their local date and time and get
-    the new instant; their reminders are re-timed (pending ones, and cancelled ones kept current).
+    the new instant; their reminders are re-timed (pending ones, and cancelled ones kept current), and so are the
+    reminders of the patient's due questionnaires.
 
     Past sessions keep their instant. The patient's live plans are locked first so a materializer running
     with the old zone finishes before (and its sessions are re-timed here) or starts after (and reads the
@@ -396,6 +585,8 @@ def sessions_retime_for_patient(*, patient_id: int, now: dt.datetime | None = No
         session.prescription.patient = patient
     Session.objects.bulk_update(moved, ["scheduled_at", "updated_at"])
     _sync_reminders(sessions, now)
+    # A questionnaire's 09:00 is the new zone's too.
+    _sync_measure_reminders(_measures_to_sync(MeasureDue.objects.filter(patient_id=patient_id), now), now)
     return len(moved)
 
 

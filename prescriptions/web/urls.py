@@ -18,5 +18,6 @@ urlpatterns = [
     path("preferences", page, name="portal-page-preferences"),
     path("password", page, name="portal-page-password"),
     path("forgot", page, name="portal-page-forgot"),
+    path("questionnaires", page, name="portal-page-questionnaires"),
     path("reset/<str:uidb64>/<str:token>", PortalResetPage.as_view(), name="portal-page-reset"),
 ]

@@ -7,6 +7,7 @@ import { logOut, forgotScreen, loginScreen, passwordScreen, resetScreen } from "
 import { chooseScreen, preferencesScreen, sessionScreen, todayScreen, weekScreen } from "./care.js";
 import { clear, fill, h, message } from "./dom.js";
 import { errorText } from "./forms.js";
+import { questionnairesScreen } from "./measures.js";
 import { chosenPatient, forgetPatient, loadMe, setRouter, state } from "./state.js";
 import { format, STRINGS } from "./strings.js";
 
@@ -19,6 +20,7 @@ const ROUTES = [
   [/^\/portal\/choose$/, chooseScreen, { anyPatient: true }],
   [/^\/portal\/sessions\/(\d+)$/, sessionScreen, { anyPatient: true }],
   [/^\/portal\/week$/, weekScreen, {}],
+  [/^\/portal\/questionnaires$/, questionnairesScreen, {}],
   [/^\/portal\/preferences$/, preferencesScreen, {}],
   [/^\/portal\/password$/, passwordScreen, { anyPatient: true }],
 ];
@@ -26,6 +28,7 @@ const ROUTES = [
 const NAV = [
   ["/portal/", STRINGS.navToday],
   ["/portal/week", STRINGS.navWeek],
+  ["/portal/questionnaires", STRINGS.navQuestionnaires],
   ["/portal/preferences", STRINGS.navPreferences],
   ["/portal/password", STRINGS.navPassword],
 ];

@@ -11,7 +11,7 @@ import { format, STRINGS } from "./strings.js";
 
 const STATUS_ICONS = { scheduled: "○", completed: "✓", skipped: "–", missed: "✕", blocked: "‖", cancelled: "✕" };
 
-function heading(text) {
+export function heading(text) {
   document.title = `${text} · ${STRINGS.appName}`;
   return h("h1", { tabindex: "-1", text });
 }
@@ -25,7 +25,7 @@ function statusBadge(status) {
   );
 }
 
-function fullName(patient) {
+export function fullName(patient) {
   return `${patient.first_name} ${patient.last_name}`.trim();
 }
 
@@ -33,7 +33,7 @@ function backToToday() {
   return h("p", { class: "back" }, h("a", { href: "/portal/", "data-route": true, text: STRINGS.backToToday }));
 }
 
-function empty(text) {
+export function empty(text) {
   return h("div", { class: "card empty" }, h("p", { text }));
 }
 

@@ -40,3 +40,20 @@ export function hourIn(zone) {
 export function timeInputValue(isoTime) {
   return isoTime ? isoTime.slice(0, 5) : "";
 }
+
+// The day (ISO "2026-11-30") a moment of the API ("2026-11-30T14:05:00Z", any offset) falls on in the patient's zone.
+export function dateIn(isoDateTime, zone) {
+  const moment = new Date(isoDateTime);
+  try {
+    const parts = new Intl.DateTimeFormat("en-CA", {
+      year: "numeric",
+      month: "2-digit",
+      day: "2-digit",
+      timeZone: zone,
+    }).formatToParts(moment);
+    const part = (type) => parts.find((one) => one.type === type).value;
+    return `${part("year")}-${part("month")}-${part("day")}`;
+  } catch {
+    return isoDateTime.slice(0, 10);
+  }
+}
