@@ -13,19 +13,16 @@ under the portal's strict CSP (the SVG has no script and no style element).
 from __future__ import annotations
 
 from django.contrib.auth.views import redirect_to_login
-from django.core.exceptions import PermissionDenied
 from django.db import transaction
 from django.http import Http404, HttpResponse
 from django.utils.decorators import method_decorator
 from django.views import View
 
-from clinic.access import membership_of
 from clinic.csp import portal_page
 from clinic.models import Instrument
 from patients import audit
-from patients.selectors import granted_patients, portal_grants
 from prescriptions.selectors.patient_page import outcome_chart_empty, outcome_charts
-from prescriptions.web.print_views import PORTAL_LOGIN_PAGE
+from prescriptions.web.print_views import PORTAL_LOGIN_PAGE, viewer_patients
 
 CHART_READ = "portal:outcome-chart"
 """What the AccessLog row of a view of an outcome chart says was read."""
@@ -37,21 +34,16 @@ class OutcomeChartView(View):
     http_method_names = ["get", "head", "options"]
 
     def get(self, request, code: str):
-        user = request.user
-        if not user.is_authenticated:
+        patients = viewer_patients(request)
+        if patients is None:
             return redirect_to_login(request.get_full_path(), PORTAL_LOGIN_PAGE)
-        if membership_of(user) is not None:
-            raise PermissionDenied("This page is for patients and their guardians.")
-        grants = portal_grants(user=user)
-        if not grants:
-            raise PermissionDenied("This page is for patients and their guardians.")
-        patient = _chosen(granted_patients(grants), request.GET.get("patient"))
+        patient = _chosen(patients, request.GET.get("patient"))
         instrument = Instrument.objects.filter(code=code).first()
         if patient is None or instrument is None:
             raise Http404
         with transaction.atomic():
             charts = outcome_charts(patient=patient, code=instrument.code)
-            audit.access_log_record(actor=user, patient_ids=[patient.pk], what=CHART_READ)
+            audit.access_log_record(actor=request.user, patient_ids=[patient.pk], what=CHART_READ)
         svg = charts[0].svg if charts else outcome_chart_empty(instrument=instrument)
         return HttpResponse(svg, content_type=f"{SVG}; charset=utf-8")
 

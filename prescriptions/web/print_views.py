@@ -32,24 +32,31 @@ PRINT_READ = "portal:program-print"
 """What the AccessLog row of a view of the print page says was read."""
 
 
+def viewer_patients(request) -> list | None:
+    """The patients a portal page may show the signed-in user (themselves, their wards); None when signed out (the
+    page redirects to sign in). Staff and a user without a portal grant: 403."""
+    user = request.user
+    if not user.is_authenticated:
+        return None
+    grants = portal_grants(user=user) if membership_of(user) is None else None
+    if not grants:
+        raise PermissionDenied("This page is for patients and their guardians.")
+    return granted_patients(grants)
+
+
 @method_decorator(portal_page, name="dispatch")  # the portal's strict CSP (no inline script or style) and no-store
 class ProgramPrintView(View):
     http_method_names = ["get", "head", "options"]
 
     def get(self, request, prescription_id: int):
-        user = request.user
-        if not user.is_authenticated:
+        patients = viewer_patients(request)
+        if patients is None:
             return redirect_to_login(request.get_full_path(), PORTAL_LOGIN_PAGE)
-        if membership_of(user) is not None:
-            raise PermissionDenied("This page is for patients and their guardians.")
-        grants = portal_grants(user=user)
-        if not grants:
-            raise PermissionDenied("This page is for patients and their guardians.")
         with transaction.atomic():
-            plan = portal_printable_plan(patients=granted_patients(grants), pk=prescription_id)
+            plan = portal_printable_plan(patients=patients, pk=prescription_id)
             if plan is None:
                 raise Http404
             content = program(plan=plan)
-            audit.access_log_record(actor=user, patient_ids=[plan.patient_id], what=PRINT_READ)
+            audit.access_log_record(actor=request.user, patient_ids=[plan.patient_id], what=PRINT_READ)
         context = {**content, "for_pdf": False, "stylesheet": PROGRAM_STYLESHEET, "portal_url": reverse(PORTAL_PAGE)}
         return render(request, PROGRAM_TEMPLATE, context)
