@@ -144,6 +144,35 @@ def progression_out() -> ProgressionOut:
 PROGRESSION_TEXT_HELP = 'The rule in words, e.g. "every 2 weeks: +5 s hold, +1 rep (up to 45 s)"; "" without one.'
 
 
+class StretchRefOut(serializers.Serializer):
+    """The stretch an item names."""
+
+    id = serializers.IntegerField()
+    slug = serializers.CharField()
+    name = serializers.CharField()
+
+
+class DosedItemOut(serializers.ModelSerializer):
+    """A plan's or a template's item as read (``clinic.models.DosedItem``); a subclass names its model in ``Meta``."""
+
+    FIELDS = [
+        "id",
+        "order",
+        "stretch",
+        "hold_seconds",
+        "reps",
+        "sets",
+        "side",
+        "notes",
+        "progression",
+        "progression_text",
+    ]
+
+    stretch = StretchRefOut(read_only=True)
+    progression = progression_out()
+    progression_text = serializers.CharField(read_only=True, help_text=PROGRESSION_TEXT_HELP)
+
+
 class DosedItemIn(serializers.Serializer):
     """A stretch of the caller's catalog and its dose, within the bounds a plan's and a template's items share; an
     omitted reps or sets takes the stretch's default (a subclass decides an omitted hold). The stretch's own bounds

@@ -18,7 +18,7 @@ from rest_framework import serializers, status
 from rest_framework.response import Response
 
 from clinic import services
-from clinic.api.catalog import PROGRESSION_TEXT_HELP, DosedItemIn, hold_seconds_field, progression_out
+from clinic.api.catalog import DosedItemIn, DosedItemOut, hold_seconds_field
 from clinic.api.inputs import TimesOfDayField, WeekdaysField, validated
 from clinic.api.views import ClinicAPIView, ClinicListView
 from clinic.models import Diagnosis, Phase, ProtocolTemplate, ProtocolTemplateItem
@@ -40,23 +40,10 @@ def visible_templates(clinic_id: int | None):
 # --- Out -----------------------------------------------------------------------------------------------
 
 
-class TemplateStretchOut(serializers.Serializer):
-    id = serializers.IntegerField()
-    slug = serializers.CharField()
-    name = serializers.CharField()
-
-
-class TemplateItemOut(serializers.ModelSerializer):
-    stretch = TemplateStretchOut(read_only=True)
-    progression = progression_out()
-    progression_text = serializers.CharField(read_only=True, help_text=PROGRESSION_TEXT_HELP)
-
+class TemplateItemOut(DosedItemOut):
     class Meta:
         model = ProtocolTemplateItem
-        fields = [
-            "id", "order", "stretch", "hold_seconds", "reps", "sets", "side", "notes", "progression",
-            "progression_text",
-        ]  # fmt: skip
+        fields = DosedItemOut.FIELDS
         read_only_fields = fields
 
 

@@ -16,7 +16,7 @@ from rest_framework import serializers, status
 from rest_framework.exceptions import NotFound
 from rest_framework.response import Response
 
-from clinic.api.catalog import PROGRESSION_TEXT_HELP, DosedItemIn, hold_seconds_field, progression_out
+from clinic.api.catalog import DosedItemIn, DosedItemOut, hold_seconds_field
 from clinic.api.inputs import IdField, TimesOfDayField, WeekdaysField, plausible_date, validated
 from clinic.api.problems import FindingSerializer, SafetyProblemSerializer
 from clinic.policy import Action
@@ -39,23 +39,10 @@ SAFETY_409 = {
 # --- Out -----------------------------------------------------------------------------------------------
 
 
-class PrescribedStretchOut(serializers.Serializer):
-    id = serializers.IntegerField()
-    slug = serializers.CharField()
-    name = serializers.CharField()
-
-
-class PrescriptionItemOut(serializers.ModelSerializer):
-    stretch = PrescribedStretchOut(read_only=True)
-    progression = progression_out()
-    progression_text = serializers.CharField(read_only=True, help_text=PROGRESSION_TEXT_HELP)
-
+class PrescriptionItemOut(DosedItemOut):
     class Meta:
         model = PrescriptionItem
-        fields = [
-            "id", "order", "stretch", "hold_seconds", "reps", "sets", "side", "notes", "dosage", "progression",
-            "progression_text",
-        ]  # fmt: skip
+        fields = [*DosedItemOut.FIELDS[:-2], "dosage", *DosedItemOut.FIELDS[-2:]]  # the dose in words, then the rule
         read_only_fields = fields
 
 
