@@ -546,6 +546,27 @@ def _template_check(template: ProtocolTemplate, diagnoses: Sequence[Diagnosis] |
         raise ValidationError(errors)
 
 
+def _template_validated(
+    template: ProtocolTemplate, diagnoses: Sequence[Diagnosis] | None, items: Sequence[TemplateItemIn] | None
+) -> list[ProtocolTemplateItem] | None:
+    """The template checked (``_template_check``) and, when given, its items as unsaved rows (``_template_items``):
+    every refusal of both at once."""
+    errors: dict[str, list[str]] = {}
+    rows = None
+    try:
+        _template_check(template, diagnoses)
+    except ValidationError as exc:
+        errors.update(exc.message_dict)
+    if items is not None:
+        try:
+            rows = _template_items(template.clinic_id, items)
+        except ValidationError as exc:
+            errors.update(exc.message_dict)
+    if errors:
+        raise ValidationError(errors)
+    return rows
+
+
 def _template_save(template: ProtocolTemplate, diagnoses, rows: list[ProtocolTemplateItem] | None) -> None:
     try:
         with transaction.atomic():
@@ -595,19 +616,7 @@ def template_create(
         review_note="" if clinic is not None else REVIEW_NOTE,  # the seed's note is about seed content
         version=1,
     )
-    errors: dict[str, list[str]] = {}
-    rows: list[ProtocolTemplateItem] = []
-    try:
-        _template_check(template, diagnoses)
-    except ValidationError as exc:
-        errors.update(exc.message_dict)
-    try:
-        rows = _template_items(clinic_id, items)
-    except ValidationError as exc:
-        errors.update(exc.message_dict)
-    if errors:
-        raise ValidationError(errors)
-    _template_save(template, diagnoses, rows)
+    _template_save(template, diagnoses, _template_validated(template, diagnoses, items))
     return template
 
 
@@ -630,20 +639,7 @@ def template_update(
     for name, value in fields.items():
         setattr(template, name, value.strip() if name == "name" else value)
     template.version += 1
-    errors: dict[str, list[str]] = {}
-    rows = None
-    try:
-        _template_check(template, diagnoses)
-    except ValidationError as exc:
-        errors.update(exc.message_dict)
-    if items is not None:
-        try:
-            rows = _template_items(template.clinic_id, items)
-        except ValidationError as exc:
-            errors.update(exc.message_dict)
-    if errors:
-        raise ValidationError(errors)
-    _template_save(template, diagnoses, rows)
+    _template_save(template, diagnoses, _template_validated(template, diagnoses, items))
     return template
 
 
