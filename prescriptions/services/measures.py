@@ -96,10 +96,9 @@ def episode_instruments_set(*, episode: Episode, codes: Sequence[str], by) -> Ep
     return episode
 
 
-def _activities(due: MeasureDue, given: Sequence[str] | None) -> list[str]:
+def _activities(baseline: MeasureResponse | None, given: Sequence[str] | None) -> list[str]:
     """The PSFS's activities: named at the episode's baseline (3 to 5, each up to 120 characters), and the same ones
     at every later response."""
-    baseline = selectors.baseline_response(episode_id=due.episode_id, instrument_id=due.instrument_id)
     if baseline is not None:
         if given and [a.strip() for a in given] != baseline.activities:
             raise ValidationError({"activities": "Rate the same activities as at baseline."})
@@ -144,12 +143,12 @@ def measure_respond(
             raise StateConflict("This episode is discharged.")
         instrument = due.instrument
         items = [scoring.Item(id=i["id"], low=i["low"], high=i["high"]) for i in instrument.items]
-        named = _activities(due, activities) if instrument.code == scoring.PSFS else []
+        baseline = selectors.baseline_response(episode_id=due.episode_id, instrument_id=instrument.pk)
+        named = _activities(baseline, activities) if instrument.code == scoring.PSFS else []
         try:
             result = scoring.score(instrument.code, items, answers, activities=len(named) or None)
         except scoring.ScoringError as exc:
             raise ValidationError(exc.errors) from exc
-        baseline = selectors.baseline_response(episode_id=due.episode_id, instrument_id=instrument.pk)
         response = MeasureResponse(
             due=due,
             episode=due.episode,
