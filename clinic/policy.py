@@ -51,6 +51,7 @@ class Action(StrEnum):
     VIEW_OUTCOMES = "view_outcomes"  # outcome measures' scores over time
     CHOOSE_MEASURES = "choose_measures"  # the instruments an episode uses
     LOAD_WORDING = "load_wording"  # the clinic's licensed wording of a licensed instrument
+    EXPORT_RECORD = "export_record"  # a patient's program, safety state and outcomes as FHIR, for the EHR
 
 
 ANY_STAFF = frozenset({Role.THERAPIST, Role.FRONT_DESK, Role.CLINIC_ADMIN})
@@ -87,6 +88,8 @@ POLICY: Mapping[Action, frozenset[Role]] = {
     Action.VIEW_OUTCOMES: frozenset({Role.THERAPIST, Role.CLINIC_ADMIN}),
     Action.CHOOSE_MEASURES: CLINICAL,
     Action.LOAD_WORDING: frozenset({Role.CLINIC_ADMIN}),
+    # The FHIR export (issue 19) holds the plans, the gate's reasoning and the scores: the roles that read all three.
+    Action.EXPORT_RECORD: frozenset({Role.THERAPIST, Role.CLINIC_ADMIN}),
 }
 
 

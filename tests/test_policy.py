@@ -151,6 +151,7 @@ def test_the_table_is_what_it_was():
         Action.VIEW_OUTCOMES: {T, A},
         Action.CHOOSE_MEASURES: {T},
         Action.LOAD_WORDING: {A},  # the clinic holds the ODI/NDI licence
+        Action.EXPORT_RECORD: {T, A},  # issue 19: the FHIR export holds plans, the gate's reasoning and scores
     }
 
 

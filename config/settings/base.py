@@ -4,6 +4,7 @@ import datetime as dt
 import ipaddress
 import logging
 import re
+import uuid
 from pathlib import Path
 
 from celery.schedules import crontab
@@ -315,6 +316,22 @@ EMAIL_HOST_PASSWORD = env_str("EMAIL_HOST_PASSWORD", default="")
 DEFAULT_FROM_EMAIL = env_str("DEFAULT_FROM_EMAIL", default="Limber <no-reply@limber.invalid>")
 # The public origin of the portal, for links in emails sent outside a request (a password reset's link).
 PORTAL_BASE_URL = env_str("PORTAL_BASE_URL", default="http://localhost:8000").rstrip("/")
+
+# --- FHIR export (issue 19, docs/fhir.md) --------------------------------------------------------
+# The identifier system of a clinic's MRNs in the export; ``{clinic}`` is the clinic's id.
+FHIR_MRN_SYSTEM = env_str("FHIR_MRN_SYSTEM", default="urn:limber:clinic:{clinic}:mrn")
+# The namespace of the export's resource ids (uuid5 of it and our ids): one per installation, never changed, so two
+# installations never give the same id to different resources and one gives the same id on every export.
+FHIR_ID_NAMESPACE = env_str("FHIR_ID_NAMESPACE", default="5b0c8f6e-4f1e-5a8e-9d1c-6c1e3f2a7b90")
+try:
+    uuid.UUID(FHIR_ID_NAMESPACE)
+    FHIR_MRN_SYSTEM.format(clinic=1)
+except (ValueError, KeyError, IndexError) as exc:
+    raise ImproperlyConfigured(
+        f"FHIR_ID_NAMESPACE must be a UUID and FHIR_MRN_SYSTEM may name only {{clinic}}: {exc}"
+    ) from None
+if "{clinic}" not in FHIR_MRN_SYSTEM or any(c.isspace() for c in FHIR_MRN_SYSTEM):
+    raise ImproperlyConfigured("FHIR_MRN_SYSTEM is a URI naming {clinic}, e.g. urn:limber:clinic:{clinic}:mrn.")
 
 _SECRET_KEY_NAMES = re.compile(r"password|passwd|token|secret|authorization", re.IGNORECASE)
 

@@ -24,10 +24,10 @@ from django.template.loader import render_to_string
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiResponse, extend_schema
 from rest_framework.exceptions import NotFound
-from rest_framework.negotiation import DefaultContentNegotiation
 from rest_framework.throttling import ScopedRateThrottle
 from weasyprint.urls import URLFetcher, URLFetcherResponse
 
+from clinic.api.renderers import AnyAccept
 from clinic.policy import Action, may
 from patients.api.base import PortalAPIView, StaffAPIView
 from prescriptions.selectors.program import (
@@ -79,14 +79,6 @@ def pdf_response(request, content: dict[str, Any]) -> HttpResponse:
     response["Content-Disposition"] = f'attachment; filename="{content["filename"]}"'
     response["Cache-Control"] = "no-store"
     return response
-
-
-class AnyAccept(DefaultContentNegotiation):
-    """The answer is a PDF whatever the client asks for (``Accept: application/pdf`` is no 406), and a problem (404,
-    403) is JSON: the first renderer, always."""
-
-    def select_renderer(self, request, renderers, format_suffix=None):
-        return renderers[0], renderers[0].media_type
 
 
 PDF_RESPONSES = {

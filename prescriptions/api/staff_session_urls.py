@@ -1,6 +1,6 @@
 from django.urls import path
 
-from prescriptions.api import measures
+from prescriptions.api import fhir, measures
 from prescriptions.api import staff_sessions as views
 
 urlpatterns = [
@@ -23,4 +23,6 @@ urlpatterns = [
         measures.EpisodeInstrumentsView.as_view(),
         name="patient-episode-instruments",
     ),
+    # The FHIR R4 export for the clinic's EHR (issue 19).
+    path("patients/<int:patient_id>/fhir", fhir.PatientFHIRExportView.as_view(), name="patient-fhir"),
 ]
