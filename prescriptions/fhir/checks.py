@@ -12,7 +12,7 @@ from typing import Any
 
 from prescriptions.fhir import codes
 
-ICD10CM_CODE = re.compile(r"[A-TV-Z][0-9][0-9AB](\.[0-9A-Z]{1,4})?")
+ICD10CM_CODE = re.compile(r"[A-Z][0-9][0-9A-Z](\.[0-9A-Z]{1,4})?")
 """An ICD-10-CM code as FHIR writes it: a letter, two characters, and after the dot up to four more."""
 
 

@@ -48,30 +48,30 @@ STANDARD_SYSTEMS = frozenset(
 
 EXERCISE_THERAPY = (SNOMED, "229065009", "Exercise therapy")
 PAIN_NRS = (LOINC, "72514-3", "Pain severity - 0-10 verbal numeric rating [Score] - Reported")
-ODI_SCORE = (LOINC, "97909-6", "Oswestry Disability Index [ODI]")
-CONSENT_CATEGORY = (LOINC, "59284-0", "Patient Consent")
+ODI_SCORE = (LOINC, "97909-6", None)  # the ODI's total score; no display: LOINC's own wording is not shipped here
+CONSENT_CATEGORY = (LOINC, "59284-0", None)  # R4's consent-category value set calls it "Patient Consent"
 MRN_TYPE = (IDENTIFIER_TYPE, "MR", "Medical record number")
 SURVEY = (OBSERVATION_CATEGORY, "survey", "Survey")
 PROBLEM_LIST_ITEM = (CONDITION_CATEGORY, "problem-list-item", "Problem List Item")
 CONFIRMED = (CONDITION_VERIFICATION, "confirmed", "Confirmed")
 PRIVACY = (CONSENT_SCOPE, "patient-privacy", "Privacy Consent")
 OPT_IN = (ACT_CODE, "OPTIN", "opt-in")
-OPT_OUT = (ACT_CODE, "OPTOUT", "opt-out")
 BETTER = (INTERPRETATION, "B", "Better")
 WORSE = (INTERPRETATION, "W", "Worse")
 
 # --- Extensions --------------------------------------------------------------------------------------------------
 
-TZ_CODE = "http://hl7.org/fhir/StructureDefinition/tz-code"
-"""HL7's time zone extension (an IANA zone as ``valueCode``): on a ServiceRequest's ``occurrenceTiming``, the zone
-its ``timeOfDay`` values are local to."""
+TIMEZONE = "http://hl7.org/fhir/StructureDefinition/timezone"
+"""HL7's time zone extension (FHIR Extensions Pack; an IANA zone as ``valueCode``, its context includes ``time``): on
+each of a ServiceRequest's ``occurrenceTiming.repeat.timeOfDay`` (through ``_timeOfDay``), the zone the time is local
+to. R4 core's ``tz-code`` may only sit on a date, dateTime or instant."""
 FLAG_PRIORITY_EXTENSION = "http://hl7.org/fhir/StructureDefinition/flag-priority"
 CONDITION_PHASE = "urn:limber:fhir:StructureDefinition:condition-phase"
 """Ours: a Condition's phase, ``valueCode`` acute | subacute | chronic."""
 CONDITION_QUALIFIER = "urn:limber:fhir:StructureDefinition:condition-qualifier"
 """Ours: what qualifies a Condition for the safety rules (e.g. the surgical approach), ``valueCode``."""
 
-EXTENSIONS = frozenset({TZ_CODE, FLAG_PRIORITY_EXTENSION, CONDITION_PHASE, CONDITION_QUALIFIER})
+EXTENSIONS = frozenset({TIMEZONE, FLAG_PRIORITY_EXTENSION, CONDITION_PHASE, CONDITION_QUALIFIER})
 
 # --- Our code systems --------------------------------------------------------------------------------------------
 
@@ -136,7 +136,11 @@ PLAN_STATUS = {
 GATE_SEVERITY = {"block": "high", "warn": "moderate"}
 """A finding's severity → the DetectedIssue's."""
 
-FLAG_SEVERITY = {"info": "PL", "warning": "PM", "urgent": "PH"}
+FLAG_SEVERITY = {
+    "info": (FLAG_PRIORITY, "PL", "Low priority"),
+    "warning": (FLAG_PRIORITY, "PM", "Medium priority"),
+    "urgent": (FLAG_PRIORITY, "PH", "High priority"),
+}
 """A safety flag's severity → the flag-priority extension's code."""
 
 WEEKDAYS = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
@@ -178,7 +182,6 @@ REFERENCE_TARGETS = {
     ("ServiceRequest", "subject"): {"Patient"},
     ("ServiceRequest", "requester"): {"Practitioner"},
     ("ServiceRequest", "basedOn"): {"CarePlan"},
-    ("ServiceRequest", "reasonReference"): {"Condition"},
     ("Observation", "subject"): {"Patient"},
     ("Observation", "performer"): {"Patient", "Practitioner"},
     ("Observation", "basedOn"): {"CarePlan"},

@@ -18,6 +18,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from decimal import Decimal
 from typing import Any
+from zoneinfo import ZoneInfo
 
 from prescriptions.fhir import codes
 from prescriptions.fhir.checks import references
@@ -42,7 +43,8 @@ FINDINGS = {
 }
 WAIVERS = {"override": "Override", "acknowledgement": "Acknowledgement"}
 SIDES = {"both": "both sides", "left": "left side", "right": "right side"}
-PAIN = {"before": "Pain before the session", "after": "Pain after the session"}
+PAIN_BEFORE = (codes.SESSION_PAIN, "before", "Pain before the session")
+PAIN_AFTER = (codes.SESSION_PAIN, "after", "Pain after the session")
 FLAG_KINDS = {
     "clearance_conflict": "Clearance conflict",
     "contraindication": "Contraindication",
@@ -84,11 +86,13 @@ class Finding:
 
 @dataclass(frozen=True)
 class Restriction:
-    """A movement a clearance restricts: the clearance row, the tag row, and whether the clearance is in force."""
+    """A movement a clearance restricts: the clearance row, the tag row, whether the clearance is in force on the
+    patient's local today, and, when it is not, the clearance in force instead (that replaced it), if any."""
 
     clearance: Any
     tag: Any
     in_force: bool
+    replaced_by: Any = None
 
 
 @dataclass
@@ -127,12 +131,15 @@ def _latest(*moments: dt.datetime | None) -> dt.datetime | None:
     return max(known) if known else None
 
 
-def coding(code: tuple[str, str, str]) -> dict[str, str]:
+def coding(code: tuple[str, str, str | None]) -> dict[str, str]:
     system, value, display = code
-    return {"system": system, "code": value, "display": display}
+    body = {"system": system, "code": value}
+    if display:
+        body["display"] = display
+    return body
 
 
-def concept(*codes: tuple[str, str, str], text: str | None = None) -> dict[str, Any]:
+def concept(*codes: tuple[str, str, str | None], text: str | None = None) -> dict[str, Any]:
     body: dict[str, Any] = {"coding": [coding(code) for code in codes]}
     if text:
         body["text"] = text
@@ -149,10 +156,18 @@ def _instant(moment: dt.datetime) -> str:
 
 
 class _Builder:
-    def __init__(self, rows: Rows):
+    def __init__(self, rows: Rows, now: dt.datetime):
         self.rows = rows
+        self.now = now
+        self.zone = ZoneInfo(rows.patient.timezone)
         self.entries: dict[str, Entry] = {}
         self.patient_ref = self.ref("Patient", rows.patient.pk, rows.patient.full_name)
+
+    def day_starts(self, day: dt.date) -> dt.datetime | None:
+        """When ``day`` begins in the patient's zone, if it has begun: a state that flips with the calendar (a
+        clearance starting or ending, a diagnosis resolving) changes then, and a ``since`` export must see it."""
+        start = dt.datetime.combine(day, dt.time.min, tzinfo=self.zone)
+        return start if start <= self.now else None
 
     def url(self, kind: str, key: Any) -> str:
         return f"urn:uuid:{uuid.uuid5(self.rows.namespace, f'{kind}/{key}')}"
@@ -208,8 +223,9 @@ class _Builder:
         return self.ref("Practitioner", key, name)
 
     def professional(self, name: str, profession: str) -> dict[str, str]:
-        """A clearing professional (named on a clearance letter, not a user) as a Practitioner."""
-        key = f"clearing:{profession}:{' '.join(name.casefold().split())}"
+        """A clearing professional (named on a clearance letter, not a user) as a Practitioner: one per clinic,
+        profession and name (two clinics' Dr. Smiths are two people)."""
+        key = f"clearing:{self.rows.patient.clinic_id}:{profession}:{' '.join(name.casefold().split())}"
         if self.url("Practitioner", key) not in self.entries:
             self.add("Practitioner", key, {"name": [{"text": name}], **self._qualification(profession)}, None)
         return self.ref("Practitioner", key, name)
@@ -246,9 +262,11 @@ class _Builder:
                 resource["extension"] = extensions
             if dx.onset_date is not None:
                 resource["onsetDateTime"] = dx.onset_date.isoformat()
+            changed = dx.updated_at
             if resolved:
                 resource["abatementDateTime"] = dx.resolved_date.isoformat()
-            self.add("Condition", dx.pk, resource, dx.updated_at)
+                changed = _latest(changed, self.day_starts(dx.resolved_date))
+            self.add("Condition", dx.pk, resource, changed)
 
     def _addressed(self, plan) -> list[dict[str, str]]:
         """The Conditions a plan addresses: its episode's diagnoses and those recorded outside any episode."""
@@ -267,8 +285,12 @@ class _Builder:
             status = codes.PLAN_STATUS[plan.status]
             author = self.user(plan.therapist)
             period = {"start": plan.start_date.isoformat()}
-            if plan.end_date is not None:
-                period["end"] = plan.end_date.isoformat()
+            end = plan.end_date
+            if plan.ended_at is not None:  # completed, cancelled or superseded: it ended that day, whatever was planned
+                ended = plan.ended_at.astimezone(self.zone).date()
+                end = max(plan.start_date, min(end, ended) if end else ended)
+            if end is not None:
+                period["end"] = end.isoformat()
             changed = _latest(plan.updated_at, plan.activated_at, plan.ended_at)
             items = sorted(items_of.get(plan.pk, []), key=lambda item: (item.order, item.pk))
             resource: dict[str, Any] = {
@@ -291,12 +313,14 @@ class _Builder:
             if not items:
                 del resource["activity"]
             self.add("CarePlan", plan.pk, resource, changed)
+            times = sorted(plan.times)
             timing = {
-                "extension": [{"url": codes.TZ_CODE, "valueCode": zone}],
                 "repeat": {
                     "boundsPeriod": period,
                     "dayOfWeek": [codes.WEEKDAYS[day - 1] for day in sorted(set(plan.days_of_week))],
-                    "timeOfDay": [f"{at:%H:%M:%S}" for at in sorted(plan.times)],
+                    "timeOfDay": [f"{at:%H:%M:%S}" for at in times],
+                    # Each time is local to the patient's zone: the Extensions Pack's timezone extension on each.
+                    "_timeOfDay": [{"extension": [{"url": codes.TIMEZONE, "valueCode": zone}]} for _ in times],
                 },
             }
             for item in items:
@@ -328,24 +352,29 @@ class _Builder:
     # --- What the patient reported -----------------------------------------------------------------------------
 
     def session_logs(self) -> None:
+        """One Observation per logged session: the pain after it (LOINC 72514-3) as its value, the pain before it as a
+        component of our code (a component may not repeat the Observation's code, FHIR's obs-7), so the two ratings
+        of one session never read as two readings of the same thing at the same instant."""
         for log in self.rows.logs:
-            plan = self.ref("CarePlan", log.session.prescription_id)
-            for which, value in (("before", log.pain_before), ("after", log.pain_after)):
-                resource: dict[str, Any] = {
-                    "status": "final",
-                    "category": [concept(codes.SURVEY)],
-                    "code": concept(
-                        codes.PAIN_NRS, (codes.SESSION_PAIN, which, PAIN[which]), text=f"{PAIN[which]} (0-10)"
-                    ),
-                    "subject": self.patient_ref,
-                    "basedOn": [plan],
-                    "effectiveDateTime": _instant(log.logged_at),
-                    "performer": [self.patient_ref],
-                    "valueInteger": value,
-                }
-                if which == "after" and log.note:
-                    resource["note"] = [{"text": log.note}]
-                self.add("Observation", f"log:{log.pk}:{which}", resource, log.logged_at)
+            resource: dict[str, Any] = {
+                "status": "final",
+                "category": [concept(codes.SURVEY)],
+                "code": concept(codes.PAIN_NRS, PAIN_AFTER, text="Pain after the session (0-10)"),
+                "subject": self.patient_ref,
+                "basedOn": [self.ref("CarePlan", log.session.prescription_id)],
+                "effectiveDateTime": _instant(log.logged_at),
+                "performer": [self.patient_ref],
+                "valueInteger": log.pain_after,
+                "component": [
+                    {
+                        "code": concept(PAIN_BEFORE, text="Pain before the session (0-10)"),
+                        "valueInteger": log.pain_before,
+                    }
+                ],
+            }
+            if log.note:
+                resource["note"] = [{"text": log.note}]
+            self.add("Observation", f"log:{log.pk}", resource, log.logged_at)
 
     def outcomes(self) -> None:
         for response in self.rows.responses:
@@ -376,7 +405,7 @@ class _Builder:
 
     def score(self, response, derived_from: dict[str, str]) -> None:
         instrument = response.instrument
-        unit = "%" if instrument.code == "odi" else "{score}"
+        unit, words = ("%", "%") if instrument.code == "odi" else ("{score}", "score")
         ours = (codes.OUTCOME_SCORE, instrument.code, f"{instrument.name} score")
         standard = {"odi": [codes.ODI_SCORE], "nprs": [codes.PAIN_NRS]}.get(instrument.code, [])
         resource: dict[str, Any] = {
@@ -387,7 +416,7 @@ class _Builder:
             "effectiveDateTime": _instant(response.taken_at),
             "performer": [self.patient_ref],
             "derivedFrom": [derived_from],
-            "valueQuantity": {"value": _number(response.score), "unit": unit, "system": codes.UCUM, "code": unit},
+            "valueQuantity": {"value": _number(response.score), "unit": words, "system": codes.UCUM, "code": unit},
         }
         if response.improved or response.worsened:
             resource["interpretation"] = [concept(codes.BETTER if response.improved else codes.WORSE)]
@@ -398,7 +427,7 @@ class _Builder:
                     "code": concept(change),
                     "valueQuantity": {
                         "value": _number(response.change),
-                        "unit": unit,
+                        "unit": words,
                         "system": codes.UCUM,
                         "code": unit,
                     },
@@ -444,19 +473,39 @@ class _Builder:
             key = f"{finding.plan_id}:{finding.item_id}:{finding.code}:{finding.cause}"
             self.add("DetectedIssue", key, resource, changed)
 
+    def _took_over(self, clearance) -> dt.datetime | None:
+        """When ``clearance`` came into force: recorded, and its first day begun."""
+        return _latest(clearance.recorded_at, self.day_starts(clearance.valid_from))
+
     def restriction_flags(self) -> None:
+        """A Flag per restriction of the clearance in force (period: its validity). One that ended — revoked, expired
+        or replaced by a later clearance — is inactive, its period ending that day, and changed then, so an export
+        ``since`` before it tells the receiver; one not yet valid is not told until its first day."""
         for restriction in self.rows.restrictions:
             clearance, tag = restriction.clearance, restriction.tag
+            if not restriction.in_force and self.day_starts(clearance.valid_from) is None:
+                continue  # not yet valid: it becomes a Flag on its first day
+            end = clearance.valid_until
+            changed = _latest(clearance.recorded_at, clearance.revoked_at, self.day_starts(clearance.valid_from))
+            if not restriction.in_force:
+                ended = [self.day_starts(end + dt.timedelta(days=1))]
+                if clearance.revoked_at is not None:
+                    ended.append(clearance.revoked_at)
+                if restriction.replaced_by is not None:
+                    ended.append(self._took_over(restriction.replaced_by))
+                last = min((moment for moment in ended if moment is not None), default=None)
+                if last is not None:
+                    end = min(end, max(clearance.valid_from, last.astimezone(self.zone).date()))
+                    changed = _latest(changed, last)
             text = f"Restricted movement: {tag.name}." + (f" {tag.description}" if tag.description else "")
             resource = {
                 "status": "active" if restriction.in_force else "inactive",
                 "category": [concept((codes.FLAG_CATEGORY, "safety", "Safety"))],
                 "code": concept((codes.MOVEMENT, tag.slug, tag.name), text=text),
                 "subject": self.patient_ref,
-                "period": {"start": clearance.valid_from.isoformat(), "end": clearance.valid_until.isoformat()},
+                "period": {"start": clearance.valid_from.isoformat(), "end": end.isoformat()},
                 "author": self.professional(clearance.professional_name, clearance.profession),
             }
-            changed = _latest(clearance.recorded_at, clearance.revoked_at)
             key = f"restriction:{clearance.pk}:{tag.pk}"
             self.add("Flag", key, resource, changed, current=restriction.in_force)
 
@@ -471,7 +520,7 @@ class _Builder:
                 "extension": [
                     {
                         "url": codes.FLAG_PRIORITY_EXTENSION,
-                        "valueCodeableConcept": concept((codes.FLAG_PRIORITY, priority, flag.get_severity_display())),
+                        "valueCodeableConcept": concept(priority, text=flag.get_severity_display()),
                     }
                 ],
                 "status": "inactive" if flag.status == "resolved" else "active",
@@ -497,7 +546,8 @@ class _Builder:
                 "category": [concept(codes.CONSENT_CATEGORY)],
                 "patient": self.patient_ref,
                 "dateTime": _instant(at),
-                "policyRule": concept(codes.OPT_IN if given else codes.OPT_OUT),
+                # Deny unless a provision permits (opt-in): the provision permits or, withdrawn, denies this channel.
+                "policyRule": concept(codes.OPT_IN),
                 "provision": {
                     "type": "permit" if given else "deny",
                     "period": {"start": _instant(at)},
@@ -531,7 +581,7 @@ def _kept(entries: dict[str, Entry], since: dt.datetime | None) -> set[str]:
 
 def bundle(rows: Rows, *, now: dt.datetime, since: dt.datetime | None = None) -> dict[str, Any]:
     """The patient's export: a FHIR R4 ``Bundle`` of type ``collection``, as a JSON-ready dict."""
-    builder = _Builder(rows)
+    builder = _Builder(rows, now)
     builder.patient()
     builder.conditions()
     builder.plans()

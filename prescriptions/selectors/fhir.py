@@ -69,12 +69,15 @@ def _restrictions(patient: Patient, today: dt.date) -> list[mapping.Restriction]
         .select_related("clearance", "tag")
         .order_by("clearance_id", "tag__slug")
     )
-    return [
-        mapping.Restriction(
-            clearance=row.clearance, tag=row.tag, in_force=in_force is not None and row.clearance_id == in_force.id
+    restrictions = []
+    for row in rows:
+        here = in_force is not None and row.clearance_id == in_force.id
+        restrictions.append(
+            mapping.Restriction(
+                clearance=row.clearance, tag=row.tag, in_force=here, replaced_by=None if here else in_force
+            )
         )
-        for row in rows
-    ]
+    return restrictions
 
 
 def fhir_rows(patient: Patient, *, now: dt.datetime | None = None) -> mapping.Rows:
