@@ -522,6 +522,10 @@ class SafetyFlag(models.Model):
     details = models.JSONField(default=dict, blank=True)
     sessions = models.ManyToManyField(Session, blank=True, related_name="flags")
     detected_at = models.DateTimeField()
+    updated_at = models.DateTimeField(
+        auto_now=True,
+        help_text="Last raised again, escalated, acknowledged or resolved (the FHIR export's change time).",
+    )
     acknowledged_by = models.ForeignKey(
         settings.AUTH_USER_MODEL, on_delete=models.PROTECT, null=True, blank=True, related_name="+"
     )

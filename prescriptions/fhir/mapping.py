@@ -21,7 +21,6 @@ from typing import Any
 from zoneinfo import ZoneInfo
 
 from prescriptions.fhir import codes
-from prescriptions.fhir.checks import references
 
 PROFESSIONS = {
     "physician": "Physician",
@@ -82,6 +81,9 @@ class Finding:
     severity: str
     message: str
     first_at: dt.datetime
+    """When the gate first stored it."""
+    worded_at: dt.datetime
+    """When it was first stored with its current severity and message (a catalog change may reword it)."""
 
 
 @dataclass(frozen=True)
@@ -161,6 +163,7 @@ class _Builder:
         self.now = now
         self.zone = ZoneInfo(rows.patient.timezone)
         self.entries: dict[str, Entry] = {}
+        self._urls: dict[str, str] = {}
         self.patient_ref = self.ref("Patient", rows.patient.pk, rows.patient.full_name)
 
     def day_starts(self, day: dt.date) -> dt.datetime | None:
@@ -170,7 +173,11 @@ class _Builder:
         return start if start <= self.now else None
 
     def url(self, kind: str, key: Any) -> str:
-        return f"urn:uuid:{uuid.uuid5(self.rows.namespace, f'{kind}/{key}')}"
+        name = f"{kind}/{key}"
+        found = self._urls.get(name)
+        if found is None:  # uuid5 hashes: once per resource, however often it is referenced
+            found = self._urls[name] = f"urn:uuid:{uuid.uuid5(self.rows.namespace, name)}"
+        return found
 
     def ref(self, kind: str, key: Any, display: str | None = None) -> dict[str, str]:
         body = {"reference": self.url(kind, key), "type": kind}
@@ -458,7 +465,7 @@ class _Builder:
                 "implicated": [implicated],
                 "detail": finding.message,
             }
-            changed = finding.first_at
+            changed = finding.worded_at
             waiver = waivers.get((finding.item_id, finding.code, finding.cause))
             if waiver is not None:
                 kind = WAIVERS[waiver.kind]
@@ -529,7 +536,7 @@ class _Builder:
                 "subject": self.patient_ref,
                 "period": period,
             }
-            changed = _latest(flag.detected_at, flag.acknowledged_at, flag.resolved_at)
+            changed = _latest(flag.detected_at, flag.updated_at, flag.acknowledged_at, flag.resolved_at)
             self.add("Flag", f"safety:{flag.pk}", resource, changed, current=flag.status != "resolved")
 
     def consents(self) -> None:
@@ -572,11 +579,26 @@ def _kept(entries: dict[str, Entry], since: dt.datetime | None) -> set[str]:
     }
     pending = list(kept)
     while pending:
-        for _, target in references(entries[pending.pop()].resource):
+        for target in _targets(entries[pending.pop()].resource):
             if target in entries and target not in kept:
                 kept.add(target)
                 pending.append(target)
     return kept
+
+
+def _targets(resource: dict[str, Any]) -> list[str]:
+    """Every reference in ``resource`` (``checks.references`` without the paths: the closure walks every resource)."""
+    found, stack = [], [resource]
+    while stack:
+        node = stack.pop()
+        if isinstance(node, dict):
+            reference = node.get("reference")
+            if isinstance(reference, str):
+                found.append(reference)
+            stack.extend(value for value in node.values() if isinstance(value, dict | list))
+        else:
+            stack.extend(value for value in node if isinstance(value, dict | list))
+    return found
 
 
 def bundle(rows: Rows, *, now: dt.datetime, since: dt.datetime | None = None) -> dict[str, Any]:

@@ -26,20 +26,28 @@ from prescriptions.models import (
 # One row per distinct (plan version, item, code, cause) among the findings the gate stored for the patient's plans
 # that refused (an unresolved finding of an evaluation's first span, which did not pass) or that a therapist
 # covered (overrode or acknowledged): evaluations repeat on every sweep, a finding is told once. The severity and
-# message are the latest evaluation's; the time is the first.
+# message are the latest evaluation's; the times are the first evaluation's and the first with that wording.
 FINDINGS_SQL = f"""
-SELECT e.prescription_id, (f.finding->>'item')::integer, f.finding->>'code', f.finding->>'cause',
-       (array_agg(f.finding->>'severity' ORDER BY e.evaluated_at DESC, e.id DESC))[1],
-       (array_agg(f.finding->>'message' ORDER BY e.evaluated_at DESC, e.id DESC))[1],
-       min(e.evaluated_at)
-FROM {GateEvaluation._meta.db_table} e
-JOIN {Prescription._meta.db_table} p ON p.id = e.prescription_id
-CROSS JOIN LATERAL jsonb_array_elements(e.findings) WITH ORDINALITY AS s(span, n)
-CROSS JOIN LATERAL jsonb_array_elements(s.span->'findings') AS f(finding)
-WHERE p.patient_id = %s
-  AND (coalesce((f.finding->>'covered')::boolean, false) OR (s.n = 1 AND NOT e.passed))
-GROUP BY 1, 2, 3, 4
-ORDER BY 1, 2, 3, 4
+WITH told AS (
+    SELECT e.prescription_id AS plan, (f.finding->>'item')::integer AS item, f.finding->>'code' AS code,
+           f.finding->>'cause' AS cause, f.finding->>'severity' AS severity, f.finding->>'message' AS message,
+           e.evaluated_at AS at, e.id AS evaluation
+    FROM {GateEvaluation._meta.db_table} e
+    JOIN {Prescription._meta.db_table} p ON p.id = e.prescription_id
+    CROSS JOIN LATERAL jsonb_array_elements(e.findings) WITH ORDINALITY AS s(span, n)
+    CROSS JOIN LATERAL jsonb_array_elements(s.span->'findings') AS f(finding)
+    WHERE p.patient_id = %s
+      AND (coalesce((f.finding->>'covered')::boolean, false) OR (s.n = 1 AND NOT e.passed))
+), latest AS (
+    SELECT DISTINCT ON (plan, item, code, cause) plan, item, code, cause, severity, message
+    FROM told ORDER BY plan, item, code, cause, at DESC, evaluation DESC
+)
+SELECT t.plan, t.item, t.code, t.cause, l.severity, l.message, min(t.at),
+       min(t.at) FILTER (WHERE t.severity = l.severity AND t.message = l.message)
+FROM told t JOIN latest l
+  ON l.plan = t.plan AND l.item IS NOT DISTINCT FROM t.item AND l.code = t.code AND l.cause = t.cause
+GROUP BY t.plan, t.item, t.code, t.cause, l.severity, l.message
+ORDER BY t.plan, t.item, t.code, t.cause
 """
 
 
@@ -53,9 +61,16 @@ def _findings(patient_id: int) -> list[mapping.Finding]:
         cursor.execute(FINDINGS_SQL, [patient_id])
         return [
             mapping.Finding(
-                plan_id=plan, item_id=item, code=code, cause=cause, severity=severity, message=message, first_at=at
+                plan_id=plan,
+                item_id=item,
+                code=code,
+                cause=cause,
+                severity=severity,
+                message=message,
+                first_at=first,
+                worded_at=worded,
             )
-            for plan, item, code, cause, severity, message, at in cursor.fetchall()
+            for plan, item, code, cause, severity, message, first, worded in cursor.fetchall()
         ]
 
 

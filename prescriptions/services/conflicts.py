@@ -542,7 +542,7 @@ def conflict_flags_escalate(*, now: dt.datetime | None = None) -> int:
         .filter(Exists(starting_soon))
     )
     escalated = SafetyFlag.objects.filter(pk__in=locks.claim(due).order_by("pk").values("pk")).update(
-        severity=SafetyFlag.Severity.URGENT
+        severity=SafetyFlag.Severity.URGENT, updated_at=timezone.now()
     )
     if escalated:
         logger.info("Escalated %d conflict flag(s) to urgent: a session they hold starts within 24 hours", escalated)

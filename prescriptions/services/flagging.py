@@ -73,7 +73,7 @@ def flag_raise(
             flag.severity = severity
         flag.summary = summary[:300]
         flag.details = details or flag.details
-        flag.save(update_fields=["severity", "summary", "details"])
+        flag.save(update_fields=["severity", "summary", "details", "updated_at"])
     if sessions:
         flag.sessions.add(*sessions)
     return flag, created
@@ -86,7 +86,7 @@ def flag_close(*, flag: SafetyFlag, by, resolution: str) -> SafetyFlag:
     flag.resolved_by = by
     flag.resolved_at = timezone.now()
     flag.resolution = resolution
-    flag.save(update_fields=["status", "resolved_by", "resolved_at", "resolution"])
+    flag.save(update_fields=["status", "resolved_by", "resolved_at", "resolution", "updated_at"])
     _release_sessions(flag)
     return flag
 

@@ -28,7 +28,7 @@ def flag_acknowledge(*, flag: SafetyFlag, by) -> SafetyFlag:
     flag.status = Flag.Status.ACKNOWLEDGED
     flag.acknowledged_by = by
     flag.acknowledged_at = timezone.now()
-    flag.save(update_fields=["status", "acknowledged_by", "acknowledged_at"])
+    flag.save(update_fields=["status", "acknowledged_by", "acknowledged_at", "updated_at"])
     return flag
 
 
