@@ -287,7 +287,6 @@ class _Builder:
         items_of: dict[int, list[Any]] = {}
         for item in self.rows.items:
             items_of.setdefault(item.prescription_id, []).append(item)
-        zone = self.rows.patient.timezone
         for plan in self.rows.plans:
             status = codes.PLAN_STATUS[plan.status]
             author = self.user(plan.therapist)
@@ -320,21 +319,23 @@ class _Builder:
             if not items:
                 del resource["activity"]
             self.add("CarePlan", plan.pk, resource, changed)
-            times = sorted(plan.times)
-            timing = {
-                "repeat": {
-                    "boundsPeriod": period,
-                    "dayOfWeek": [codes.WEEKDAYS[day - 1] for day in sorted(set(plan.days_of_week))],
-                    "timeOfDay": [f"{at:%H:%M:%S}" for at in times],
-                    # Each time is local to the patient's zone: the Extensions Pack's timezone extension on each.
-                    "_timeOfDay": [{"extension": [{"url": codes.TIMEZONE, "valueCode": zone}]} for _ in times],
-                },
-            }
             for item in items:
-                self.service_request(plan, item, status=status, author=author, timing=timing, changed=changed)
+                self.service_request(plan, item, status=status, author=author, period=period, changed=changed)
 
-    def service_request(self, plan, item, *, status: str, author: dict, timing: dict, changed) -> None:
+    def service_request(self, plan, item, *, status: str, author: dict, period: dict, changed) -> None:
         stretch = item.stretch
+        times = sorted(plan.times)
+        timing = {  # built for each resource: no two resources share a dict
+            "repeat": {
+                "boundsPeriod": dict(period),
+                "dayOfWeek": [codes.WEEKDAYS[day - 1] for day in sorted(set(plan.days_of_week))],
+                "timeOfDay": [f"{at:%H:%M:%S}" for at in times],
+                # Each time is local to the patient's zone: the Extensions Pack's timezone extension on each.
+                "_timeOfDay": [
+                    {"extension": [{"url": codes.TIMEZONE, "valueCode": self.rows.patient.timezone}]} for _ in times
+                ],
+            },
+        }
         side = SIDES.get(item.side)
         dose = f"{item.dosage}{f', {side}' if side else ''}"
         steps = " ".join(f"{number}. {step}" for number, step in enumerate(stretch.steps, start=1))

@@ -26,7 +26,8 @@ from prescriptions.models import (
 # One row per distinct (plan version, item, code, cause) among the findings the gate stored for the patient's plans
 # that refused (an unresolved finding of an evaluation's first span, which did not pass) or that a therapist
 # covered (overrode or acknowledged): evaluations repeat on every sweep, a finding is told once. The severity and
-# message are the latest evaluation's; the times are the first evaluation's and the first with that wording.
+# message are the latest evaluation's; the times are the first evaluation's and the start of the latest run of
+# evaluations in those words (told A, then B, then A again: the second A).
 FINDINGS_SQL = f"""
 WITH told AS (
     SELECT e.prescription_id AS plan, (f.finding->>'item')::integer AS item, f.finding->>'code' AS code,
@@ -41,13 +42,18 @@ WITH told AS (
 ), latest AS (
     SELECT DISTINCT ON (plan, item, code, cause) plan, item, code, cause, severity, message
     FROM told ORDER BY plan, item, code, cause, at DESC, evaluation DESC
+), worded AS (  -- each row, with the last time the finding was told in other words than its latest
+    SELECT t.*, l.severity AS now_severity, l.message AS now_message,
+           max(t.at) FILTER (WHERE (t.severity, t.message) IS DISTINCT FROM (l.severity, l.message))
+               OVER (PARTITION BY t.plan, t.item, t.code, t.cause) AS reworded
+    FROM told t JOIN latest l
+      ON l.plan = t.plan AND l.item IS NOT DISTINCT FROM t.item AND l.code = t.code AND l.cause = t.cause
 )
-SELECT t.plan, t.item, t.code, t.cause, l.severity, l.message, min(t.at),
-       min(t.at) FILTER (WHERE t.severity = l.severity AND t.message = l.message)
-FROM told t JOIN latest l
-  ON l.plan = t.plan AND l.item IS NOT DISTINCT FROM t.item AND l.code = t.code AND l.cause = t.cause
-GROUP BY t.plan, t.item, t.code, t.cause, l.severity, l.message
-ORDER BY t.plan, t.item, t.code, t.cause
+SELECT plan, item, code, cause, now_severity, now_message, min(at),
+       min(at) FILTER (WHERE reworded IS NULL OR at > reworded)
+FROM worded
+GROUP BY plan, item, code, cause, now_severity, now_message
+ORDER BY plan, item, code, cause
 """
 
 
