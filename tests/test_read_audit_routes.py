@@ -78,6 +78,8 @@ API_PATIENT_ROUTES = {
     "patient-outcomes": ("staff", _url_patient),
     "portal-measures": ("portal", _url_patient),
     "portal-outcomes": ("portal", _url_patient),
+    # The FHIR export (issue 19): the URL's patient's record.
+    "patient-fhir": ("staff", _url_patient),
 }
 # API routes that show no patient data (their views declare ``shows_patients = None``).
 API_NO_PATIENT_DATA = {
