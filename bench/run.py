@@ -1,16 +1,19 @@
-"""``make bench``: the portal plans endpoint against a plain-Django same-work baseline (issue 7).
+"""``make bench``: the portal plans endpoint against a plain-Django same-work baseline (issue 7) and a hand-written
+same-work limit (issue 20).
 
 One run: ``bench.portal`` seeds ``limber_bench_portal`` (and ANALYZEs it); gunicorn starts with the
 project's ``config/gunicorn.conf.py`` (preloaded app, ``gc.freeze``; ``--workers`` sync workers,
 ``config.settings.bench``) on a free loopback port; wrk (installed with apt-get if missing; a Python
-http.client load generator otherwise, and the output says so) drives ``GET /api/v1/portal/plans`` and
-``GET /bench/baseline/plans`` with a random patient's token per request.
+http.client load generator otherwise, and the output says so) drives ``GET /api/v1/portal/plans``,
+``GET /bench/baseline/plans`` (``bench.baseline``: the same work with the ORM) and ``GET /bench/limit/plans``
+(``bench.limit``: the same work in two SQL statements, the fewest round trips) with a random patient's token
+per request.
 
-After one warm-up per endpoint the two are measured in interleaved rounds — portal, baseline, portal,
-baseline … — ``--duration`` seconds each, so drift (autovacuum, CPU frequency, page cache, a noisy
-neighbour) hits both. Each endpoint's figures are the medians across rounds; the headline ratios are
-median(portal req/s) / median(baseline req/s) and median(portal p99) / median(baseline p99), and every
-round's own ratios are kept too. During every measured window the CPU seconds of gunicorn (master and
+After one warm-up per endpoint the three are measured in interleaved rounds, the order rotated each round
+(portal, baseline, limit; baseline, limit, portal; …), ``--duration`` seconds each, so drift (autovacuum, CPU
+frequency, page cache, a noisy neighbour) hits all. Each endpoint's figures are the medians across rounds; the
+headline ratios are portal ÷ baseline and portal ÷ limit, of req/s and of p99, as median / median; every
+round's own ratios and their medians are kept too. During every measured window the CPU seconds of gunicorn (master and
 workers), PostgreSQL (every ``postgres`` process), the load generator and the whole machine are sampled
 from ``/proc`` and reported as cores used: which part saturates first on this machine.
 
@@ -45,7 +48,12 @@ from bench.portal import BENCH_DB, environment
 ROOT = Path(__file__).resolve().parent.parent
 RESULTS = ROOT / "bench" / "results.json"
 GUNICORN_CONF = ROOT / "config" / "gunicorn.conf.py"
-ENDPOINTS = {"portal_plans": "/api/v1/portal/plans", "baseline": "/bench/baseline/plans"}
+ENDPOINTS = {
+    "portal_plans": "/api/v1/portal/plans",
+    "baseline": "/bench/baseline/plans",
+    "limit": "/bench/limit/plans",
+}
+YARDSTICKS = {"baseline": ("ratio", "p99_ratio"), "limit": ("limit_ratio", "limit_p99_ratio")}  # portal ÷ each
 DEFAULTS = {"patients": 1000, "rounds": 3, "duration": 10.0, "warmup": 3.0}
 QUICK = {"patients": 200, "rounds": 1, "duration": 5.0, "warmup": 1.0}
 FIGURES = ("req_per_s", "p50_ms", "p99_ms", "mean_ms")
@@ -357,7 +365,7 @@ def _wait_ready(process: subprocess.Popen, base: str, token: str, log: Path, tim
             sys.stderr.write(log.read_text()[-3000:])
             raise SystemExit(f"gunicorn exited with status {process.returncode} before it was ready.")
         try:
-            if _get(base + ENDPOINTS["baseline"], token)[0] == 200:
+            if all(_get(base + ENDPOINTS[name], token)[0] == 200 for name in ("baseline", "limit")):
                 return
         except OSError:
             pass
@@ -416,11 +424,16 @@ def _warnings(results: dict) -> list[str]:
         if errors := row["non_2xx"] + row["socket_errors"]:
             warnings.append(f"{path}: {errors} non-2xx answers or socket errors")
     if results["rounds"] > 1:
-        for key, label in (("ratio", "req/s"), ("p99_ratio", "p99")):
-            values = [r[key] for r in results["round_ratios"]]
-            if max(values) - min(values) > 0.15 * statistics.median(values):
-                spread = ", ".join(f"{v:.3f}" for v in values)
-                warnings.append(f"the {label} ratio varies by more than 15 % between rounds ({spread})")
+        for name, keys in YARDSTICKS.items():
+            for key, label in zip(keys, ("req/s", "p99"), strict=True):
+                values = [r[key] for r in results["round_ratios"]]
+                if max(values) - min(values) > 0.15 * statistics.median(values):
+                    spread = ", ".join(f"{v:.3f}" for v in values)
+                    warnings.append(
+                        f"the portal/{name} {label} ratio varies by more than 15 % between rounds ({spread})"
+                    )
+    if not results.get("limit_body_matches", True):
+        warnings.append("the limit's body differs from the portal's for the same token: not the same work")
     return warnings
 
 
@@ -435,29 +448,37 @@ def _cpu_line(cpu: dict) -> str:
 
 
 def _print_table(results: dict, tool: str, args) -> None:
-    portal, baseline = results["portal_plans"], results["baseline"]
     print(
         f"\nLoad: {tool}; {args.rounds} interleaved round(s) of {args.duration:g} s per endpoint "
         f"after {args.warmup:g} s warm-up each; {args.patients:,} patients, {args.workers} gunicorn workers"
     )
     header = f"{'round':<7}{'endpoint':<24}{'req/s':>9}{'p50 ms':>9}{'p99 ms':>9}{'requests':>10}{'non-2xx':>9}"
-    print(header + f"{'ratio':>8}{'p99 ratio':>11}")
-    rows = [(str(n), r) for n, r in enumerate(zip(portal["rounds"], baseline["rounds"], strict=True), start=1)]
+    print(header + f"{'portal/x':>10}{'p99 p/x':>9}")
+    runs = zip(*(results[name]["rounds"] for name in ENDPOINTS), strict=True)
+    rows = [(str(n), dict(zip(ENDPOINTS, run, strict=True))) for n, run in enumerate(runs, start=1)]
     if len(rows) > 1:
-        rows.append(("median", (portal, baseline)))
-    for label, pair in rows:
-        for name, row in zip(ENDPOINTS, pair, strict=True):
+        rows.append(("median", {name: results[name] for name in ENDPOINTS}))
+    for label, row_of in rows:
+        portal = row_of["portal_plans"]
+        for name, row in row_of.items():
             line = (
                 f"{label:<7}{row['path']:<24}{row['req_per_s']:>9.1f}{row['p50_ms']:>9.2f}{row['p99_ms']:>9.2f}"
                 f"{row['requests']:>10}{row['non_2xx'] + row['socket_errors']:>9}"
             )
-            if name == "baseline":
-                line += f"{pair[0]['req_per_s'] / row['req_per_s']:>8.3f}{pair[0]['p99_ms'] / row['p99_ms']:>11.3f}"
+            if name in YARDSTICKS:
+                line += f"{portal['req_per_s'] / row['req_per_s']:>10.3f}{portal['p99_ms'] / row['p99_ms']:>9.3f}"
             print(line)
     if len(rows) > 2:
         print("(median rows: medians of the rounds' req/s, p50 and p99; requests and non-2xx summed)")
-    print(f"portal/baseline req/s: {results['ratio']:.3f} (median / median; target >= 0.70)")
-    print(f"portal/baseline p99:   {results['p99_ratio']:.3f} (median / median; target <= 1.5)")
+    rounds = "; median of rounds " if args.rounds > 1 else ""
+    for name, (ratio, p99_ratio) in YARDSTICKS.items():
+        for key, label, target in ((ratio, "req/s", ">= 0.70"), (p99_ratio, "p99", "<= 1.5")):
+            if name == "limit" and key == p99_ratio:
+                target = "reported"
+            of_rounds = f"{rounds}{results[key + '_of_rounds']:.3f}" if rounds else ""
+            print(
+                f"portal/{name + ' ' + label + ':':<16}{results[key]:.3f} (median / median{of_rounds}; target {target})"
+            )
     median = "median of rounds, " if args.rounds > 1 else ""
     print(f"CPU, cores used while measured ({median}of {results['cpus']}):")
     for name in ENDPOINTS:
@@ -542,17 +563,22 @@ def main() -> None:
     rounds: dict[str, list[dict]] = {name: [] for name in ENDPOINTS}
     try:
         _wait_ready(server, base, tokens[0], log)
+        probe = random.choice(tokens)  # one patient for all three: the limit must answer the portal's body
         for name, path in ENDPOINTS.items():
-            status, bodies[name] = _get(base + path, random.choice(tokens))
+            status, bodies[name] = _get(base + path, probe)
             if status != 200:
                 raise SystemExit(f"{path} answered {status}: {bodies[name][:300]!r}")
             print(f"{path}: 200, {len(bodies[name]):,} bytes; warming up {args.warmup:g} s …", flush=True)
             if args.warmup > 0:
                 load(path, args.warmup)
+        results["limit_body_matches"] = json.loads(bodies["limit"]) == json.loads(bodies["portal_plans"])
+        if not results["limit_body_matches"]:
+            print("WARNING: the limit's body differs from the portal's for the same token.", flush=True)
+        order = list(ENDPOINTS.items())
         for number in range(1, args.rounds + 1):
-            # ABBA order (portal, baseline, baseline, portal, …): neither endpoint always follows the other.
-            order = list(ENDPOINTS.items())
-            for name, path in order if number % 2 else order[::-1]:
+            # The order rotates each round (A B C, B C A, C A B, …): no endpoint always runs first or after another.
+            shift = (number - 1) % len(order)
+            for name, path in order[shift:] + order[:shift]:
                 meter = CpuMeter(server.pid, load_name)
                 meter.start()
                 figures = load(path, args.duration)
@@ -575,18 +601,19 @@ def main() -> None:
 
     for name, path in ENDPOINTS.items():
         results[name] = _summary(path, bodies[name], rounds[name])
-    portal, baseline = results["portal_plans"], results["baseline"]
-    results["ratio"] = round(portal["req_per_s"] / baseline["req_per_s"], 3)
-    results["p99_ratio"] = round(portal["p99_ms"] / baseline["p99_ms"], 3)
-    results["round_ratios"] = [
-        {
-            "round": p["round"],
-            "ratio": round(p["req_per_s"] / b["req_per_s"], 3),
-            "p99_ratio": round(p["p99_ms"] / b["p99_ms"], 3),
-        }
-        for p, b in zip(portal["rounds"], baseline["rounds"], strict=True)
-    ]
-    results["targets"] = {"ratio": ">= 0.70", "p99_ratio": "<= 1.5"}
+    portal = results["portal_plans"]
+    results["round_ratios"] = [{"round": p["round"]} for p in portal["rounds"]]
+    for name, (ratio, p99_ratio) in YARDSTICKS.items():
+        other = results[name]
+        # Headline: median / median; also the median of the rounds' own ratios (they agree when rounds are steady).
+        results[ratio] = round(portal["req_per_s"] / other["req_per_s"], 3)
+        results[p99_ratio] = round(portal["p99_ms"] / other["p99_ms"], 3)
+        for entry, p, o in zip(results["round_ratios"], portal["rounds"], other["rounds"], strict=True):
+            entry[ratio] = round(p["req_per_s"] / o["req_per_s"], 3)
+            entry[p99_ratio] = round(p["p99_ms"] / o["p99_ms"], 3)
+        for key in (ratio, p99_ratio):
+            results[f"{key}_of_rounds"] = round(statistics.median(r[key] for r in results["round_ratios"]), 3)
+    results["targets"] = {"ratio": ">= 0.70", "p99_ratio": "<= 1.5", "limit_ratio": ">= 0.70"}
     results["warnings"] = _warnings(results)
     if args.with_celery:
         results["dispatch"] = _run_module("bench.dispatch")

@@ -10,8 +10,15 @@ from collections.abc import Iterable
 
 import pghistory
 import pghistory.runtime
+from django.db import connection
 
 from patients.models import AccessLog
+
+INSERT_SQL = (
+    f"INSERT INTO {AccessLog._meta.db_table} (actor_id, patient_id, what) "
+    "SELECT %s, patient_id, %s FROM unnest(%s::bigint[]) WITH ORDINALITY AS p(patient_id, n) ORDER BY n "
+    "RETURNING id, patient_id, at"
+)
 
 # Open task contexts by task id: task_prerun enters one, task_postrun exits it.
 _task_contexts: dict[str, pghistory.context] = {}
@@ -26,8 +33,12 @@ def access_log_record(*, actor, patient_ids: Iterable[int], what: str) -> list[A
     unique_ids = list(dict.fromkeys(int(pid) for pid in patient_ids if pid is not None))
     if not unique_ids:
         return []
-    # One INSERT, atomic by itself: no savepoint of its own, so a failure aborts the caller's transaction too.
-    return AccessLog.objects.bulk_create(AccessLog(actor_id=actor_id, patient_id=pid, what=what) for pid in unique_ids)
+    # One INSERT, atomic by itself: no savepoint of its own, so a failure aborts the caller's transaction too. Raw SQL,
+    # compiled once (``INSERT_SQL``): every read of patient data makes it, the portal's hot path first (issue 20).
+    with connection.cursor() as cursor:
+        cursor.execute(INSERT_SQL, [actor_id, what, unique_ids])
+        rows = cursor.fetchall()
+    return [AccessLog(pk=pk, actor_id=actor_id, patient_id=pid, what=what, at=at) for pk, pid, at in rows]
 
 
 def log_admin_read(request, patient_id: int, what: str = "admin:patient-change") -> None:

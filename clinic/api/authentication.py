@@ -21,7 +21,18 @@ from knox.settings import CONSTANTS, knox_settings
 from rest_framework import exceptions
 
 
+def token_candidates(token_key: str):
+    """The tokens with this key, each with its user and the user's staff membership (one query)."""
+    return get_token_model().objects.filter(token_key=token_key).select_related("user", "user__membership")
+
+
 class TokenAuthentication(knox_auth.TokenAuthentication):
+    """``candidates``: how to read the tokens of a key with their users (a view may read more in the same statement,
+    e.g. the portal's grants: ``patients.api.authentication``); by default ``token_candidates``."""
+
+    def __init__(self, candidates=None):
+        self.candidates = candidates or token_candidates
+
     def authenticate_credentials(self, token: bytes):
         invalid = exceptions.AuthenticationFailed(_("Invalid token."))
         try:
@@ -30,8 +41,7 @@ class TokenAuthentication(knox_auth.TokenAuthentication):
         except (UnicodeDecodeError, TypeError, ValueError, binascii.Error):
             raise invalid from None
         now = timezone.now()
-        candidates = get_token_model().objects.filter(token_key=text[: CONSTANTS.TOKEN_KEY_LENGTH])
-        for auth_token in candidates.select_related("user", "user__membership"):
+        for auth_token in self.candidates(text[: CONSTANTS.TOKEN_KEY_LENGTH]):
             if not compare_digest(digest, auth_token.digest):
                 continue
             if auth_token.expiry is not None and auth_token.expiry <= now:

@@ -23,11 +23,17 @@ class Contextual:
     """Every change a request makes carries its actor: pghistory's context names the user and the URL."""
 
     def dispatch(self, request, *args, **kwargs):
+        if request.method in READ_METHODS:
+            # A read changes nothing tracked (the access log is append-only, not a tracked model): no context, so no
+            # statement of the read carries pghistory's set_config (issue 20, the portal's hot path).
+            return super().dispatch(request, *args, **kwargs)
         with pghistory.context(url=request.path):
             return super().dispatch(request, *args, **kwargs)
 
     def initial(self, request, *args, **kwargs):
         super().initial(request, *args, **kwargs)
+        if request.method in READ_METHODS:
+            return
         # Token users are known only now, after DRF authenticated them; the middleware saw an anonymous user.
         user = request.user
         pghistory.context(user=user.pk if user.is_authenticated else None, url=request.path)

@@ -9,6 +9,7 @@ from __future__ import annotations
 from rest_framework.permissions import BasePermission
 
 from clinic.access import membership_of
+from patients.api.authentication import GRANTS
 from patients.selectors import portal_grants
 
 
@@ -21,6 +22,8 @@ class IsPortalUser(BasePermission):
         user = request.user
         if not user or not user.is_authenticated or membership_of(user) is not None:
             return False
-        # Loaded once, with the patients: the views pick the patient from these (``PortalScoped``).
-        request.portal_grants = portal_grants(user=user)
+        # Loaded once, with the patients: the views pick the patient from these (``PortalScoped``). A token request
+        # read them with its token (``PortalTokenAuthentication``); a session request reads them here.
+        grants = getattr(request.auth, GRANTS, None)
+        request.portal_grants = grants if grants is not None else portal_grants(user=user)
         return bool(request.portal_grants)

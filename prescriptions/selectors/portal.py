@@ -1,9 +1,8 @@
 """Reads for the patient portal: only the patients a PortalAccess row grants the user (self, guardian, caregiver).
 
-``portal_plans`` is the portal's hot path: a fixed number of queries (plans, items with their stretches,
-the week's sessions, and for the sessions' red-flag questions the questions and the patient's diagnoses)
-whatever the number of plans, items and sessions, returned as plain dicts so no serializer walks model
-instances.
+``portal_plans`` is the portal's hot path: one statement (plans, items with their stretches, the week's sessions,
+the red-flag questions and the patient's diagnoses, as JSON built by PostgreSQL) whatever the number of plans, items
+and sessions, returned as plain data so no serializer walks model instances.
 """
 
 from __future__ import annotations
@@ -11,11 +10,15 @@ from __future__ import annotations
 import datetime as dt
 from typing import Any
 
+import orjson
+from django.db import connection
 from django.db.models import F, QuerySet
 
-from patients.models import Patient
-from prescriptions.models import Prescription, PrescriptionItem, Session
-from prescriptions.selectors.red_flags import SessionQuestions
+from clinic.models import Diagnosis, Stretch
+from patients.models import Patient, PatientDiagnosis
+from prescriptions.gate import pain
+from prescriptions.models import Prescription, PrescriptionItem, RedFlagQuestion, Session
+from prescriptions.selectors.red_flags import question_out
 
 PLAN_DAYS = 7
 """The plans view shows sessions from the patient's local today through the next six days."""
@@ -38,8 +41,6 @@ def portal_sessions(*, user) -> QuerySet[Session]:
     )
 
 
-PLAN_FIELDS = ("id", "version", "start_date", "end_date", "days_of_week", "times", "notes")
-ITEM_FIELDS = ("id", "prescription_id", "order", "hold_seconds", "reps", "sets", "side", "notes")
 RULE_FIELDS = (
     "progress_every_weeks",
     "progress_hold_seconds",
@@ -50,66 +51,118 @@ RULE_FIELDS = (
     "progress_max_sets",
 )
 STRETCH_FIELDS = ("slug", "name", "steps", "position", "kind")
-SESSION_FIELDS = ("id", "prescription_id", "local_date", "local_time", "scheduled_at", "status")
+QUESTION_FIELDS = ("slug", "text", "symptom", "severity", "advice", "plan_regions", "diagnoses", "order")
 
 
-def _progression_text(rule: tuple) -> str:
+def _table(model) -> str:
+    return model._meta.db_table
+
+
+# The portal's hot path in one statement (issue 20): the active plans with their items (and stretches) and the week's
+# sessions, the active red-flag questions and the patient's diagnoses, as one JSON document built by PostgreSQL.
+# Why raw SQL: five ORM queries cost five round trips and, per request, more Python compiling them than PostgreSQL
+# spends running them (bench/README figures in the issue's note); the statement is compiled once, here, and its
+# JSON is the response's shape already (dates, times and instants in the API's formats), so only the red-flag
+# questions are chosen in Python (the pure ``pain.red_flag_questions``). ``tests/test_api_portal.py`` pins the
+# response and the statement count.
+PLANS_SQL = f"""
+SELECT json_build_object(
+  'plans', coalesce((
+    SELECT json_agg(json_build_object(
+        'id', rx.id, 'version', rx.version, 'start_date', rx.start_date, 'end_date', rx.end_date,
+        'days_of_week', rx.days_of_week, 'times', rx.times, 'notes', rx.notes,
+        'items', coalesce((
+          SELECT json_agg(json_build_object(
+              'id', it.id, 'order', it."order", 'hold_seconds', it.hold_seconds, 'reps', it.reps, 'sets', it.sets,
+              'side', it.side, 'notes', it.notes,
+              'rule', CASE WHEN it.progress_every_weeks IS NULL THEN NULL ELSE json_build_array(
+                  {", ".join(f"it.{name}" for name in RULE_FIELDS)}) END,
+              'region', st.body_region,
+              'stretch', json_build_object({", ".join(f"'{name}', st.{name}" for name in STRETCH_FIELDS)})
+            ) ORDER BY it."order", it.id)
+          FROM {_table(PrescriptionItem)} it JOIN {_table(Stretch)} st ON st.id = it.stretch_id
+          WHERE it.prescription_id = rx.id), '[]'),
+        'sessions', coalesce((
+          SELECT json_agg(json_build_object(
+              'id', se.id, 'local_date', se.local_date, 'local_time', se.local_time,
+              'scheduled_at', se.scheduled_at, 'status', se.status
+            ) ORDER BY se.scheduled_at, se.id)
+          FROM {_table(Session)} se
+          WHERE se.prescription_id = rx.id AND se.local_date BETWEEN %(today)s AND %(last_day)s), '[]')
+      ) ORDER BY rx.start_date, rx.id)
+    FROM {_table(Prescription)} rx WHERE rx.patient_id = %(patient)s AND rx.status = 'active'), '[]'),
+  'questions', coalesce((
+    SELECT json_agg(json_build_array({", ".join(f'q."{name}"' for name in QUESTION_FIELDS)}) ORDER BY q."order", q.slug)
+    FROM {_table(RedFlagQuestion)} q WHERE q.active), '[]'),
+  'diagnoses', coalesce((
+    SELECT json_agg(json_build_array(d.code, pd.onset_date, pd.resolved_date) ORDER BY pd.id)
+    FROM {_table(PatientDiagnosis)} pd JOIN {_table(Diagnosis)} d ON d.id = pd.diagnosis_id
+    WHERE pd.patient_id = %(patient)s), '[]')
+)::text
+"""
+
+
+def _progression_text(rule: list | None) -> str:
     """An item's progression rule in words (``DosedItem.progression_text``), "" without one; a model instance is
     built only for an item with a rule."""
-    if rule[0] is None:
+    if rule is None:
         return ""
     return PrescriptionItem(**dict(zip(RULE_FIELDS, rule, strict=True))).progression_text
+
+
+def _questions(rows: list[list]) -> tuple[pain.RedFlagQuestionFact, ...]:
+    """The active red-flag questions as facts (``red_flags.question_facts``' rule: an unreadable ``diagnoses`` asks
+    the question of everyone)."""
+    facts = []
+    for row in rows:
+        values = dict(zip(QUESTION_FIELDS, row, strict=True))
+        values["plan_regions"] = frozenset(values["plan_regions"] or ())
+        try:
+            values["diagnoses"] = pain.asked_with(values["diagnoses"])
+        except ValueError:
+            values["diagnoses"], values["plan_regions"] = (), frozenset()
+        facts.append(pain.RedFlagQuestionFact(**values))
+    return tuple(facts)
 
 
 def portal_plans(*, patient: Patient, today: dt.date | None = None) -> dict[str, Any]:
     """The patient's active plans (each with its version) with their items (each with its progression rule in words)
     and the sessions of the next ``PLAN_DAYS`` local days, each session with the red-flag questions its log asks.
 
-    Five queries whatever the sizes — the plans, their items joined to their stretches (the stretches' regions
-    choose the questions), the week's sessions, the active red-flag questions and the patient's diagnoses (when
-    there is a session) — read as ``.values()`` rows: no model instances are built for a response that is plain
-    data (but for an item with a progression rule, to word it).
+    One statement whatever the sizes (``PLANS_SQL``); dates, times and instants come as the API writes them.
     """
     today = today or patient.local_today()
     last_day = today + dt.timedelta(days=PLAN_DAYS - 1)
-    plans = list(
-        Prescription.objects.active().filter(patient=patient).order_by("start_date", "id").values(*PLAN_FIELDS)
-    )
-    by_id: dict[int, dict[str, Any]] = {}
+    with connection.cursor() as cursor:
+        cursor.execute(PLANS_SQL, {"patient": patient.pk, "today": today, "last_day": last_day})
+        document = orjson.loads(cursor.fetchone()[0])
+    plans = document["plans"]
+    questions: tuple[pain.RedFlagQuestionFact, ...] | None = None
+    diagnoses: list[pain.DiagnosisDates] = []
     for plan in plans:
-        plan["items"], plan["sessions"] = [], []
-        by_id[plan["id"]] = plan
-    if by_id:
-        stretch_columns = [f"stretch__{name}" for name in STRETCH_FIELDS]
-        items = (
-            PrescriptionItem.objects.filter(prescription_id__in=by_id)
-            .order_by("order", "id")
-            .values_list(*ITEM_FIELDS, *RULE_FIELDS, *stretch_columns, "stretch__body_region")
-        )
-        width, rule_end = len(ITEM_FIELDS), len(ITEM_FIELDS) + len(RULE_FIELDS)
-        regions = {plan_id: set() for plan_id in by_id}
-        for row in items:
-            item = dict(zip(ITEM_FIELDS, row[:width], strict=True))
-            item["progression_text"] = _progression_text(row[width:rule_end])
-            item["stretch"] = dict(zip(STRETCH_FIELDS, row[rule_end:-1], strict=True))
-            regions[item["prescription_id"]].add(row[-1])
-            by_id[item.pop("prescription_id")]["items"].append(item)
-        sessions = list(
-            Session.objects.filter(prescription_id__in=by_id, local_date__range=(today, last_day))
-            .order_by("scheduled_at", "id")
-            .values_list(*SESSION_FIELDS)
-        )
-        if sessions:
-            questions = SessionQuestions.load(
-                patient_ids=[patient.pk], regions={plan_id: frozenset(found) for plan_id, found in regions.items()}
-            )
-        for row in sessions:
-            session = dict(zip(SESSION_FIELDS, row, strict=True))
-            plan_id = session.pop("prescription_id")
-            session["red_flag_questions"] = questions.shown(
-                patient_id=patient.pk, plan_id=plan_id, on_date=session["local_date"]
-            )
-            by_id[plan_id]["sessions"].append(session)
+        regions = set()
+        for item in plan["items"]:
+            item["progression_text"] = _progression_text(item.pop("rule"))
+            regions.add(item.pop("region"))
+        if plan["sessions"] and questions is None:
+            questions = _questions(document["questions"])
+            diagnoses = [
+                pain.DiagnosisDates(
+                    code=code,
+                    onset=dt.date.fromisoformat(onset) if onset else None,
+                    resolved=dt.date.fromisoformat(resolved) if resolved else None,
+                )
+                for code, onset, resolved in document["diagnoses"]
+            ]
+        shown: dict[str, list[dict[str, str]]] = {}  # one list per date, shared by its sessions
+        for session in plan["sessions"]:
+            day = session["local_date"]
+            if day not in shown:
+                chosen = pain.red_flag_questions(
+                    questions, diagnoses=diagnoses, plan_regions=regions, on_date=dt.date.fromisoformat(day)
+                )
+                shown[day] = [question_out(question) for question in chosen]
+            session["red_flag_questions"] = shown[day]
     return {
         "patient": {
             "id": patient.pk,
