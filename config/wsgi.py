@@ -31,7 +31,8 @@ SESSION_ONLY_MIDDLEWARE = frozenset(
 
 
 class TokenAPIHandler(WSGIHandler):
-    """Django's handler with ``MIDDLEWARE`` less ``SESSION_ONLY_MIDDLEWARE``, in the same order."""
+    """Django's handler with ``MIDDLEWARE`` less ``SESSION_ONLY_MIDDLEWARE``, in the same order. Built once, at import
+    (before any request: gunicorn preloads the app), so swapping the setting while it loads races with nothing."""
 
     def load_middleware(self, is_async=False):
         full = settings.MIDDLEWARE
@@ -43,11 +44,15 @@ class TokenAPIHandler(WSGIHandler):
             settings.MIDDLEWARE = full
 
 
+SESSION_API_PATHS = ("/api/v1/auth/",)
+"""API paths that use the session whatever the request carries (the logins and logouts rotate or end it): always
+the full stack, even with a stale token header attached."""
+
+
 def is_token_api_request(environ) -> bool:
-    return (
-        environ.get("PATH_INFO", "").startswith("/api/")
-        and environ.get("HTTP_AUTHORIZATION", "")[:6].lower() == "token "
-    )
+    path = environ.get("PATH_INFO", "")
+    token = environ.get("HTTP_AUTHORIZATION", "")[:6].lower() == "token "
+    return token and path.startswith("/api/") and not path.startswith(SESSION_API_PATHS)
 
 
 django_application = get_wsgi_application()

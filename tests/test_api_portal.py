@@ -555,3 +555,25 @@ def test_preferences_for_a_guardian_need_the_patient(as_user, guardian, patient,
     problem(client.patch(f"{BASE}/preferences?patient={other_patient.pk}", {"sms_consent": True}), 404)
     response = client.patch(f"{BASE}/preferences?patient={patient.pk}", {"quiet_hours_start": None})
     assert response.status_code == 200
+
+
+def test_a_question_whose_diagnoses_cannot_be_read_is_asked_of_everyone_and_breaks_nothing(
+    as_user, portal_user, patient
+):
+    """Raw SQL may store what the admin refuses (here a huge number a strict JSON parser rejects, beside an entry that
+    is no condition): that question is asked of everyone (unknown means the risky case), and nothing else breaks."""
+    from django.db import connection
+
+    from prescriptions.models import RedFlagQuestion
+
+    build_plans(patient, plans=1, items=1, sessions_per_plan=1)
+    question = RedFlagQuestion.objects.filter(active=True).exclude(diagnoses=[]).first()
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "UPDATE prescriptions_redflagquestion SET diagnoses = %s::jsonb WHERE id = %s",
+            ['[{"code": "Z99.9", "until_day": 1e400}, "not an object"]', question.pk],
+        )
+    response = as_user(portal_user).get(f"{BASE}/plans")
+    assert response.status_code == 200
+    [session] = response.json()["plans"][0]["sessions"]
+    assert question.slug in [q["slug"] for q in session["red_flag_questions"]]

@@ -87,3 +87,23 @@ def test_the_portal_web_apps_session_requests_keep_the_full_stack(wsgi_call, por
     assert "Cookie" in headers.get("Vary", "")
     # The admin's login page, too.
     assert wsgi_call(wsgi.application, "/admin/login/")[0] == "200 OK"
+
+
+def test_a_login_with_a_stale_token_attached_keeps_the_full_stack(wsgi_call, portal_user):
+    """The auth endpoints use the session (a login rotates it): a client sending its old token along still logs in."""
+    portal_user.set_password("a-long-enough-password-1")
+    portal_user.save()
+    body = f'{{"username": "{portal_user.username}", "password": "a-long-enough-password-1"}}'.encode()
+    environ = {"HTTP_AUTHORIZATION": "Token stale", "PATH_INFO": "/api/v1/auth/login"}
+    assert not wsgi.is_token_api_request(environ)
+    status, _, answer = wsgi_call(
+        wsgi.application,
+        "/api/v1/auth/login",
+        REQUEST_METHOD="POST",
+        CONTENT_TYPE="application/json",
+        CONTENT_LENGTH=str(len(body)),
+        HTTP_AUTHORIZATION="Token stale",
+        **{"wsgi.input": io.BytesIO(body)},
+    )
+    assert status == "200 OK", answer
+    assert b'"token"' in answer

@@ -23,7 +23,7 @@ class IsPortalUser(BasePermission):
         if not user or not user.is_authenticated or membership_of(user) is not None:
             return False
         # Loaded once, with the patients: the views pick the patient from these (``PortalScoped``). A token request
-        # read them with its token (``PortalTokenAuthentication``); a session request reads them here.
+        # read them with its token (``patients.api.authentication``); a session request reads them here.
         grants = getattr(request.auth, GRANTS, None)
         request.portal_grants = grants if grants is not None else portal_grants(user=user)
         return bool(request.portal_grants)

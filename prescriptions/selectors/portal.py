@@ -8,6 +8,7 @@ and sessions, returned as plain data so no serializer walks model instances.
 from __future__ import annotations
 
 import datetime as dt
+import json
 from typing import Any
 
 import orjson
@@ -54,6 +55,11 @@ STRETCH_FIELDS = ("slug", "name", "steps", "position", "kind")
 QUESTION_FIELDS = ("slug", "text", "symptom", "severity", "advice", "plan_regions", "diagnoses", "order")
 
 
+# A question's ``diagnoses`` comes as text, parsed per question: one unreadable value (raw SQL may store what orjson
+# refuses, e.g. 1e400) leaves that question asked of everyone, never fails the whole document.
+QUESTION_COLUMNS = [f'q."{name}"::text' if name == "diagnoses" else f'q."{name}"' for name in QUESTION_FIELDS]
+
+
 def _table(model) -> str:
     return model._meta.db_table
 
@@ -90,9 +96,9 @@ SELECT json_build_object(
           FROM {_table(Session)} se
           WHERE se.prescription_id = rx.id AND se.local_date BETWEEN %(today)s AND %(last_day)s), '[]')
       ) ORDER BY rx.start_date, rx.id)
-    FROM {_table(Prescription)} rx WHERE rx.patient_id = %(patient)s AND rx.status = 'active'), '[]'),
+    FROM {_table(Prescription)} rx WHERE rx.patient_id = %(patient)s AND rx.status = %(active)s), '[]'),
   'questions', coalesce((
-    SELECT json_agg(json_build_array({", ".join(f'q."{name}"' for name in QUESTION_FIELDS)}) ORDER BY q."order", q.slug)
+    SELECT json_agg(json_build_array({", ".join(QUESTION_COLUMNS)}) ORDER BY q."order", q.slug)
     FROM {_table(RedFlagQuestion)} q WHERE q.active), '[]'),
   'diagnoses', coalesce((
     SELECT json_agg(json_build_array(d.code, pd.onset_date, pd.resolved_date) ORDER BY pd.id)
@@ -118,8 +124,8 @@ def _questions(rows: list[list]) -> tuple[pain.RedFlagQuestionFact, ...]:
         values = dict(zip(QUESTION_FIELDS, row, strict=True))
         values["plan_regions"] = frozenset(values["plan_regions"] or ())
         try:
-            values["diagnoses"] = pain.asked_with(values["diagnoses"])
-        except ValueError:
+            values["diagnoses"] = pain.asked_with(json.loads(values["diagnoses"]))
+        except (TypeError, ValueError, RecursionError):
             values["diagnoses"], values["plan_regions"] = (), frozenset()
         facts.append(pain.RedFlagQuestionFact(**values))
     return tuple(facts)
@@ -134,7 +140,8 @@ def portal_plans(*, patient: Patient, today: dt.date | None = None) -> dict[str,
     today = today or patient.local_today()
     last_day = today + dt.timedelta(days=PLAN_DAYS - 1)
     with connection.cursor() as cursor:
-        cursor.execute(PLANS_SQL, {"patient": patient.pk, "today": today, "last_day": last_day})
+        params = {"patient": patient.pk, "today": today, "last_day": last_day, "active": Prescription.Status.ACTIVE}
+        cursor.execute(PLANS_SQL, params)
         document = orjson.loads(cursor.fetchone()[0])
     plans = document["plans"]
     questions: tuple[pain.RedFlagQuestionFact, ...] | None = None
