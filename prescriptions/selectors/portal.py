@@ -8,7 +8,6 @@ and sessions, returned as plain data so no serializer walks model instances.
 from __future__ import annotations
 
 import datetime as dt
-import json
 from typing import Any
 
 import orjson
@@ -19,7 +18,7 @@ from clinic.models import Diagnosis, Stretch
 from patients.models import Patient, PatientDiagnosis
 from prescriptions.gate import pain
 from prescriptions.models import Prescription, PrescriptionItem, RedFlagQuestion, Session
-from prescriptions.selectors.red_flags import question_out
+from prescriptions.selectors.red_flags import QUESTION_FIELDS, question_fact, question_out
 
 PLAN_DAYS = 7
 """The plans view shows sessions from the patient's local today through the next six days."""
@@ -52,7 +51,6 @@ RULE_FIELDS = (
     "progress_max_sets",
 )
 STRETCH_FIELDS = ("slug", "name", "steps", "position", "kind")
-QUESTION_FIELDS = ("slug", "text", "symptom", "severity", "advice", "plan_regions", "diagnoses", "order")
 
 
 # A question's ``diagnoses`` comes as text, parsed per question: one unreadable value (raw SQL may store what orjson
@@ -116,21 +114,6 @@ def _progression_text(rule: list | None) -> str:
     return PrescriptionItem(**dict(zip(RULE_FIELDS, rule, strict=True))).progression_text
 
 
-def _questions(rows: list[list]) -> tuple[pain.RedFlagQuestionFact, ...]:
-    """The active red-flag questions as facts (``red_flags.question_facts``' rule: an unreadable ``diagnoses`` asks
-    the question of everyone)."""
-    facts = []
-    for row in rows:
-        values = dict(zip(QUESTION_FIELDS, row, strict=True))
-        values["plan_regions"] = frozenset(values["plan_regions"] or ())
-        try:
-            values["diagnoses"] = pain.asked_with(json.loads(values["diagnoses"]))
-        except (TypeError, ValueError, RecursionError):
-            values["diagnoses"], values["plan_regions"] = (), frozenset()
-        facts.append(pain.RedFlagQuestionFact(**values))
-    return tuple(facts)
-
-
 def portal_plans(*, patient: Patient, today: dt.date | None = None) -> dict[str, Any]:
     """The patient's active plans (each with its version) with their items (each with its progression rule in words)
     and the sessions of the next ``PLAN_DAYS`` local days, each session with the red-flag questions its log asks.
@@ -152,7 +135,7 @@ def portal_plans(*, patient: Patient, today: dt.date | None = None) -> dict[str,
             item["progression_text"] = _progression_text(item.pop("rule"))
             regions.add(item.pop("region"))
         if plan["sessions"] and questions is None:
-            questions = _questions(document["questions"])
+            questions = tuple(question_fact(row) for row in document["questions"])
             diagnoses = [
                 pain.DiagnosisDates(
                     code=code,

@@ -9,6 +9,7 @@ adds a fixed number of queries however many sessions there are.
 from __future__ import annotations
 
 import datetime as dt
+import json
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
@@ -20,21 +21,26 @@ from prescriptions.models import PrescriptionItem, RedFlagQuestion, Session
 QUESTION_FIELDS = ("slug", "text", "symptom", "severity", "advice", "plan_regions", "diagnoses", "order")
 
 
-def question_facts() -> tuple[pain.RedFlagQuestionFact, ...]:
-    """The active questions as plain values (one query).
+def question_fact(row: Iterable[Any]) -> pain.RedFlagQuestionFact:
+    """A question's ``QUESTION_FIELDS`` values as a fact; its ``diagnoses`` parsed (or JSON text, as the portal's
+    statement reads them).
 
     A question whose ``diagnoses`` cannot be read (the admin validates them; raw SQL might not) is asked of
     everyone: an unreadable rule never drops a question (unknown means the risky case).
     """
-    facts = []
-    for row in RedFlagQuestion.objects.filter(active=True).order_by("order", "slug").values_list(*QUESTION_FIELDS):
-        values = dict(zip(QUESTION_FIELDS, row, strict=True))
-        try:
-            values["diagnoses"] = pain.asked_with(values["diagnoses"])
-        except ValueError:
-            values["diagnoses"], values["plan_regions"] = (), ()
-        facts.append(pain.RedFlagQuestionFact(**values))
-    return tuple(facts)
+    values = dict(zip(QUESTION_FIELDS, row, strict=True))
+    try:
+        raw = values["diagnoses"]
+        values["diagnoses"] = pain.asked_with(json.loads(raw) if isinstance(raw, str) else raw)
+    except (TypeError, ValueError, RecursionError):
+        values["diagnoses"], values["plan_regions"] = (), ()
+    return pain.RedFlagQuestionFact(**values)
+
+
+def question_facts() -> tuple[pain.RedFlagQuestionFact, ...]:
+    """The active questions as plain values (one query)."""
+    rows = RedFlagQuestion.objects.filter(active=True).order_by("order", "slug").values_list(*QUESTION_FIELDS)
+    return tuple(question_fact(row) for row in rows)
 
 
 def regions_by_plan(plan_ids: Iterable[int]) -> dict[int, frozenset[str]]:
