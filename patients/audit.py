@@ -20,6 +20,15 @@ INSERT_SQL = (
     "RETURNING id, patient_id, at"
 )
 
+# A read that logs itself (issue 20): its one SELECT made to insert the access-log row in the same statement
+# (``logged_read_sql``), with ``logged_read_params``. A data-modifying WITH runs exactly once and to completion
+# whether or not the SELECT reads it, and one statement is atomic by itself: the rows the read returns and its log
+# row commit together or not at all, with no transaction (BEGIN, COMMIT) of their own.
+LOGGED_READ_WITH = (
+    f"WITH access_logged AS (INSERT INTO {AccessLog._meta.db_table} (actor_id, patient_id, what) "
+    "VALUES (%(log_actor)s, %(log_patient)s, %(log_what)s) RETURNING id) "
+)
+
 # Open task contexts by task id: task_prerun enters one, task_postrun exits it.
 _task_contexts: dict[str, pghistory.context] = {}
 
@@ -29,7 +38,7 @@ def access_log_record(*, actor, patient_ids: Iterable[int], what: str) -> list[A
 
     ``actor`` is a user (or None for the system). Errors propagate: a read that cannot be logged must fail.
     """
-    actor_id = getattr(actor, "pk", actor) if actor is not None and getattr(actor, "is_authenticated", True) else None
+    actor_id = _actor_id(actor)
     unique_ids = list(dict.fromkeys(int(pid) for pid in patient_ids if pid is not None))
     if not unique_ids:
         return []
@@ -39,6 +48,22 @@ def access_log_record(*, actor, patient_ids: Iterable[int], what: str) -> list[A
         cursor.execute(INSERT_SQL, [actor_id, what, unique_ids])
         rows = cursor.fetchall()
     return [AccessLog(pk=pk, actor_id=actor_id, patient_id=pid, what=what, at=at) for pk, pid, at in rows]
+
+
+def logged_read_sql(select_sql: str) -> str:
+    """``select_sql`` (one SELECT with named parameters, no WITH of its own) made to log one read of one patient in
+    the same statement: execute it with ``logged_read_params`` added to its parameters."""
+    return LOGGED_READ_WITH + select_sql
+
+
+def logged_read_params(*, actor, patient_id: int, what: str) -> dict[str, object]:
+    """The parameters of ``logged_read_sql``'s log row: ``actor`` as ``access_log_record`` takes it."""
+    return {"log_actor": _actor_id(actor), "log_patient": int(patient_id), "log_what": what}
+
+
+def _actor_id(actor) -> int | None:
+    """A user (or their id) as the log's actor; None for the system and for an anonymous user."""
+    return getattr(actor, "pk", actor) if actor is not None and getattr(actor, "is_authenticated", True) else None
 
 
 def log_admin_read(request, patient_id: int, what: str = "admin:patient-change") -> None:

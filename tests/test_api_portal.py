@@ -6,6 +6,7 @@ from __future__ import annotations
 import datetime as dt
 
 import pytest
+from django.db import IntegrityError, connection, transaction
 
 from clinic.models import Diagnosis
 from patients import signals
@@ -245,10 +246,19 @@ def test_plans_run_constant_queries(api, portal_user, patient, count_queries):
     assert [len(p["items"]) for p in response.json()["plans"]] == [8, 8, 8]
     assert [len(p["sessions"]) for p in response.json()["plans"]] == [14, 14, 14]
     large = count_queries(lambda: api.get(url))
-    # Issue 20: the token with its user, staff membership and grants with their patients (one statement); the plans
-    # with their items and stretches, the week's sessions, the red-flag questions and the patient's diagnoses (one
-    # statement, JSON built by PostgreSQL); the access log
-    assert small == large == 3
+    # Issue 20: the token with its user, staff membership and grants with their patients (one statement); the
+    # access-log insert with the plans, their items and stretches, the week's sessions, the red-flag questions and the
+    # patient's diagnoses (one statement, JSON built by PostgreSQL); no transaction of its own (no BEGIN, no COMMIT).
+    assert small == large == 2
+
+
+def test_a_plans_read_whose_log_cannot_be_written_serves_nothing(as_user, portal_user, patient):
+    """The plans and their access-log row are one statement: when the row cannot be written, nothing is read."""
+    build_plans(patient, plans=1, items=1, sessions_per_plan=1)
+    with connection.cursor() as cursor:  # stands for log storage that refuses the row
+        cursor.execute("ALTER TABLE patients_accesslog ADD CONSTRAINT refuse CHECK (what <> 'api:portal-plans')")
+    with pytest.raises(IntegrityError), transaction.atomic():
+        as_user(portal_user).get(f"{BASE}/plans")
 
 
 def test_plans_of_a_user_whose_only_patient_is_archived_are_gone(as_user, portal_user, patient, therapist):

@@ -42,24 +42,39 @@ class Audited(ReadsDeclared):
 
     Never inferred from the body, so renaming a serializer field cannot stop the log. Fails closed: a 2xx read
     of a view declaring patients that did not record what it showed is a server error, and nothing is served.
+
+    A view whose read is one statement may log it in that statement (``audit.logged_read_sql``, as the portal's
+    plans do: issue 20) and say so with ``logs_in_read_statement``: its reads then open no transaction (the statement
+    is atomic by itself), and it records what it showed with ``shown(..., logged=True)`` once the statement ran.
+    Anything it shows without ``logged=True`` is still logged here.
     """
 
     shows_patients_kinds = SHOWS_PATIENTS_KINDS
+    logs_in_read_statement = False
     _shown: list[Any] | None = None  # what a read recorded as shown (``shown``); reset per request
+    _logged: frozenset[int] = frozenset()  # the patients of ``_shown`` the read's own statement logged
 
     def dispatch(self, request, *args, **kwargs):
-        self._shown = None
-        if request.method in self.read_methods:
+        self._shown, self._logged = None, frozenset()
+        if request.method in self.read_methods and not self.logs_in_read_statement:
             # savepoint=False: outermost in production (ATOMIC_REQUESTS is off); no extra round trips.
             with transaction.atomic(savepoint=False):
                 return super().dispatch(request, *args, **kwargs)
         return super().dispatch(request, *args, **kwargs)
 
-    def shown(self, *objects) -> None:
-        """Record objects the response shows (``shows_patients = "objects"``); their patients are logged."""
+    def shown(self, *objects, logged: bool = False) -> None:
+        """Record objects the response shows (``shows_patients = "objects"``); their patients are logged, unless
+        ``logged``: the read's own statement logged them (``logs_in_read_statement``)."""
         if self._shown is None:
             self._shown = []
         self._shown.extend(objects)
+        if logged:
+            self._logged = self._logged | {self.patient_of(obj) for obj in objects}
+
+    def read_logged_as(self, request) -> str:
+        """The access log's ``what`` of this view's reads: ``api:<url name>``."""
+        match = getattr(request, "resolver_match", None)
+        return f"api:{match.url_name}" if match and match.url_name else f"api:{type(self).__name__}"
 
     def get_serializer(self, *args, **kwargs):
         # Generic views serialize what they show through here: record it before it becomes JSON.
@@ -76,11 +91,10 @@ class Audited(ReadsDeclared):
     def finalize_response(self, request, response, *args, **kwargs):
         response = super().finalize_response(request, response, *args, **kwargs)
         if request.method in self.read_methods and 200 <= response.status_code < 300:
-            patient_ids = list(self.audited_patient_ids(kwargs))
+            patient_ids = [pid for pid in self.audited_patient_ids(kwargs) if pid not in self._logged]
             if patient_ids:
-                match = getattr(request, "resolver_match", None)
-                what = f"api:{match.url_name}" if match and match.url_name else f"api:{type(self).__name__}"
                 # Looked up at each read (``audit.``): the one writer of the log, replaceable in tests.
+                what = self.read_logged_as(request)
                 audit.access_log_record(actor=request.user, patient_ids=patient_ids, what=what)
         return response
 

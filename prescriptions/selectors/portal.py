@@ -15,6 +15,7 @@ from django.db import connection
 from django.db.models import F, QuerySet
 
 from clinic.models import Diagnosis, Stretch
+from patients import audit
 from patients.models import Patient, PatientDiagnosis
 from prescriptions.gate import pain
 from prescriptions.models import Prescription, PrescriptionItem, RedFlagQuestion, Session
@@ -69,7 +70,7 @@ def _table(model) -> str:
 # JSON is the response's shape already (dates, times and instants in the API's formats), so only the red-flag
 # questions are chosen in Python (the pure ``pain.red_flag_questions``). ``tests/test_api_portal.py`` pins the
 # response and the statement count.
-PLANS_SQL = f"""
+PLANS_SQL = audit.logged_read_sql(f"""
 SELECT json_build_object(
   'plans', coalesce((
     SELECT json_agg(json_build_object(
@@ -103,7 +104,7 @@ SELECT json_build_object(
     FROM {_table(PatientDiagnosis)} pd JOIN {_table(Diagnosis)} d ON d.id = pd.diagnosis_id
     WHERE pd.patient_id = %(patient)s), '[]')
 )::text
-"""
+""")
 
 
 def _progression_text(rule: list | None) -> str:
@@ -114,9 +115,10 @@ def _progression_text(rule: list | None) -> str:
     return PrescriptionItem(**dict(zip(RULE_FIELDS, rule, strict=True))).progression_text
 
 
-def portal_plans(*, patient: Patient, today: dt.date | None = None) -> dict[str, Any]:
+def portal_plans(*, patient: Patient, actor, logged_as: str, today: dt.date | None = None) -> dict[str, Any]:
     """The patient's active plans (each with its version) with their items (each with its progression rule in words)
-    and the sessions of the next ``PLAN_DAYS`` local days, each session with the red-flag questions its log asks.
+    and the sessions of the next ``PLAN_DAYS`` local days, each session with the red-flag questions its log asks;
+    the read logged (``actor`` read the patient's data, ``logged_as`` what) in the same statement.
 
     One statement whatever the sizes (``PLANS_SQL``); dates, times and instants come as the API writes them.
     """
@@ -124,6 +126,7 @@ def portal_plans(*, patient: Patient, today: dt.date | None = None) -> dict[str,
     last_day = today + dt.timedelta(days=PLAN_DAYS - 1)
     with connection.cursor() as cursor:
         params = {"patient": patient.pk, "today": today, "last_day": last_day, "active": Prescription.Status.ACTIVE}
+        params |= audit.logged_read_params(actor=actor, patient_id=patient.pk, what=logged_as)
         cursor.execute(PLANS_SQL, params)
         document = orjson.loads(cursor.fetchone()[0])
     plans = document["plans"]
