@@ -11,7 +11,7 @@ from celery.schedules import crontab
 from csp.constants import NONE, SELF, UNSAFE_INLINE
 from django.core.exceptions import ImproperlyConfigured
 
-from config.env import env_db, env_int, env_list, env_str
+from config.env import env_bool, env_db, env_int, env_list, env_str
 
 BASE_DIR = Path(__file__).resolve().parent.parent.parent
 
@@ -62,6 +62,10 @@ MIDDLEWARE = [
     # Last, as axes asks: it turns an admin login refused for lockout into a 429.
     "axes.middleware.AxesMiddleware",
 ]
+# A read changes nothing tracked (the access log is append-only, not a tracked model): no pghistory context for GET
+# and HEAD, as the API's views (``clinic.api.views.Contextual``), so no statement of a read carries pghistory's
+# set_config prefix, a second command a prepared statement cannot hold (``config.postgresql``: the portal's plans).
+PGHISTORY_MIDDLEWARE_METHODS = ("POST", "PUT", "PATCH", "DELETE")
 
 ROOT_URLCONF = "config.urls"
 WSGI_APPLICATION = "config.wsgi.application"
@@ -82,6 +86,7 @@ TEMPLATES = [
 ]
 
 DATABASES = {"default": env_db("DATABASE_URL", default="postgres://root@127.0.0.1:5432/limber")}
+DATABASES["default"]["ENGINE"] = "config.postgresql"  # Django's, with a health check and prepared statements
 DATABASES["default"]["ATOMIC_REQUESTS"] = False
 DATABASES["default"]["CONN_MAX_AGE"] = env_int("DB_CONN_MAX_AGE", default=0, minimum=0)
 # With persistent connections, a connection the database dropped (restart, failover) is replaced before use.
@@ -89,6 +94,10 @@ DATABASES["default"]["CONN_HEALTH_CHECKS"] = True
 # A database host that stops answering fails a connection attempt (and /readyz) after this, instead of never.
 _CONNECT_TIMEOUT = env_int("DB_CONNECT_TIMEOUT", default=5, minimum=1)
 DATABASES["default"].setdefault("OPTIONS", {}).setdefault("connect_timeout", _CONNECT_TIMEOUT)
+# The portal's two hand-written hot statements are prepared on the server (``config.postgresql``); a pooler that cannot
+# keep prepared statements (PgBouncer before 1.21 in transaction mode) needs DB_PREPARED_STATEMENTS=0 (docs/deploy.md).
+if not env_bool("DB_PREPARED_STATEMENTS", default=True):
+    DATABASES["default"]["OPTIONS"]["prepare_threshold"] = None
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
 # Argon2id first: new and re-hashed passwords use it; older hashes still verify and upgrade on next login.

@@ -52,7 +52,7 @@ def _instances(row: tuple) -> list:
 
 def portal_token_candidates(token_key: str) -> list:
     """The tokens with this key, each with its user, the user's membership and ``portal_grants`` (one statement)."""
-    with connection.cursor() as cursor:
+    with connection.prepared_cursor() as cursor:  # prepared by psycopg: config.postgresql
         cursor.execute(TOKEN_SQL, [token_key])
         rows = cursor.fetchall()
     tokens: dict[str, object] = {}

@@ -8,6 +8,7 @@ and sessions, returned as plain data so no serializer walks model instances.
 from __future__ import annotations
 
 import datetime as dt
+import functools
 from typing import Any
 
 import orjson
@@ -63,13 +64,15 @@ def _table(model) -> str:
     return model._meta.db_table
 
 
-# The portal's hot path in one statement (issue 20): the active plans with their items (and stretches) and the week's
-# sessions, the active red-flag questions and the patient's diagnoses, as one JSON document built by PostgreSQL.
-# Why raw SQL: five ORM queries cost five round trips and, per request, more Python compiling them than PostgreSQL
-# spends running them (bench/README figures in the issue's note); the statement is compiled once, here, and its
-# JSON is the response's shape already (dates, times and instants in the API's formats), so only the red-flag
-# questions are chosen in Python (the pure ``pain.red_flag_questions``). ``tests/test_api_portal.py`` pins the
-# response and the statement count.
+# The portal's hot path in one statement (issue 20): the access-log row of the read (``audit.logged_read_sql``), the
+# active plans with their items (and stretches) and the week's sessions and the patient's diagnoses as one JSON
+# document built by PostgreSQL, and the active red-flag questions as a second column (the same text for every
+# patient, so their facts are built once: ``_question_facts``). Why raw SQL: five ORM queries cost five round trips
+# and, per request, more Python compiling them than PostgreSQL spends running them; the statement is compiled once,
+# here, prepared by psycopg on each connection (``config.postgresql``), and its JSON is the response's shape already
+# (dates, times and instants in the API's formats), so only the red-flag questions are chosen in Python (the pure
+# ``pain.red_flag_questions``). ``tests/test_api_portal.py`` pins the response and the statement count; the figures
+# of each choice are in docs/deploy.md.
 PLANS_SQL = audit.logged_read_sql(f"""
 SELECT json_build_object(
   'plans', coalesce((
@@ -96,14 +99,14 @@ SELECT json_build_object(
           WHERE se.prescription_id = rx.id AND se.local_date BETWEEN %(today)s AND %(last_day)s), '[]')
       ) ORDER BY rx.start_date, rx.id)
     FROM {_table(Prescription)} rx WHERE rx.patient_id = %(patient)s AND rx.status = %(active)s), '[]'),
-  'questions', coalesce((
-    SELECT json_agg(json_build_array({", ".join(QUESTION_COLUMNS)}) ORDER BY q."order", q.slug)
-    FROM {_table(RedFlagQuestion)} q WHERE q.active), '[]'),
   'diagnoses', coalesce((
     SELECT json_agg(json_build_array(d.code, pd.onset_date, pd.resolved_date) ORDER BY pd.id)
     FROM {_table(PatientDiagnosis)} pd JOIN {_table(Diagnosis)} d ON d.id = pd.diagnosis_id
     WHERE pd.patient_id = %(patient)s), '[]')
-)::text
+)::text,
+coalesce((
+  SELECT json_agg(json_build_array({", ".join(QUESTION_COLUMNS)}) ORDER BY q."order", q.slug)
+  FROM {_table(RedFlagQuestion)} q WHERE q.active), '[]')::text
 """)
 
 
@@ -115,6 +118,13 @@ def _progression_text(rule: list | None) -> str:
     return PrescriptionItem(**dict(zip(RULE_FIELDS, rule, strict=True))).progression_text
 
 
+@functools.lru_cache(maxsize=8)
+def _question_facts(rows: str) -> tuple[pain.RedFlagQuestionFact, ...]:
+    """The active red-flag questions as facts, from their rows as ``PLANS_SQL`` writes them (JSON text). Cached by
+    that text: every request reads the same questions, and a change to any of them makes a new text (issue 20)."""
+    return tuple(question_fact(row) for row in orjson.loads(rows))
+
+
 def portal_plans(*, patient: Patient, actor, logged_as: str, today: dt.date | None = None) -> dict[str, Any]:
     """The patient's active plans (each with its version) with their items (each with its progression rule in words)
     and the sessions of the next ``PLAN_DAYS`` local days, each session with the red-flag questions its log asks;
@@ -124,11 +134,12 @@ def portal_plans(*, patient: Patient, actor, logged_as: str, today: dt.date | No
     """
     today = today or patient.local_today()
     last_day = today + dt.timedelta(days=PLAN_DAYS - 1)
-    with connection.cursor() as cursor:
+    with connection.prepared_cursor() as cursor:  # prepared by psycopg: config.postgresql
         params = {"patient": patient.pk, "today": today, "last_day": last_day, "active": Prescription.Status.ACTIVE}
         params |= audit.logged_read_params(actor=actor, patient_id=patient.pk, what=logged_as)
         cursor.execute(PLANS_SQL, params)
-        document = orjson.loads(cursor.fetchone()[0])
+        document, question_rows = cursor.fetchone()
+        document = orjson.loads(document)
     plans = document["plans"]
     questions: tuple[pain.RedFlagQuestionFact, ...] | None = None
     diagnoses: list[pain.DiagnosisDates] = []
@@ -138,7 +149,7 @@ def portal_plans(*, patient: Patient, actor, logged_as: str, today: dt.date | No
             item["progression_text"] = _progression_text(item.pop("rule"))
             regions.add(item.pop("region"))
         if plan["sessions"] and questions is None:
-            questions = tuple(question_fact(row) for row in document["questions"])
+            questions = _question_facts(question_rows)
             diagnoses = [
                 pain.DiagnosisDates(
                     code=code,
