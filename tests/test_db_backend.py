@@ -7,12 +7,15 @@ import subprocess
 import sys
 import time
 
+import pghistory
 import psycopg
 import pytest
 from django.conf import settings
 from django.db import connection, connections
+from django.db.backends.postgresql.base import ServerBindingCursor
 
 from clinic.models import Stretch
+from config.postgresql.base import RECHECK_SECONDS
 from tests import factories
 
 
@@ -44,6 +47,24 @@ def test_the_engine_is_limbers():
 
 def test_an_idle_connection_the_server_kept_is_usable_without_a_statement(probe):
     assert probe.is_usable()
+    assert RecordingCursor.sent == []
+
+
+def test_a_connection_not_checked_for_a_while_is_checked_with_a_statement(probe):
+    """A peer gone without a word (a failover that moved the address) leaves the socket quiet: the real check finds
+    it, at most RECHECK_SECONDS apart."""
+    probe._checked_at -= RECHECK_SECONDS
+    assert probe.is_usable()
+    assert RecordingCursor.sent == ["SELECT 1"]
+    assert probe.is_usable()  # and then not again for a while
+    assert RecordingCursor.sent == ["SELECT 1"]
+
+
+def test_a_connection_whose_statement_failed_is_replaced_not_checked(probe):
+    """A prepared statement whose table a migration changed fails on every run until its connection ends."""
+    probe.errors_occurred = True
+    probe.close_if_unusable_or_obsolete()
+    assert probe.connection is None
     assert RecordingCursor.sent == []
 
 
@@ -85,6 +106,17 @@ def test_prepared_cursor_statements_are_prepared_and_orm_queries_are_not(db):
     statements = prepared_statements()
     assert any("+ 40" in statement for statement in statements)
     assert not any("clinic_stretch" in statement for statement in statements)
+
+
+def test_prepared_cursor_binds_on_the_client_while_a_wrapper_may_rewrite_statements(db):
+    """pghistory's context prefixes a data-modifying statement with a set_config command: two commands, which a
+    prepared statement cannot hold."""
+    with connection.prepared_cursor() as cursor:
+        assert isinstance(cursor.cursor, ServerBindingCursor)
+    with connection.execute_wrapper(lambda execute, *args: execute(*args)), connection.prepared_cursor() as cursor:
+        assert not isinstance(cursor.cursor, ServerBindingCursor)
+    with pghistory.context(actor="test"), connection.prepared_cursor() as cursor:
+        cursor.execute("UPDATE clinic_stretch SET name = name WHERE id = %s", [0])  # prefixed: runs, not prepared
 
 
 def test_the_portals_two_statements_are_prepared(api, portal_user, patient):
