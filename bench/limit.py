@@ -1,14 +1,16 @@
 """The same-work limit for ``GET /api/v1/portal/plans`` (issue 20): a yardstick only, routed by ``bench.urls``.
 
-The portal endpoint's work by hand in the fewest round trips: a plain Django view (no DRF), raw SQL, orjson.
+The portal endpoint's work by hand in the fewest round trips: a plain Django view (no DRF, and no middleware:
+``bench.wsgi`` serves it with none), raw SQL prepared on the server (``prepared_cursor``, as the portal's), orjson.
 
 1. One statement: the knox token by ``token_key`` with its user's ``is_active``, whether the user is staff, and
    the user's live grants' patients (at most two, as JSON). The digest is compared and the expiry checked here.
 2. One statement: the AccessLog insert (a data-modifying CTE) and, built as JSON by PostgreSQL, the patient's
-   active plans with their items (stretch, body region, progression rule) and the sessions of the local week,
-   the active red-flag questions and the patient's diagnoses. Python then words the progression rules and
-   picks each session's questions with the pure ``pain.red_flag_questions``, as the portal does.
-3. The commit (both statements run in one transaction).
+   active plans with their items (stretch, body region, progression rule) and the sessions of the local week and
+   the patient's diagnoses; the active red-flag questions as a second column (their facts built once per text).
+   Python then words the progression rules and picks each session's questions with the pure
+   ``pain.red_flag_questions``, as the portal does.
+3. No transaction: each statement commits by itself, the second with its log row (one statement is atomic).
 
 Answers as the portal does: 401 for a bad token or an inactive user, 403 for staff, 404 unless exactly one
 live grant to a patient in care (as ``bench.baseline``). PostgreSQL writes ``scheduled_at`` as
@@ -19,11 +21,12 @@ trailing zeros, orjson writes six digits).
 from __future__ import annotations
 
 import datetime as dt
+import functools
 from hmac import compare_digest
 from zoneinfo import ZoneInfo
 
 import orjson
-from django.db import connection, transaction
+from django.db import connection
 from django.http import HttpResponse
 from django.utils import timezone
 from knox.crypto import hash_token
@@ -82,17 +85,16 @@ SELECT json_build_object(
         ) ORDER BY pl.start_date, pl.id), '[]')
           FROM prescriptions_prescription pl
          WHERE pl.patient_id = %(patient)s AND pl.status = %(active)s),
-    'questions', (
-        SELECT coalesce(json_agg(json_build_object(
-            'slug', q.slug, 'text', q.text, 'symptom', q.symptom, 'severity', q.severity, 'advice', q.advice,
-            'plan_regions', q.plan_regions, 'diagnoses', q.diagnoses, 'order', q."order"
-        ) ORDER BY q."order", q.slug), '[]')
-          FROM prescriptions_redflagquestion q WHERE q.active),
     'diagnoses', (
         SELECT coalesce(json_agg(json_build_array(d.code, pd.onset_date, pd.resolved_date) ORDER BY pd.id), '[]')
           FROM patients_patientdiagnosis pd JOIN clinic_diagnosis d ON d.id = pd.diagnosis_id
          WHERE pd.patient_id = %(patient)s)
-)::text
+)::text,
+(SELECT coalesce(json_agg(json_build_object(
+        'slug', q.slug, 'text', q.text, 'symptom', q.symptom, 'severity', q.severity, 'advice', q.advice,
+        'plan_regions', q.plan_regions, 'diagnoses', q.diagnoses, 'order', q."order"
+    ) ORDER BY q."order", q.slug), '[]')
+   FROM prescriptions_redflagquestion q WHERE q.active)::text
 """
 
 
@@ -115,6 +117,12 @@ def _progression_text(rule: list) -> str:
     return PrescriptionItem(**dict(zip(RULE_FIELDS, rule, strict=True))).progression_text
 
 
+@functools.lru_cache(maxsize=8)
+def _questions(rows: str) -> list[pain.RedFlagQuestionFact]:
+    """The active questions as facts, built once per text of their rows (every request reads the same)."""
+    return [_question(row) for row in orjson.loads(rows)]
+
+
 def _question(row: dict) -> pain.RedFlagQuestionFact:
     """A question row as a fact; unreadable ``diagnoses`` ask it of everyone (``red_flags.question_facts``)."""
     try:
@@ -135,7 +143,8 @@ def plans(request):
         digest = hash_token(token)
     except (TypeError, ValueError):
         return _problem(401, "Invalid token")
-    with transaction.atomic(savepoint=False), connection.cursor() as cursor:
+    # No transaction: the second statement inserts the log row with the read, atomic by itself. Both prepared.
+    with connection.prepared_cursor() as cursor:
         cursor.execute(AUTH_SQL, [token[: CONSTANTS.TOKEN_KEY_LENGTH]])
         now = timezone.now()
         found = [
@@ -164,9 +173,10 @@ def plans(request):
                 "active": Prescription.Status.ACTIVE.value,
             },
         )
-        data = orjson.loads(cursor.fetchone()[0])
+        document, question_rows = cursor.fetchone()
+        data = orjson.loads(document)
 
-    questions = [_question(row) for row in data["questions"]]
+    questions = _questions(question_rows)
     diagnoses = [
         pain.DiagnosisDates(code, _date(onset), _date(resolved)) for code, onset, resolved in data["diagnoses"]
     ]

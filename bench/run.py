@@ -353,6 +353,7 @@ def _start_gunicorn(port: int, workers: int, log: Path) -> subprocess.Popen:
         f"--workers={workers}",
         f"--bind=127.0.0.1:{port}",
         "--log-level=warning",
+        "bench.wsgi:application",  # the app's, and the same-work limit with no middleware
     ]
     env = {**os.environ, **environment()}
     return subprocess.Popen(command, cwd=ROOT, env=env, stdout=log.open("w"), stderr=subprocess.STDOUT)

@@ -134,3 +134,17 @@ def test_limit_is_a_404_without_exactly_one_patient_in_care(portal_user, patient
     sibling.save(update_fields=["archived_at"])
     assert call_limit(token).status_code == 404
     assert AccessLog.objects.count() == before
+
+
+def test_the_bench_server_serves_the_limit_with_no_middleware(wsgi_call, settings, portal_user, plans):
+    """``bench.wsgi``: the limit is a plain view with nothing before it; every other path is the app's."""
+    from bench import wsgi as bench_wsgi
+
+    settings.ROOT_URLCONF = "bench.urls"
+    auth = {"HTTP_AUTHORIZATION": f"Token {token_for(portal_user)}"}
+    status, headers, body = wsgi_call(bench_wsgi.application, "/bench/limit/plans", **auth)
+    assert status == "200 OK", body
+    assert "Content-Security-Policy" not in headers  # no middleware ran
+    status, headers, _ = wsgi_call(bench_wsgi.application, PORTAL, **auth)
+    assert status == "200 OK"
+    assert "Content-Security-Policy" in headers

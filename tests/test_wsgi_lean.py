@@ -4,11 +4,7 @@
 from __future__ import annotations
 
 import io
-import sys
 
-import pytest
-from django.core import signals
-from django.db import close_old_connections
 from django.test import Client
 from knox.models import AuthToken
 
@@ -16,36 +12,6 @@ from config import wsgi
 from tests import factories
 
 PLANS = "/api/v1/portal/plans"
-
-
-@pytest.fixture
-def wsgi_call(db):
-    """Call a WSGI application in the test's transaction (as Django's test client does, the request signals do not
-    close the connection)."""
-    signals.request_started.disconnect(close_old_connections)
-    signals.request_finished.disconnect(close_old_connections)
-
-    def call(application, path: str, **headers) -> tuple[str, dict[str, str], bytes]:
-        environ = {
-            "REQUEST_METHOD": "GET",
-            "PATH_INFO": path,
-            "QUERY_STRING": "",
-            "SERVER_NAME": "localhost",
-            "SERVER_PORT": "80",
-            "HTTP_HOST": "localhost",
-            "SERVER_PROTOCOL": "HTTP/1.1",
-            "wsgi.input": io.BytesIO(),
-            "wsgi.errors": sys.stderr,
-            "wsgi.url_scheme": "http",
-            **headers,
-        }
-        answer = {}
-        body = b"".join(application(environ, lambda status, headers, exc=None: answer.update(s=status, h=headers)))
-        return answer["s"], dict(answer["h"]), body
-
-    yield call
-    signals.request_started.connect(close_old_connections)
-    signals.request_finished.connect(close_old_connections)
 
 
 def test_only_token_requests_under_the_api_take_the_lean_handler():

@@ -93,7 +93,8 @@ class Audited(ReadsDeclared):
         if request.method in self.read_methods and 200 <= response.status_code < 300:
             patient_ids = [pid for pid in self.audited_patient_ids(kwargs) if pid not in self._logged]
             if patient_ids:
-                # Looked up at each read (``audit.``): the one writer of the log, replaceable in tests.
+                # Looked up at each read (``audit.``): the one writer of the log. (A view that logs in its read's own
+                # statement wrote its rows with ``audit.logged_read_sql`` and marked them ``_logged``.)
                 what = self.read_logged_as(request)
                 audit.access_log_record(actor=request.user, patient_ids=patient_ids, what=what)
         return response
