@@ -6,7 +6,8 @@ project's ``config/gunicorn.conf.py`` (preloaded app, ``gc.freeze``; ``--workers
 ``config.settings.bench``) on a free loopback port; wrk (installed with apt-get if missing; a Python
 http.client load generator otherwise, and the output says so) drives ``GET /api/v1/portal/plans``,
 ``GET /bench/baseline/plans`` (``bench.baseline``: the same work with the ORM) and ``GET /bench/limit/plans``
-(``bench.limit``: the same work in two SQL statements, the fewest round trips) with a random patient's token
+(``bench.limit``: the same work in two prepared SQL statements, the fewest round trips, served with no
+middleware by ``bench.wsgi``) with a random patient's token
 per request.
 
 After one warm-up per endpoint the three are measured in interleaved rounds, the order rotated each round
