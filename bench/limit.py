@@ -118,9 +118,9 @@ def _progression_text(rule: list) -> str:
 
 
 @functools.lru_cache(maxsize=8)
-def _questions(rows: str) -> list[pain.RedFlagQuestionFact]:
+def _questions(rows: str) -> tuple[pain.RedFlagQuestionFact, ...]:
     """The active questions as facts, built once per text of their rows (every request reads the same)."""
-    return [_question(row) for row in orjson.loads(rows)]
+    return tuple(_question(row) for row in orjson.loads(rows))
 
 
 def _question(row: dict) -> pain.RedFlagQuestionFact:

@@ -8,7 +8,8 @@
    sockets) says so on the socket, which becomes readable, and Django's ``SELECT 1`` then decides at once. A peer
    gone without a word (a host that died, an address moved by a failover, a NAT or load balancer that forgot an idle
    connection) leaves the socket quiet: the real check, at most ``RECHECK_SECONDS`` apart on each connection, finds
-   it, as it did before on every request (and a connection idle that long always gets one).
+   it as it did before on every request, within TCP's own timeout when the peer is gone entirely (and a connection
+   idle that long always gets one).
    A connection whose statement failed with anything but a data or integrity error is replaced at the end of its
    request instead of checked: a prepared statement whose tables a migration changed fails on every run ("cached
    plan must not change result type") until its connection ends.
@@ -31,7 +32,7 @@ from django.utils.asyncio import async_unsafe
 from psycopg.pq import TransactionStatus
 
 PREPARE_THRESHOLD = 5
-"""psycopg's default: a server-binding cursor's statement is prepared on its fifth run on a connection. Django's
+"""psycopg's default: a server-binding cursor's statement is prepared once a connection has run it five times. Django's
 client-binding cursors (every ORM query) never prepare, whatever this says."""
 
 
@@ -76,15 +77,15 @@ class DatabaseWrapper(base.DatabaseWrapper):
 
     @async_unsafe
     def prepared_cursor(self):
-        if self.execute_wrappers:
-            # A wrapper may rewrite the statement (pghistory's context prefixes a set_config command): plain cursor.
-            return self.cursor()
         """A cursor like ``cursor()`` (wrapped, logged, health-checked) whose statements bind on the server.
 
         One command per statement (the extended protocol's rule), so while any execute wrapper is installed (one may
         rewrite the statement: inside a pghistory context, a data-modifying statement gets a ``set_config`` command
         before it) this is a plain ``cursor()``. Reads open no pghistory context (``PGHISTORY_MIDDLEWARE_METHODS``,
         ``clinic.api.views.Contextual``): the portal's plans statement, with its access-log insert, is prepared."""
+        if self.execute_wrappers:
+            # A wrapper may rewrite the statement (pghistory's context prefixes a set_config command): plain cursor.
+            return self.cursor()
         self._bind_on_server = True
         try:
             return self.cursor()
