@@ -74,6 +74,17 @@ class EpisodeFactory(factory.django.DjangoModelFactory):
     opened_on = factory.LazyFunction(lambda: timezone.localdate() - dt.timedelta(days=30))
 
 
+def measured_episode(patient, therapist, *codes: str) -> Episode:
+    """An episode of ``patient`` opened 30 local days ago with ``therapist`` as its primary therapist, measured with
+    the outcome instruments ``codes``."""
+    return EpisodeFactory(
+        patient=patient,
+        primary_therapist=therapist,
+        opened_on=patient.local_today() - dt.timedelta(days=30),
+        instruments=list(codes),
+    )
+
+
 class ClearanceFactory(factory.django.DjangoModelFactory):
     class Meta:
         model = Clearance

@@ -126,15 +126,6 @@ def responded(episode, therapist, code: str, answers: dict, *, day: int = 0, at:
     return measure_respond(due=due, answers=answers, by=therapist, via=MeasureResponse.Via.CLINIC, now=at)
 
 
-def measured_episode(patient, therapist, *instruments: str):
-    return factories.EpisodeFactory(
-        patient=patient,
-        primary_therapist=therapist,
-        opened_on=patient.local_today() - dt.timedelta(days=30),
-        instruments=list(instruments),
-    )
-
-
 @pytest.fixture
 def client(as_user, therapist):
     return as_user(therapist)
@@ -474,7 +465,7 @@ def aged(patient, plan, when: dt.datetime) -> None:
 
 def test_since_keeps_what_changed_and_everything_it_references(client, patient, therapist):
     long_ago = timezone.now() - dt.timedelta(days=20)
-    episode = measured_episode(patient, therapist, "nprs")
+    episode = factories.measured_episode(patient, therapist, "nprs")
     factories.PatientDiagnosisFactory(patient=patient, episode=episode, recorded_by=therapist)
     plan = plan_for(patient, therapist, episode=episode, status="active")
     factories.PrescriptionItemFactory(prescription=plan)
@@ -604,7 +595,7 @@ def small_record(patient, therapist):
 
 
 def large_record(patient, therapist):
-    episode = measured_episode(patient, therapist, "nprs", "odi")
+    episode = factories.measured_episode(patient, therapist, "nprs", "odi")
     for _ in range(3):
         factories.PatientDiagnosisFactory(patient=patient, episode=episode, recorded_by=factories.UserFactory())
     previous = None

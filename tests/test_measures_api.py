@@ -75,15 +75,6 @@ def problem(response, status: int, *fields: str) -> dict:
     return body
 
 
-def episode_for(patient, therapist, *codes: str):
-    return factories.EpisodeFactory(
-        patient=patient,
-        primary_therapist=therapist,
-        opened_on=patient.local_today() - dt.timedelta(days=30),
-        instruments=list(codes),
-    )
-
-
 def schedule(episode, day: int = 0) -> None:
     """The episode's measures due up to ``day`` days after it opened."""
     measures_schedule(episode=episode, today=episode.opened_on + dt.timedelta(days=day))
@@ -107,7 +98,7 @@ def load_wording(clinic, code: str = "odi") -> InstrumentWording:
 @pytest.fixture
 def episode(patient, therapist):
     """An episode opened 30 days ago using the ODI, PSFS and NPRS, with its baseline due."""
-    episode = episode_for(patient, therapist, "odi", "psfs", "nprs")
+    episode = factories.measured_episode(patient, therapist, "odi", "psfs", "nprs")
     schedule(episode)
     return episode
 
@@ -188,7 +179,7 @@ def test_a_licensed_instrument_without_the_clinics_wording_is_not_offered(
 
 def test_a_guardian_picks_the_ward(as_user, guardian, patient, therapist, episode):
     sibling = PortalAccess.objects.filter(user=guardian).exclude(patient=patient).get().patient
-    sibling_episode = episode_for(sibling, therapist, "nprs")
+    sibling_episode = factories.measured_episode(sibling, therapist, "nprs")
     schedule(sibling_episode)
     client = as_user(guardian)
 
@@ -297,7 +288,7 @@ def test_another_clinics_patient_is_a_404(as_user, other_therapist, patient, epi
 
 
 def test_another_patients_measure_or_episode_in_the_url_is_a_404(as_user, therapist, patient, other_patient, episode):
-    other = episode_for(other_patient, therapist, "nprs")
+    other = factories.measured_episode(other_patient, therapist, "nprs")
     schedule(other)
     client = as_user(therapist)
     url = staff_url(patient, f"measures/{due_of(other, 'nprs').pk}/responses")
@@ -510,10 +501,10 @@ def test_the_adherence_summary_includes_the_measures(as_user, therapist, patient
 def small_and_large(patient, therapist, clinic):
     """A patient with one measure due (the ODI), and another with three (the ODI, PSFS and NPRS)."""
     load_wording(clinic)
-    small = episode_for(patient, therapist, "odi")
+    small = factories.measured_episode(patient, therapist, "odi")
     schedule(small)
     other = factories.PatientFactory(clinic=clinic)
-    large = episode_for(other, therapist, "odi", "psfs", "nprs")
+    large = factories.measured_episode(other, therapist, "odi", "psfs", "nprs")
     schedule(large)
     return small, large
 
